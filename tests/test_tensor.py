@@ -1,0 +1,268 @@
+"""The engine's contract: accumulation, the classic traps, graph lifetime, grad mode, scopes, errors."""
+
+import numpy as np
+import pytest
+
+import tinygrad_rnn as tg
+
+
+def leaf(values, dtype=np.float64):
+    return tg.Tensor(np.asarray(values, dtype=dtype), requires_grad=True)
+
+
+def test_reuse_a_plus_a():
+    a = leaf([3.0])
+    (a + a).sum().backward()
+    assert a.grad[0] == 2.0
+
+
+def test_reused_intermediate_receives_all_its_gradient_first():
+    a = leaf([3.0])
+    b = a + a
+    c = b * b  # dc/da = 2b * 2 = 24
+    c.sum().backward()
+    assert a.grad[0] == 24.0
+
+
+def test_diamond():
+    a = leaf([2.0])
+    left, right = a * 3.0, a.exp()
+    (left * right).sum().backward()
+    np.testing.assert_allclose(a.grad, [3 * np.exp(2.0) + 6 * np.exp(2.0)])
+
+
+def test_backward_twice_accumulates_on_leaves():
+    a = leaf([1.0, 2.0])
+    (a * a).sum().backward()
+    (a * a).sum().backward()
+    np.testing.assert_array_equal(a.grad, [4.0, 8.0])
+
+
+def test_shared_weight_gets_the_sum_over_uses():
+    weight = leaf([[0.5]])
+    hidden = tg.Tensor(np.ones((1, 1)))
+    for _ in range(4):
+        hidden = hidden @ weight
+    hidden.sum().backward()  # d(w^4)/dw = 4 w^3
+    np.testing.assert_allclose(weight.grad, [[4 * 0.5**3]])
+
+
+def test_a_100000_op_chain_has_no_recursion_error():
+    x = leaf([1.0])
+    y = x
+    for _ in range(100_000):
+        y = y * 1.0
+    y.sum().backward()
+    assert x.grad[0] == 1.0
+
+
+def test_grad_kept_only_on_leaves_and_retained_nodes():
+    a = leaf([1.0, 2.0])
+    hidden = a * 2.0
+    kept = hidden.tanh()
+    kept.retain_grad()
+    kept.sum().backward()
+    assert a.grad is not None and kept.grad is not None and hidden.grad is None
+    assert kept.grad.shape == kept.shape
+
+
+def test_retain_grads_keeps_grad_on_every_node():
+    a = leaf([1.0, 2.0])
+    hidden = a * 2.0
+    out = hidden.sum()
+    out.backward(retain_grads=True)
+    np.testing.assert_array_equal(hidden.grad, [1.0, 1.0])
+    assert out.grad == 1.0
+
+
+def test_second_backward_through_freed_graph_is_a_clear_error():
+    a = leaf([1.0])
+    out = (a * a).sum()
+    out.backward()
+    with pytest.raises(tg.GraphError, match="freed.*retain_graph=True"):
+        out.backward()
+
+
+def test_retain_graph_allows_a_second_backward():
+    a = leaf([3.0])
+    out = (a * a).sum()
+    out.backward(retain_graph=True)
+    out.backward()
+    assert a.grad[0] == 12.0
+
+
+def test_backward_on_non_scalar_without_grad_is_a_clear_error():
+    a = leaf([1.0, 2.0])
+    with pytest.raises(tg.GraphError, match=r"shape \(2,\).*grad="):
+        (a * 2).backward()
+    (a * 2).backward(np.array([1.0, 0.5]))
+    np.testing.assert_array_equal(a.grad, [2.0, 1.0])
+
+
+def test_leaf_grads_are_independent_arrays():
+    a, b = leaf([1.0]), leaf([2.0])
+    (a + b).sum().backward()
+    a.grad *= 10  # an optimiser scaling one grad in place must not touch another
+    assert b.grad[0] == 1.0
+
+
+def test_no_grad_builds_no_graph():
+    a = leaf([1.0])
+    with tg.no_grad():
+        out = a * 2
+    assert out.is_leaf and not out.requires_grad
+    with pytest.raises(tg.GraphError, match="does not require grad"):
+        out.sum().backward()
+
+
+def test_inputs_without_grad_get_no_gradient():
+    a = leaf([1.0])
+    constant = tg.Tensor(np.array([5.0]))
+    (a * constant).sum().backward()
+    assert constant.grad is None and a.grad[0] == 5.0
+
+
+def test_detach_stops_the_gradient():
+    a = leaf([2.0])
+    (a * a.detach()).sum().backward()
+    assert a.grad[0] == 2.0
+
+
+def test_scopes_nest_and_tag_nodes():
+    a = leaf([1.0])
+    with tg.scope("rnn.l0"):
+        with tg.scope("t=3") as name:
+            out = a.tanh()
+    assert name == "rnn.l0/t=3" and out.scope == "rnn.l0/t=3" and out.op == "tanh"
+    assert (a * 2).scope is None
+
+
+def test_hooks_see_and_may_replace_the_gradient():
+    a = leaf([1.0, 2.0])
+    hidden = a * 3.0
+    seen = []
+    hidden.register_hook(lambda grad: seen.append(grad.copy()))
+    hidden.register_hook(lambda grad: grad * 0.5)
+    hidden.sum().backward()
+    np.testing.assert_array_equal(seen[0], [1.0, 1.0])
+    np.testing.assert_array_equal(a.grad, [1.5, 1.5])
+
+
+def test_toposort_orders_inputs_before_outputs():
+    a = leaf([1.0])
+    b = a * 2
+    c = b + a
+    order = tg.toposort(c)
+    assert order.index(a) < order.index(b) < order.index(c)
+
+
+def test_dtypes_default_float32_and_float64_is_kept():
+    assert tg.tensor([1.0, 2.0]).dtype == np.float32
+    assert tg.zeros(2, 3).dtype == np.float32 and tg.ones(2).shape == (2,)
+    assert tg.Tensor(np.zeros(3)).dtype == np.float64
+    x = tg.tensor([1.0], dtype=np.float64, requires_grad=True)
+    y = (x * 2 + 1).tanh()
+    assert y.dtype == np.float64
+    y.sum().backward()
+    assert x.grad.dtype == np.float64
+    small = tg.tensor([1.0, 2.0], requires_grad=True)
+    assert (small * 0.5 + 1).dtype == np.float32  # Python numbers do not upcast
+
+
+def test_leaf_grad_is_cast_to_the_leaf_dtype():
+    weight = tg.tensor([1.0, 2.0], requires_grad=True)
+    (weight * tg.Tensor(np.array([1.0, 1.0]))).sum().backward()  # float64 partner
+    assert weight.grad.dtype == np.float32
+
+
+def test_factories_are_reproducible_and_arange_is_integer():
+    assert np.array_equal(tg.randn(3, 2, generator=7).data, tg.randn(3, 2, generator=7).data)
+    rng = np.random.default_rng(1)
+    assert tg.randn(2, generator=rng).shape == (2,)
+    assert tg.arange(5).dtype.kind == "i" and tg.arange(0.0, 1.0, 0.25).shape == (4,)
+
+
+def test_numpy_item_transpose_and_indexing():
+    x = tg.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    assert x.T.shape == (3, 2) and x[1].shape == (3,) and x[:, 1:].shape == (2, 2)
+    assert x[1, 2].item() == 5.0 and x.numpy() is x.data
+    assert x.transpose(0, 1).shape == (3, 2) and x.permute(1, 0).shape == (3, 2)
+    out = (2.0 - x) / 2 + 1 / (x + 1) - (-x) ** 2
+    assert out.shape == (2, 3)
+
+
+# ---- errors ----------------------------------------------------------------------------------------------------
+
+def test_matmul_shape_mismatch_names_the_op_and_both_shapes():
+    with pytest.raises(tg.OpError, match=r"'matmul'.*\(3, 4\) and \(5, 2\).*inner dimensions"):
+        tg.randn(3, 4) @ tg.randn(5, 2)
+
+
+def test_broadcast_mismatch_names_the_op_and_both_shapes():
+    with pytest.raises(tg.OpError, match=r"'add'.*\(3, 4\) and \(5,\).*broadcast"):
+        tg.randn(3, 4) + tg.randn(5)
+
+
+def test_requires_grad_on_integer_tensor_is_an_error():
+    with pytest.raises(TypeError, match="floating-point"):
+        tg.Tensor(np.arange(3), requires_grad=True)
+
+
+def test_unknown_op_name_lists_the_known_ones():
+    with pytest.raises(KeyError, match="unknown op 'softmaxx'.*softmax"):
+        tg.get_op("softmaxx")
+
+
+def test_user_op_returning_wrong_number_of_gradients_is_named():
+    @tg.register("bad_count")
+    class BadCount(tg.Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            return x + y
+
+        @staticmethod
+        def backward(ctx, grad):
+            return (grad,)
+
+    try:
+        out = BadCount.apply(leaf([1.0]), leaf([2.0]))
+        with pytest.raises(tg.GraphError, match="'bad_count'.*1 gradient.*2 input"):
+            out.sum().backward()
+    finally:
+        del tg.OPS["bad_count"]
+
+
+def test_user_op_returning_wrong_gradient_shape_is_named():
+    @tg.register("bad_shape")
+    class BadShape(tg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad[:1]
+
+    try:
+        out = BadShape.apply(leaf([1.0, 2.0, 3.0]))
+        with pytest.raises(tg.GraphError, match=r"'bad_shape'.*shape \(1,\).*shape \(3,\)"):
+            out.sum().backward()
+    finally:
+        del tg.OPS["bad_shape"]
+
+
+def test_registering_a_name_twice_is_an_error():
+    with pytest.raises(ValueError, match="already registered"):
+        tg.register("add")(type("Again", (tg.Function,), {}))
+
+
+def test_detect_anomaly_names_op_scope_and_shapes():
+    x = leaf([1.0, 0.0])
+    with tg.detect_anomaly(), tg.scope("t=1"), np.errstate(divide="ignore"):
+        with pytest.raises(FloatingPointError, match=r"'log'.*forward.*t=1.*\(2,\)"):
+            x.log()
+    y = leaf([0.0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (y ** 0.5).sum()  # forward is finite (0), backward is inf
+        with tg.detect_anomaly(), pytest.raises(FloatingPointError, match="'pow'.*backward"):
+            out.backward()

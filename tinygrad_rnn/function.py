@@ -1,0 +1,106 @@
+"""Function (an op and its context) and the op registry: the only way an op is defined.
+
+An op is a `Function` subclass with `forward(ctx, *arrays, **attrs)` and `backward(ctx, grad)` on numpy arrays
+(or Python floats, for the scalar engine), registered by name with `@register`. `Op.apply(*nodes, **attrs)`
+runs the forward and, when a gradient is wanted, records the context in the graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .graph import STATE, _check_finite
+
+SampleFn = Callable[[np.random.Generator], list[tuple[tuple[Any, ...], dict[str, Any]]]]
+
+OPS: dict[str, type[Function]] = {}
+"""The registry: op name -> Function subclass. Tests, error messages and the renderer read it."""
+
+
+class OpError(ValueError):
+    """Bad input to an op: names the op, the input shapes and what it expected."""
+
+
+class Function:
+    """An op; an instance is the context (`ctx`) that one application saves for its backward."""
+
+    __slots__ = ("parents", "saved_tensors", "needs_input_grad", "scope", "__dict__")
+
+    name: ClassVar[str] = "function"
+    expects: ClassVar[str] = ""
+    """What the op expects of its inputs, quoted when numpy rejects them."""
+    sample: ClassVar[SampleFn | None] = None
+    """rng -> [(input arrays, attrs), ...]: small cases that the test suite gradchecks in float64."""
+
+    def save_for_backward(self, *arrays: Any) -> None:
+        """Keep what backward will read (and nothing more)."""
+        self.saved_tensors = arrays
+
+    @staticmethod
+    def forward(ctx: Function, *arrays: Any, **attrs: Any) -> Any:
+        """Compute the output array from the input arrays."""
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Function, grad: Any) -> Any:
+        """Given d loss/d output, return d loss/d input: one array (or None) per input."""
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs: Any, **attrs: Any) -> Any:
+        """Run the op on nodes (Tensors or Values) and record it when any input requires grad."""
+        ctx = cls()
+        needs = tuple([node.requires_grad for node in inputs]) if STATE.grad_enabled else (False,)
+        ctx.needs_input_grad = needs
+        ctx.saved_tensors = ()
+        try:
+            data = cls.forward(ctx, *[node.data for node in inputs], **attrs)
+        except OpError:
+            raise
+        except Exception as error:
+            raise _forward_error(cls, inputs, attrs, error) from None
+        out = inputs[0]._result_type._from_op(data)
+        if True in needs:
+            ctx.parents = inputs
+            ctx.scope = STATE.scope
+            out._ctx = ctx
+            out.requires_grad = True
+        if STATE.anomaly:
+            ctx.parents, ctx.scope = inputs, STATE.scope
+            _check_finite(out.data, ctx, "forward")
+        return out
+
+
+def register(name: str, sample: SampleFn | None = None) -> Callable[[type[Function]], type[Function]]:
+    """Class decorator: add a Function to the registry under `name` (names are unique)."""
+
+    def add(op: type[Function]) -> type[Function]:
+        if name in OPS:
+            raise ValueError(f"register: an op named '{name}' is already registered ({OPS[name].__qualname__})")
+        if not (isinstance(op, type) and issubclass(op, Function)):
+            raise TypeError(f"register('{name}'): expected a Function subclass, got {op!r}")
+        op.name = name
+        op.sample = staticmethod(sample) if sample is not None else None
+        OPS[name] = op
+        return op
+
+    return add
+
+
+def get_op(name: str) -> type[Function]:
+    """The registered op called `name`; an unknown name lists the known ones."""
+    try:
+        return OPS[name]
+    except KeyError:
+        raise KeyError(f"unknown op '{name}'; registered ops: {', '.join(sorted(OPS))}") from None
+
+
+def _forward_error(op: type[Function], inputs: tuple[Any, ...], attrs: dict[str, Any], error: Exception) -> OpError:
+    """Turn numpy's complaint into one that names the op, its input shapes and what it expects."""
+    shapes = " and ".join(str(getattr(node, "shape", ())) for node in inputs)
+    detail = f" with {', '.join(f'{k}={v!r}' for k, v in attrs.items())}" if attrs else ""
+    expected = f"; expected {op.expects}" if op.expects else ""
+    return OpError(f"op '{op.name}': cannot apply to input shapes {shapes}{detail}{expected} ({error})")

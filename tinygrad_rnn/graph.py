@@ -1,0 +1,213 @@
+"""The graph core shared by `Tensor` and the scalar `Value`: nodes, grad mode, scopes, toposort, backward.
+
+A node is a value plus the context (`_ctx`) of the op that made it. `backward` is the only place gradients
+move: it walks one topological order, calls each op's backward, undoes broadcasting, checks every gradient's
+shape against its input's, and accumulates. Both engines run through exactly this code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+
+class GraphError(RuntimeError):
+    """A misuse of the graph: backward through a freed graph, on a non-scalar without grad, and so on."""
+
+
+class _State:
+    """Global switches read by every op: grad recording, the current scope name, anomaly detection."""
+
+    __slots__ = ("grad_enabled", "scope", "anomaly")
+
+    def __init__(self) -> None:
+        self.grad_enabled = True
+        self.scope: str | None = None
+        self.anomaly = False
+
+
+STATE = _State()
+
+
+@contextmanager
+def no_grad() -> Iterator[None]:
+    """Run ops without recording a graph (inference, optimiser updates)."""
+    previous, STATE.grad_enabled = STATE.grad_enabled, False
+    try:
+        yield
+    finally:
+        STATE.grad_enabled = previous
+
+
+@contextmanager
+def enable_grad() -> Iterator[None]:
+    """Record a graph again inside a `no_grad` block."""
+    previous, STATE.grad_enabled = STATE.grad_enabled, True
+    try:
+        yield
+    finally:
+        STATE.grad_enabled = previous
+
+
+def is_grad_enabled() -> bool:
+    """True when ops record the graph."""
+    return STATE.grad_enabled
+
+
+@contextmanager
+def scope(name: str) -> Iterator[str]:
+    """Tag every node made inside with `name`; scopes nest with '/' (e.g. `rnn.l0/t=3`)."""
+    previous = STATE.scope
+    STATE.scope = name if previous is None else f"{previous}/{name}"
+    try:
+        yield STATE.scope
+    finally:
+        STATE.scope = previous
+
+
+@contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """Make the first op whose forward or backward yields NaN/inf raise, naming the op, scope and shapes."""
+    previous, STATE.anomaly = STATE.anomaly, True
+    try:
+        yield
+    finally:
+        STATE.anomaly = previous
+
+
+class Node:
+    """What both engines' values share: data, grad, and the context of the op that made them."""
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_pending", "_hooks", "_retains_grad", "name",
+                 "__weakref__")
+
+    shape: tuple[int, ...]
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for values made by the user rather than by an op that records a graph."""
+        return self._ctx is None
+
+    def retain_grad(self) -> None:
+        """Keep `.grad` on this non-leaf node after backward (leaves always keep theirs)."""
+        self._retains_grad = True
+
+    def register_hook(self, hook: Callable[[Any], Any]) -> Callable[[], None]:
+        """Call `hook(grad)` when this node's gradient is complete; a non-None return replaces the gradient.
+
+        Returns a function that removes the hook.
+        """
+        if not self.requires_grad:
+            raise GraphError("register_hook: this value does not require grad, so no gradient will reach it")
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(hook)
+        return lambda: self._hooks.remove(hook)
+
+    def _accumulate(self, grad: Any) -> None:
+        """Add `grad` into `.grad` without touching an array someone else may hold."""
+        raise NotImplementedError
+
+
+def toposort(root: Node, *, all_inputs: bool = False) -> list[Node]:
+    """Nodes reachable from `root`, every node after all of its inputs (iterative: no recursion limit).
+
+    Backward needs this order because a node used twice (`b = a + a; c = b + b`) must receive all of its
+    gradient before it passes any on. By default only nodes that need a gradient are listed; the renderer
+    asks for `all_inputs=True` to see constant inputs too.
+    """
+    order: list[Node] = []
+    visited: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        key = id(node)
+        if key in visited:
+            continue
+        visited.add(key)
+        stack.append((node, True))
+        ctx = node._ctx
+        if ctx is not None:
+            for parent in reversed(ctx.parents):
+                if (all_inputs or parent.requires_grad) and id(parent) not in visited:
+                    stack.append((parent, False))
+    return order
+
+
+def backward(root: Node, grad: Any, *, retain_graph: bool = False, retain_grads: bool = False) -> None:
+    """Send `grad` (d out/d root) back through the graph and accumulate it on the leaves.
+
+    `retain_graph` keeps the saved arrays for another backward; `retain_grads` keeps `.grad` on every node
+    (for drawing and analysis), as `retain_grad()` does for one.
+    """
+    if not root.requires_grad:
+        raise GraphError("backward: this value does not require grad and has no graph "
+                         "(was it made under no_grad, or from inputs without requires_grad=True?)")
+    order = toposort(root)
+    root._pending = grad
+    anomaly = STATE.anomaly
+    for node in reversed(order):
+        grad = node._pending
+        node._pending = None
+        if grad is None:
+            continue
+        if node._hooks:
+            for hook in node._hooks:
+                replaced = hook(grad)
+                if replaced is not None:
+                    grad = replaced
+        ctx = node._ctx
+        if ctx is None or retain_grads or node._retains_grad:
+            node._accumulate(grad)
+        if ctx is None:
+            continue
+        if ctx.saved_tensors is None:
+            raise GraphError(f"backward: the graph through op '{ctx.name}' (scope {ctx.scope}) was already "
+                             "freed by an earlier backward; call the first backward(retain_graph=True) to "
+                             "go through it twice")
+        grads = ctx.backward(ctx, grad)
+        parents = ctx.parents
+        if type(grads) is not tuple:
+            grads = (grads,)
+        if len(grads) != len(parents):
+            raise GraphError(f"op '{ctx.name}': backward returned {len(grads)} gradient(s) for "
+                             f"{len(parents)} input(s); expected one (or None) per input")
+        for parent, parent_grad in zip(parents, grads):
+            if parent_grad is None or not parent.requires_grad:
+                continue
+            if type(parent_grad) is not float and parent_grad.shape != parent.shape:
+                parent_grad = _unbroadcast(parent_grad, parent.shape, ctx)
+            if anomaly:
+                _check_finite(parent_grad, ctx, "backward")
+            pending = parent._pending
+            parent._pending = parent_grad if pending is None else pending + parent_grad
+        if not retain_graph:
+            ctx.saved_tensors = None
+
+
+def _unbroadcast(grad: np.ndarray, shape: tuple[int, ...], ctx: Any) -> np.ndarray:
+    """Sum `grad` over the axes that broadcasting added or stretched, so that it has the input's `shape`."""
+    extra = np.ndim(grad) - len(shape)
+    if extra >= 0:
+        stretched = tuple(i + extra for i, size in enumerate(shape) if size == 1 and grad.shape[i + extra] != 1)
+        if extra or stretched:
+            grad = np.sum(grad, axis=tuple(range(extra)) + stretched, keepdims=True)
+            grad = grad.reshape(grad.shape[extra:])
+        if grad.shape == shape:
+            return grad
+    raise GraphError(f"op '{ctx.name}': backward returned a gradient of shape {np.shape(grad)} for an input "
+                     f"of shape {shape}; expected the input's shape (or one that broadcasts to it)")
+
+
+def _check_finite(array: Any, ctx: Any, phase: str) -> None:
+    """Raise when `array` holds NaN or inf (only while `detect_anomaly` is on)."""
+    if not np.all(np.isfinite(array)):
+        shapes = ", ".join(str(getattr(p, "shape", ())) for p in ctx.parents)
+        raise FloatingPointError(f"detect_anomaly: op '{ctx.name}' produced NaN/inf in its {phase} "
+                                 f"(scope {ctx.scope}, input shapes {shapes})")

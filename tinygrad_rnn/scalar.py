@@ -1,0 +1,105 @@
+"""Value: the micrograd-sized engine, one Python float at a time.
+
+It is not a second autograd: a Value is a graph node like a Tensor, its operators call the same registered ops
+(their forward and backward work on floats as on arrays), and `backward` is the same graph.backward.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import ops
+from .graph import Node, backward
+
+
+class Value(Node):
+    """A scalar that remembers the op that made it: `Value(2.0) * Value(3.0)`, then `.backward()`."""
+
+    __slots__ = ()
+    shape = ()
+
+    def __init__(self, data: float, requires_grad: bool = True) -> None:
+        self.data = float(data)
+        self.grad: float | None = None
+        self.requires_grad = requires_grad
+        self._ctx = self._pending = self._hooks = self.name = None
+        self._retains_grad = False
+
+    @classmethod
+    def _from_op(cls, data: Any) -> Value:
+        """Wrap an op's output as a Value holding a plain float."""
+        out = object.__new__(Value)
+        out.data = float(data)
+        out.grad = out._ctx = out._pending = out._hooks = out.name = None
+        out.requires_grad = out._retains_grad = False
+        return out
+
+    def __repr__(self) -> str:
+        return f"Value(data={self.data:.4g}, grad={self.grad if self.grad is None else format(self.grad, '.4g')})"
+
+    @property
+    def op(self) -> str | None:
+        """Name of the registered op that made this value (None for a leaf)."""
+        return None if self._ctx is None else self._ctx.name
+
+    def backward(self, retain_graph: bool = False, retain_grads: bool = False) -> None:
+        """Accumulate d self/d leaf into every leaf's `.grad` (d self/d self = 1)."""
+        backward(self, 1.0, retain_graph=retain_graph, retain_grads=retain_grads)
+
+    def _accumulate(self, grad: Any) -> None:
+        self.grad = float(grad) if self.grad is None else self.grad + float(grad)
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradient."""
+        self.grad = None
+
+    @staticmethod
+    def _of(other: Any) -> Value:
+        return other if isinstance(other, Value) else Value(other, requires_grad=False)
+
+    def __add__(self, other: Any) -> Value:
+        return ops.Add.apply(self, self._of(other))
+
+    def __radd__(self, other: Any) -> Value:
+        return ops.Add.apply(self._of(other), self)
+
+    def __sub__(self, other: Any) -> Value:
+        return ops.Sub.apply(self, self._of(other))
+
+    def __rsub__(self, other: Any) -> Value:
+        return ops.Sub.apply(self._of(other), self)
+
+    def __mul__(self, other: Any) -> Value:
+        return ops.Mul.apply(self, self._of(other))
+
+    def __rmul__(self, other: Any) -> Value:
+        return ops.Mul.apply(self._of(other), self)
+
+    def __truediv__(self, other: Any) -> Value:
+        return ops.Div.apply(self, self._of(other))
+
+    def __rtruediv__(self, other: Any) -> Value:
+        return ops.Div.apply(self._of(other), self)
+
+    def __pow__(self, exponent: float) -> Value:
+        if isinstance(exponent, Value):
+            raise TypeError("pow: the exponent must be a constant number, not a Value")
+        return ops.Pow.apply(self, exponent=exponent)
+
+    def __neg__(self) -> Value:
+        return ops.Neg.apply(self)
+
+    def exp(self) -> Value:
+        return ops.Exp.apply(self)
+
+    def log(self) -> Value:
+        return ops.Log.apply(self)
+
+    def tanh(self) -> Value:
+        return ops.Tanh.apply(self)
+
+    def relu(self) -> Value:
+        return ops.ReLU.apply(self)
+
+
+Value._result_type = Value

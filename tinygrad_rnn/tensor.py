@@ -1,0 +1,330 @@
+"""Tensor: a numpy array that remembers the op that made it, so gradients can flow back through it.
+
+Every method calls a registered op (see ops.py); the graph core (graph.py) does the backward pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import ops
+from .graph import GraphError, Node, backward
+
+DEFAULT_DTYPE = np.dtype(np.float32)
+Generator = np.random.Generator | int | None
+
+
+def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
+    """Copy `data` into an array: floats from Python become float32, numpy keeps its dtype, ints stay ints."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is None and not isinstance(data, (np.ndarray, np.generic)):
+        array = np.array(data)
+        return array.astype(DEFAULT_DTYPE) if array.dtype.kind == "f" else array
+    return np.array(data, dtype=dtype)
+
+
+class Tensor(Node):
+    """An n-dimensional array with reverse-mode autodiff; float32 by default, float64 everywhere too.
+
+    `Tensor(data, requires_grad=False, dtype=None)` copies `data`. Only floating tensors can require grad.
+    """
+
+    __slots__ = ()
+    __array_ufunc__ = None  # numpy defers to our operators: `array + tensor` is a Tensor
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        self.data = _as_array(data, dtype)
+        self.grad: np.ndarray | None = None
+        self._ctx = None
+        self._pending = None
+        self._hooks = None
+        self._retains_grad = False
+        self.name: str | None = None
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _from_op(cls, data: np.ndarray) -> Tensor:
+        """Wrap an op's output array without copying it (the fast path for every op)."""
+        out = object.__new__(Tensor)
+        out.data = data
+        out.grad = out._ctx = out._pending = out._hooks = out.name = None
+        out.requires_grad = out._retains_grad = False
+        return out
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Mark this leaf as one whose gradient backward should compute (floating dtypes only)."""
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(f"requires_grad: only floating-point tensors can require gradients, got {self.dtype}")
+        if not self.is_leaf:
+            raise GraphError("requires_grad_: only a leaf's flag can be changed; use .detach() for a new leaf")
+        self.requires_grad = requires_grad
+        return self
+
+    # ---- what it is ----------------------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def op(self) -> str | None:
+        """Name of the registered op that made this tensor (None for a leaf)."""
+        return None if self._ctx is None else self._ctx.name
+
+    @property
+    def scope(self) -> str | None:
+        """The scope this tensor was made in (None for a leaf or outside any scope)."""
+        return None if self._ctx is None else self._ctx.scope
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        return (self[i] for i in range(len(self)))
+
+    def __repr__(self) -> str:
+        if self._ctx is not None:
+            extra = f", op={self._ctx.name}"
+        else:
+            extra = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({np.array2string(self.data, precision=4, threshold=20)}, dtype={self.dtype}{extra})"
+
+    def numpy(self) -> np.ndarray:
+        """The data array (shared, not copied)."""
+        return self.data
+
+    def item(self) -> float:
+        """The single element as a Python number."""
+        return self.data.item()
+
+    def detach(self) -> Tensor:
+        """A new leaf sharing this data, cut from the graph (how truncated BPTT stops gradients)."""
+        return Tensor._from_op(self.data)
+
+    # ---- gradients -----------------------------------------------------------------------------------------
+    def backward(self, grad: Any = None, retain_graph: bool = False, retain_grads: bool = False) -> None:
+        """Accumulate d self/d leaf into every leaf's `.grad`; `grad` is required unless self has one element."""
+        if grad is None:
+            if self.data.size != 1:
+                raise GraphError(f"backward: grad can be omitted only for a one-element output, but this one has "
+                                 f"shape {self.shape}; pass grad= of that shape (e.g. ones) or reduce it first")
+            grad = np.ones_like(self.data)
+        else:
+            grad = _as_array(grad, self.dtype)
+            if grad.shape != self.shape:
+                raise GraphError(f"backward: grad has shape {grad.shape} but the output has shape {self.shape}")
+        backward(self, grad, retain_graph=retain_graph, retain_grads=retain_grads)
+
+    def _accumulate(self, grad: np.ndarray) -> None:
+        """Add `grad` into `.grad` as a new array in this tensor's dtype (never mutating a shared one)."""
+        if self.grad is None:
+            self.grad = np.array(grad, dtype=self.data.dtype)
+        else:
+            self.grad = (self.grad + grad).astype(self.data.dtype, copy=False)
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradient."""
+        self.grad = None
+
+    # ---- arithmetic (each line calls one registered op) ----------------------------------------------------
+    def _other(self, other: Any) -> Tensor:
+        """A Python number becomes a constant of this tensor's dtype; arrays and tensors are used as they are."""
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, (int, float)):
+            return Tensor._from_op(np.asarray(other, dtype=self.data.dtype))
+        return Tensor._from_op(np.asarray(other))
+
+    def __add__(self, other: Any) -> Tensor:
+        return ops.Add.apply(self, self._other(other))
+
+    def __radd__(self, other: Any) -> Tensor:
+        return ops.Add.apply(self._other(other), self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return ops.Sub.apply(self, self._other(other))
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return ops.Sub.apply(self._other(other), self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return ops.Mul.apply(self, self._other(other))
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return ops.Mul.apply(self._other(other), self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return ops.Div.apply(self, self._other(other))
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return ops.Div.apply(self._other(other), self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return ops.MatMul.apply(self, self._other(other))
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return ops.MatMul.apply(self._other(other), self)
+
+    def __pow__(self, exponent: float) -> Tensor:
+        if isinstance(exponent, Tensor):
+            raise TypeError("pow: the exponent must be a constant number, not a Tensor")
+        return ops.Pow.apply(self, exponent=exponent)
+
+    def __neg__(self) -> Tensor:
+        return ops.Neg.apply(self)
+
+    def exp(self) -> Tensor:
+        return ops.Exp.apply(self)
+
+    def log(self) -> Tensor:
+        return ops.Log.apply(self)
+
+    def tanh(self) -> Tensor:
+        return ops.Tanh.apply(self)
+
+    def sigmoid(self) -> Tensor:
+        return ops.Sigmoid.apply(self)
+
+    def relu(self) -> Tensor:
+        return ops.ReLU.apply(self)
+
+    # ---- reductions ----------------------------------------------------------------------------------------
+    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        return ops.Max.apply(self, axis=axis, keepdims=keepdims)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        return ops.Softmax.apply(self, axis=axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        return ops.LogSoftmax.apply(self, axis=axis)
+
+    # ---- shape ---------------------------------------------------------------------------------------------
+    def reshape(self, *shape: int | Sequence[int]) -> Tensor:
+        if len(shape) == 1 and not isinstance(shape[0], int):
+            shape = tuple(shape[0])
+        return ops.Reshape.apply(self, shape=shape)
+
+    def permute(self, *axes: int | Sequence[int]) -> Tensor:
+        if len(axes) == 1 and not isinstance(axes[0], int):
+            axes = tuple(axes[0])
+        return ops.Permute.apply(self, axes=axes)
+
+    def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
+        """Swap two axes (the last two by default)."""
+        axes = list(range(self.ndim))
+        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+        return ops.Permute.apply(self, axes=tuple(axes))
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 (PyTorch's name)
+        """All axes reversed (the matrix transpose for 2-D)."""
+        return ops.Permute.apply(self, axes=tuple(range(self.ndim - 1, -1, -1)))
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return ops.GetItem.apply(self, index=_plain_index(index))
+
+    def split(self, split_size: int | Sequence[int], axis: int = 0) -> tuple[Tensor, ...]:
+        """Pieces of `split_size` along `axis` (or of the given sizes), each a getitem of this tensor."""
+        length = self.shape[axis]
+        if isinstance(split_size, int):
+            if split_size <= 0:
+                raise ValueError(f"split: split_size must be positive, got {split_size}")
+            sizes = [min(split_size, length - start) for start in range(0, length, split_size)]
+        else:
+            sizes = list(split_size)
+            if sum(sizes) != length:
+                raise ValueError(f"split: sizes {sizes} add up to {sum(sizes)}, but axis {axis} has length {length}")
+        lead = (slice(None),) * (axis % self.ndim)
+        starts = np.cumsum([0] + sizes[:-1])
+        return tuple(self[lead + (slice(int(start), int(start) + size),)] for start, size in zip(starts, sizes))
+
+    def chunk(self, chunks: int, axis: int = 0) -> tuple[Tensor, ...]:
+        """`chunks` nearly equal pieces along `axis` (as torch.chunk: the last may be smaller)."""
+        return self.split(-(-self.shape[axis] // chunks), axis)
+
+
+def _plain_index(index: Any) -> Any:
+    """Tensors and lists inside an index become integer/bool arrays."""
+    if isinstance(index, tuple):
+        return tuple(_plain_index(part) for part in index)
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+Tensor._result_type = Tensor
+
+
+# ---- functions and factories --------------------------------------------------------------------------------
+
+def cat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis."""
+    return ops.Concatenate.apply(*tensors, axis=axis)
+
+
+def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Join tensors along a new axis."""
+    return ops.Stack.apply(*tensors, axis=axis)
+
+
+def where(condition: Any, x: Any, y: Any) -> Tensor:
+    """Elementwise `x if condition else y` for a constant boolean condition."""
+    x = x if isinstance(x, Tensor) else Tensor._from_op(np.asarray(x, dtype=getattr(y, "dtype", None)))
+    y = x._other(y)
+    condition = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    return ops.Where.apply(x, y, condition=condition.astype(bool))
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+    """A new tensor copying `data` (Python floats become float32)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def _shape(shape: tuple[Any, ...]) -> tuple[int, ...]:
+    return tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
+
+
+def zeros(*shape: int, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros (float32 unless dtype says otherwise)."""
+    return Tensor(np.zeros(_shape(shape), dtype=dtype or DEFAULT_DTYPE), requires_grad=requires_grad)
+
+
+def ones(*shape: int, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones (float32 unless dtype says otherwise)."""
+    return Tensor(np.ones(_shape(shape), dtype=dtype or DEFAULT_DTYPE), requires_grad=requires_grad)
+
+
+def randn(*shape: int, generator: Generator = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Standard-normal samples; `generator` is a numpy Generator or a seed, for reproducibility."""
+    rng = generator if isinstance(generator, np.random.Generator) else np.random.default_rng(generator)
+    return Tensor(rng.standard_normal(_shape(shape)).astype(dtype or DEFAULT_DTYPE), requires_grad=requires_grad)
+
+
+def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None) -> Tensor:
+    """Evenly spaced values in [start, stop), as numpy.arange (integers stay integers)."""
+    return Tensor(np.arange(start, stop, step, dtype=dtype))
