@@ -1,0 +1,162 @@
+"""What the benchmark scripts share: one BLAS thread, a description of the machine, round-robin timing, medians.
+
+Timing is round-robin: every round runs each contender once (a few steps each) before the next round starts,
+so a slow patch of a shared machine hits all of them alike and the ratios measured in one run stay fair.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+MACHINE_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+"""Set by the machine and left alone: they change numpy's GEMM speed, but every ratio comes from one run."""
+
+
+def _openblas_library() -> tuple[ctypes.CDLL, str] | None:
+    """The OpenBLAS that numpy loaded and its symbol prefix/suffix (Linux: read from /proc/self/maps)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
+    except OSError:
+        return None
+    for path in paths:
+        library = ctypes.CDLL(path)
+        for prefix in ("scipy_openblas", "openblas"):
+            for suffix in ("64_", ""):
+                if hasattr(library, f"{prefix}_get_num_threads{suffix}"):
+                    return library, f"{prefix}_{{}}{suffix}"
+    return None
+
+
+def limit_blas_threads() -> str:
+    """Make numpy's BLAS (and torch, if loaded) use one thread; return a line saying how and with what BLAS."""
+    for variable in THREAD_VARIABLES:
+        os.environ[variable] = "1"  # for child processes; this process is limited below
+    try:
+        from threadpoolctl import threadpool_info, threadpool_limits
+    except ImportError:
+        threadpool_limits = None
+    if threadpool_limits is not None:
+        threadpool_limits(1)
+        described = "; ".join(f"{info['internal_api']} {info.get('version')} ({info.get('architecture')}, "
+                              f"{info['num_threads']} thread)" for info in threadpool_info())
+        return f"threadpoolctl: {described}"
+    found = _openblas_library()
+    if found is None:
+        config = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return (f"{config.get('name')} {config.get('version')} (threads not controllable here: "
+                f"{', '.join(THREAD_VARIABLES)}=1 only reach BLAS if set before numpy is imported)")
+    library, symbol = found
+    getattr(library, symbol.format("set_num_threads"))(1)
+    threads = getattr(library, symbol.format("get_num_threads"))()
+    corename = getattr(library, symbol.format("get_corename"))
+    config = getattr(library, symbol.format("get_config"))
+    corename.restype = config.restype = ctypes.c_char_p
+    return (f"{config().decode().strip()}, core {corename().decode()}, {threads} thread "
+            "(set through ctypes; threadpoolctl is not installed)")
+
+
+def machine_lines(blas: str) -> list[str]:
+    """Lines describing the machine, Python, numpy, BLAS and the environment variables that affect BLAS."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    variables = ", ".join(f"{name}={os.environ.get(name, 'unset')}" for name in MACHINE_VARIABLES)
+    return [f"machine: {cpu}, {os.cpu_count()} logical cores (shared with other processes: expect noise)",
+            f"python {platform.python_version()}, numpy {np.__version__}; BLAS: {blas}",
+            f"left as the machine sets them: {variables}"]
+
+
+@dataclass
+class Timing:
+    """Seconds per call of one contender over several rounds."""
+
+    name: str
+    seconds: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def spread(self) -> float:
+        """(max - min) / median over the rounds: how noisy this measurement was."""
+        return (max(self.seconds) - min(self.seconds)) / self.median
+
+
+def calibrate(run: Callable[[], object], target_seconds: float) -> int:
+    """How many calls of `run` fill about `target_seconds` (at least one); also warms `run` up."""
+    run()
+    start = time.perf_counter()
+    run()
+    once = time.perf_counter() - start
+    return max(1, min(1000, round(target_seconds / max(once, 1e-9))))
+
+
+def time_round_robin(contenders: dict[str, Callable[[], object]], rounds: int,
+                     target_seconds: float = 0.05) -> list[Timing]:
+    """Time each contender `rounds` times, interleaved; each sample is the mean of enough calls to fill
+    `target_seconds`, so microsecond-scale calls are not swamped by the timer."""
+    calls = {name: calibrate(run, target_seconds) for name, run in contenders.items()}
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, run in contenders.items():
+            gc.collect()
+            count = calls[name]
+            start = time.perf_counter()
+            for _ in range(count):
+                run()
+            samples[name].append((time.perf_counter() - start) / count)
+    return [Timing(name, seconds) for name, seconds in samples.items()]
+
+
+def relative_error(ours: np.ndarray, reference: np.ndarray) -> float:
+    """max |ours - reference| / max |reference| (0 when both are all zeros)."""
+    scale = float(np.max(np.abs(reference))) if reference.size else 0.0
+    error = float(np.max(np.abs(np.asarray(ours) - reference))) if reference.size else 0.0
+    return error / scale if scale else error
+
+
+def fail(message: str) -> None:
+    """Stop the benchmark loudly with a non-zero exit status."""
+    print(f"\nFAILED: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    """A plain-text table, left column left-aligned, the others right-aligned."""
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for row in [header, *rows]:
+        cells = [str(row[0]).ljust(widths[0])] + [str(cell).rjust(width) for cell, width in zip(row[1:], widths[1:])]
+        lines.append("  ".join(cells))
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def import_torch() -> object | None:
+    """torch with one intra-op and one inter-op thread, or None when it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass  # only settable before torch's first parallel work; intra-op threads are what matter here
+    return torch
