@@ -1,0 +1,19 @@
+"""The random generator behind parameter initialisation and dropout; `manual_seed` makes runs repeatable."""
+
+from __future__ import annotations
+
+import numpy as np
+
+_generator = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Reseed the generator that layers draw their initial weights and dropout masks from."""
+    global _generator
+    _generator = np.random.default_rng(seed)
+    return _generator
+
+
+def default_generator() -> np.random.Generator:
+    """The generator in use (reseeded by `manual_seed`)."""
+    return _generator

@@ -1,0 +1,261 @@
+"""RNN, LSTM and GRU over whole sequences: Python loops over time that call registry ops (BPTT comes free).
+
+PyTorch's contract: arguments, parameter names and shapes (`weight_ih_l{k}`, `_reverse` suffix), gate order,
+init, input layouts (L, N, I), (N, L, I) with batch_first, unbatched (L, I), and return values. Each layer
+projects the whole sequence with one matmul, then runs its steps, each inside scope("<layer>/t=<t>").
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from ..graph import scope
+from ..tensor import Tensor, cat, stack
+from . import functional
+from .cells import check_nonlinearity, check_state, gru_step, lstm_step, recurrent_parameter, rnn_step
+from .module import Module, resolve_dtype
+
+Weights = tuple[Tensor, Tensor, Tensor | None, Tensor | None]
+
+
+class RNNBase(Module):
+    """What RNN, LSTM and GRU share: arguments, parameters, input and state checks, the layer/direction loop."""
+
+    gate_count = 1
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if not (isinstance(hidden_size, int) and hidden_size > 0):
+            raise ValueError(f"{name}: hidden_size must be a positive integer, got {hidden_size!r}")
+        if not (isinstance(num_layers, int) and num_layers > 0):
+            raise ValueError(f"{name}: num_layers must be a positive integer, got {num_layers!r}")
+        if not (isinstance(dropout, (int, float)) and 0.0 <= dropout <= 1.0):
+            raise ValueError(f"{name}: dropout must be a probability in [0, 1], got {dropout!r}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(f"{name}: dropout={dropout} acts between layers, so it does nothing with num_layers=1",
+                          stacklevel=2)
+        dtype = resolve_dtype(dtype)
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bidirectional = bidirectional
+        self.num_directions = 2 if bidirectional else 1
+        rows = self.gate_count * hidden_size
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else hidden_size * self.num_directions
+            shapes = {"weight_ih": (rows, layer_input), "weight_hh": (rows, hidden_size)}
+            if bias:
+                shapes.update(bias_ih=(rows,), bias_hh=(rows,))
+            for suffix in self._suffixes():
+                for kind, shape in shapes.items():
+                    self.register_parameter(f"{kind}_l{layer}{suffix}", recurrent_parameter(shape, hidden_size, dtype))
+
+    def _suffixes(self) -> tuple[str, ...]:
+        return ("", "_reverse") if self.bidirectional else ("",)
+
+    def _weights(self, layer: int, suffix: str) -> Weights:
+        parameters = self._parameters
+        key = f"l{layer}{suffix}"
+        return (parameters[f"weight_ih_{key}"], parameters[f"weight_hh_{key}"],
+                parameters.get(f"bias_ih_{key}"), parameters.get(f"bias_hh_{key}"))
+
+    # ---- checks --------------------------------------------------------------------------------------------
+    def _check_input(self, input: Any) -> tuple[bool, int, int | None]:
+        """(batched, time axis, batch size or None) after checking the input's type, rank, features and dtype."""
+        name = type(self).__name__
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{name}: expected input to be a Tensor, got {type(input).__name__}")
+        layout = "(batch, seq_len, input_size)" if self.batch_first else "(seq_len, batch, input_size)"
+        if input.ndim not in (2, 3):
+            raise ValueError(f"{name}: expected input of 3 dimensions {layout} or 2 dimensions "
+                             f"(seq_len, input_size) unbatched, got {input.ndim} dimensions, shape {input.shape}")
+        if input.shape[-1] != self.input_size:
+            raise ValueError(f"{name}: expected input with input_size={self.input_size} features in its last "
+                             f"dimension, got shape {input.shape}")
+        if input.dtype != self.weight_ih_l0.dtype:
+            raise TypeError(f"{name}: input has dtype {input.dtype} but the parameters are "
+                            f"{self.weight_ih_l0.dtype}; convert the input or the module (.double(), .float())")
+        batched = input.ndim == 3
+        time_axis = 1 if batched and self.batch_first else 0
+        if input.shape[time_axis] == 0:
+            raise ValueError(f"{name}: expected a sequence of at least one step, got shape {input.shape}")
+        return batched, time_axis, (input.shape[1 - time_axis] if batched else None)
+
+    def _initial_state(self, state: Any, batch: int | None, name: str) -> list[Tensor | None]:
+        """One initial state per (layer, direction), from `state` of shape (layers*directions, N, H) or None."""
+        count = self.num_layers * self.num_directions
+        if state is None:
+            return [None] * count
+        shape = (count,) + (() if batch is None else (batch,)) + (self.hidden_size,)
+        meaning = "num_layers * num_directions, " + ("" if batch is None else "batch, ") + "hidden_size"
+        state = check_state(type(self).__name__, name, state, shape, self.weight_ih_l0.dtype, meaning)
+        return list(state)
+
+    # ---- the loop over layers and directions ---------------------------------------------------------------
+    def _run(self, input: Tensor, states: list[list[Tensor | None]]) -> tuple[Tensor, list[list[Tensor]]]:
+        """Run every layer and direction; returns the output and, per state kind, the final states in order."""
+        batched, time_axis, batch = self._check_input(input)
+        length = input.shape[time_axis]
+        kind = type(self).__name__.lower()
+        finals: list[list[Tensor]] = [[] for _ in states]
+        layer_input = input
+        for layer in range(self.num_layers):
+            directions = []
+            for direction, suffix in enumerate(self._suffixes()):
+                index = layer * self.num_directions + direction
+                start = [self._zeros_if_none(kind_states[index], batch) for kind_states in states]
+                steps = range(length - 1, -1, -1) if direction else range(length)
+                layer_name = f"{kind}.l{layer}{suffix}"
+                outputs, ends = self._direction(layer_input, self._weights(layer, suffix), start, steps,
+                                                time_axis, layer_name)
+                if direction:
+                    outputs.reverse()
+                with scope(layer_name):
+                    directions.append(stack(outputs, axis=time_axis))
+                for final, end in zip(finals, ends):
+                    final.append(end)
+            layer_input = directions[0] if len(directions) == 1 else cat(directions, axis=-1)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                layer_input = functional.dropout(layer_input, self.dropout, training=True)
+        return layer_input, finals
+
+    def _zeros_if_none(self, state: Tensor | None, batch: int | None) -> Tensor:
+        if state is not None:
+            return state
+        shape = (self.hidden_size,) if batch is None else (batch, self.hidden_size)
+        return Tensor(np.zeros(shape, dtype=self.weight_ih_l0.dtype))
+
+    def _direction(self, input: Tensor, weights: Weights, start: list[Tensor], steps: range, time_axis: int,
+                   layer_name: str) -> tuple[list[Tensor], list[Tensor]]:
+        """Outputs of one direction of one layer in processing order, and its final states."""
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        text = f"{self.input_size}, {self.hidden_size}"
+        defaults = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0, "bidirectional": False}
+        for key, default in defaults.items():
+            if getattr(self, key) != default:
+                text += f", {key}={getattr(self, key)}"
+        return text
+
+
+def _step_index(time_axis: int, timestep: int) -> Any:
+    """The index that picks one time step from a (L, ...) or (N, L, ...) tensor."""
+    return timestep if time_axis == 0 else (slice(None), timestep)
+
+
+def _folded_projection(input: Tensor, weights: Weights) -> Tensor:
+    """x W_ih^T + b_ih + b_hh for every time step at once (both biases act the same way)."""
+    weight_ih, _, bias_ih, bias_hh = weights
+    projected = input @ weight_ih.T
+    return projected if bias_ih is None else projected + (bias_ih + bias_hh)
+
+
+class RNN(RNNBase):
+    """Elman RNN: h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh) (or relu); returns output, h_n.
+
+    input: (L, N, I), (N, L, I) with batch_first, or (L, I); h_0: (num_layers * D, N, H) or (num_layers * D, H).
+    output: (L, N, D*H) (batch_first: (N, L, D*H)); h_n like h_0.  D = 2 if bidirectional else 1.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 dtype: Any = None) -> None:
+        checked = check_nonlinearity("RNN", nonlinearity)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
+        self.nonlinearity = checked
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        batched, _, batch = self._check_input(input)
+        output, (finals,) = self._run(input, [self._initial_state(hx, batch, "h_0")])
+        return output, stack(finals, axis=0)
+
+    def _direction(self, input, weights, start, steps, time_axis, layer_name):
+        with scope(layer_name):
+            projected = _folded_projection(input, weights)
+            weight_hh_t = weights[1].T
+        (hidden,) = start
+        nonlinearity = self.nonlinearity
+        outputs = []
+        for timestep in steps:
+            with scope(f"{layer_name}/t={timestep}"):
+                hidden = rnn_step(projected[_step_index(time_axis, timestep)], hidden, weight_hh_t, nonlinearity)
+            outputs.append(hidden)
+        return outputs, [hidden]
+
+    def extra_repr(self) -> str:
+        text = super().extra_repr()
+        return text if self.nonlinearity == "tanh" else text + f", nonlinearity={self.nonlinearity!r}"
+
+
+class LSTM(RNNBase):
+    """LSTM with gates i, f, g, o; returns output, (h_n, c_n).
+
+    input: (L, N, I), (N, L, I) with batch_first, or (L, I); (h_0, c_0): each (num_layers * D, N, H) or
+    (num_layers * D, H).  output: (L, N, D*H) (batch_first: (N, L, D*H)); h_n, c_n like h_0.
+    """
+
+    gate_count = 4
+
+    def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        batched, _, batch = self._check_input(input)
+        if hx is not None and not (isinstance(hx, tuple) and len(hx) == 2):
+            raise TypeError(f"LSTM: expected hx to be a tuple (h_0, c_0), got {type(hx).__name__}")
+        hidden, cell = (None, None) if hx is None else hx
+        states = [self._initial_state(hidden, batch, "h_0"), self._initial_state(cell, batch, "c_0")]
+        output, (hidden_finals, cell_finals) = self._run(input, states)
+        return output, (stack(hidden_finals, axis=0), stack(cell_finals, axis=0))
+
+    def _direction(self, input, weights, start, steps, time_axis, layer_name):
+        with scope(layer_name):
+            projected = _folded_projection(input, weights)
+            weight_hh_t = weights[1].T
+        hidden, cell = start
+        outputs = []
+        for timestep in steps:
+            with scope(f"{layer_name}/t={timestep}"):
+                hidden, cell = lstm_step(projected[_step_index(time_axis, timestep)], hidden, cell, weight_hh_t)
+            outputs.append(hidden)
+        return outputs, [hidden, cell]
+
+
+class GRU(RNNBase):
+    """GRU with gates r, z, n (r multiplies h W_hn^T + b_hn); returns output, h_n.
+
+    input: (L, N, I), (N, L, I) with batch_first, or (L, I); h_0: (num_layers * D, N, H) or (num_layers * D, H).
+    output: (L, N, D*H) (batch_first: (N, L, D*H)); h_n like h_0.
+    """
+
+    gate_count = 3
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        batched, _, batch = self._check_input(input)
+        output, (finals,) = self._run(input, [self._initial_state(hx, batch, "h_0")])
+        return output, stack(finals, axis=0)
+
+    def _direction(self, input, weights, start, steps, time_axis, layer_name):
+        weight_ih, weight_hh, bias_ih, bias_hh = weights
+        size = self.hidden_size
+        with scope(layer_name):
+            projected = input @ weight_ih.T
+            if bias_ih is not None:
+                projected = projected + bias_ih
+            projected_rz, projected_n = projected[..., :2 * size], projected[..., 2 * size:]
+            bias_hn = None
+            if bias_hh is not None:
+                projected_rz = projected_rz + bias_hh[:2 * size]
+                bias_hn = bias_hh[2 * size:]
+            weight_hh_t = weight_hh.T
+        (hidden,) = start
+        outputs = []
+        for timestep in steps:
+            index = _step_index(time_axis, timestep)
+            with scope(f"{layer_name}/t={timestep}"):
+                hidden = gru_step(projected_rz[index], projected_n[index], hidden, weight_hh_t, bias_hn)
+            outputs.append(hidden)
+        return outputs, [hidden]
