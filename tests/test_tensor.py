@@ -266,3 +266,40 @@ def test_detect_anomaly_names_op_scope_and_shapes():
         out = (y ** 0.5).sum()  # forward is finite (0), backward is inf
         with tg.detect_anomaly(), pytest.raises(FloatingPointError, match="'pow'.*backward"):
             out.backward()
+
+
+def test_dense_and_indexed_gradients_mix_on_one_node():
+    x = leaf(np.arange(4.0))
+    y = x * 2.0
+    z = y[0:2].sum() * 3.0 + (y * 1.0).sum() + y[[1, 3, 3]].sum() * 5.0 + y[2] * 7.0
+    z.backward()
+    np.testing.assert_array_equal(x.grad, 2.0 * np.array([3 + 1, 3 + 1 + 5, 1 + 7, 1 + 10]))
+
+
+def test_slicing_per_step_scatters_into_one_buffer():
+    sequence = leaf(np.random.default_rng(0).standard_normal((50, 2, 3)))
+    hidden = tg.Tensor(np.zeros((2, 3)))
+    for step in range(50):
+        hidden = (hidden * 0.5 + sequence[step]).tanh()
+    hidden.sum().backward()
+    expected = np.zeros((50, 2, 3))  # hand-written BPTT of the same recurrence
+    hiddens = [np.zeros((2, 3))]
+    for step in range(50):
+        hiddens.append(np.tanh(hiddens[-1] * 0.5 + sequence.data[step]))
+    grad = np.ones((2, 3))
+    for step in reversed(range(50)):
+        grad = grad * (1 - hiddens[step + 1] ** 2)
+        expected[step] = grad
+        grad = grad * 0.5
+    np.testing.assert_allclose(sequence.grad, expected, rtol=1e-12)
+
+
+def test_shared_gradient_arrays_are_never_modified_in_place():
+    a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    total = a + b  # add hands the same gradient array to both inputs
+    seen = []
+    total.register_hook(lambda grad: seen.append(grad))
+    ((total * 1.0) + total + total).sum().backward()  # total's gradient accumulates three times
+    np.testing.assert_array_equal(a.grad, [3.0, 3.0])
+    np.testing.assert_array_equal(b.grad, [3.0, 3.0])
+    np.testing.assert_array_equal(seen[0], [3.0, 3.0])

@@ -8,6 +8,7 @@ runs the forward and, when a gradient is wanted, records the context in the grap
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any, ClassVar
 
 import numpy as np
@@ -53,16 +54,15 @@ class Function:
     def apply(cls, *inputs: Any, **attrs: Any) -> Any:
         """Run the op on nodes (Tensors or Values) and record it when any input requires grad."""
         ctx = cls()
-        needs = tuple([node.requires_grad for node in inputs]) if STATE.grad_enabled else (False,)
-        ctx.needs_input_grad = needs
         ctx.saved_tensors = ()
+        ctx.needs_input_grad = needs = tuple(map(_requires_grad, inputs)) if STATE.grad_enabled else (False,)
         try:
-            data = cls.forward(ctx, *[node.data for node in inputs], **attrs)
+            data = cls.forward(ctx, *map(_data, inputs), **attrs)
         except OpError:
             raise
         except Exception as error:
             raise _forward_error(cls, inputs, attrs, error) from None
-        out = inputs[0]._result_type._from_op(data)
+        out = inputs[0]._from_op(data)
         if True in needs:
             ctx.parents = inputs
             ctx.scope = STATE.scope
@@ -72,6 +72,10 @@ class Function:
             ctx.parents, ctx.scope = inputs, STATE.scope
             _check_finite(out.data, ctx, "forward")
         return out
+
+
+_requires_grad = attrgetter("requires_grad")
+_data = attrgetter("data")
 
 
 def register(name: str, sample: SampleFn | None = None) -> Callable[[type[Function]], type[Function]]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from itertools import count
+from operator import attrgetter, iadd
 from typing import Any
 
 import numpy as np
@@ -81,7 +83,7 @@ def detect_anomaly() -> Iterator[None]:
 class Node:
     """What both engines' values share: data, grad, and the context of the op that made them."""
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_pending", "_hooks", "_retains_grad", "name",
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_seq", "_pending", "_hooks", "_retains_grad", "name",
                  "__weakref__")
 
     shape: tuple[int, ...]
@@ -116,28 +118,27 @@ def toposort(root: Node, *, all_inputs: bool = False) -> list[Node]:
     """Nodes reachable from `root`, every node after all of its inputs (iterative: no recursion limit).
 
     Backward needs this order because a node used twice (`b = a + a; c = b + b`) must receive all of its
-    gradient before it passes any on. By default only nodes that need a gradient are listed; the renderer
-    asks for `all_inputs=True` to see constant inputs too.
+    gradient before it passes any on. Every node gets a sequence number when it is made, and an op's output is
+    always made after its inputs, so creation order is a topological order: collect what is reachable (an
+    explicit stack), then sort by that number. By default only nodes that need a gradient are listed; the
+    renderer asks for `all_inputs=True` to see constant inputs too.
     """
-    order: list[Node] = []
-    visited: set[int] = set()
-    stack: list[tuple[Node, bool]] = [(root, False)]
+    nodes, seen, stack = [root], {root}, [root]
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        key = id(node)
-        if key in visited:
-            continue
-        visited.add(key)
-        stack.append((node, True))
-        ctx = node._ctx
+        ctx = stack.pop()._ctx
         if ctx is not None:
-            for parent in reversed(ctx.parents):
-                if (all_inputs or parent.requires_grad) and id(parent) not in visited:
-                    stack.append((parent, False))
-    return order
+            for parent in ctx.parents:
+                if parent not in seen and (all_inputs or parent.requires_grad):
+                    seen.add(parent)
+                    nodes.append(parent)
+                    stack.append(parent)
+    nodes.sort(key=_sequence_number)
+    return nodes
+
+
+_sequence_number = attrgetter("_seq")
+next_sequence_number = count().__next__
+"""Called once per node made: creation order is the topological order `toposort` uses."""
 
 
 def backward(root: Node, grad: Any, *, retain_graph: bool = False, retain_grads: bool = False) -> None:
@@ -152,6 +153,7 @@ def backward(root: Node, grad: Any, *, retain_graph: bool = False, retain_grads:
     order = toposort(root)
     root._pending = grad
     anomaly = STATE.anomaly
+    owned: set[Node] = set()  # nodes whose pending gradient is a buffer this backward made: add into it in place
     for node in reversed(order):
         grad = node._pending
         node._pending = None
@@ -181,14 +183,60 @@ def backward(root: Node, grad: Any, *, retain_graph: bool = False, retain_grads:
         for parent, parent_grad in zip(parents, grads):
             if parent_grad is None or not parent.requires_grad:
                 continue
-            if type(parent_grad) is not float and parent_grad.shape != parent.shape:
-                parent_grad = _unbroadcast(parent_grad, parent.shape, ctx)
+            if parent_grad.__class__ is IndexedGrad:
+                parent_grad.add_into(parent, owned, ctx)
+                continue
+            if parent_grad.shape != parent.data.shape:
+                parent_grad = _unbroadcast(parent_grad, parent.data.shape, ctx)
             if anomaly:
                 _check_finite(parent_grad, ctx, "backward")
             pending = parent._pending
-            parent._pending = parent_grad if pending is None else pending + parent_grad
+            if pending is None:
+                parent._pending = parent_grad  # may be shared with another input: never written in place
+            elif parent in owned:
+                parent._pending = iadd(pending, parent_grad)
+            else:
+                parent._pending = pending + parent_grad
+                owned.add(parent)
         if not retain_graph:
             ctx.saved_tensors = None
+
+
+class IndexedGrad:
+    """A gradient that is zero except at `index` (ints, slices, integer arrays), where it is `values`.
+
+    An op's backward may return one instead of a dense array (getitem does): the engine adds `values` into
+    the input's gradient buffer in place, so slicing a (T, ...) tensor once per time step costs O(slice), not
+    O(T) per step. Repeated integer indices are summed.
+    """
+
+    __slots__ = ("index", "values")
+
+    def __init__(self, index: Any, values: np.ndarray) -> None:
+        self.index, self.values = index, values
+
+    def add_into(self, node: Node, owned: set[Node], ctx: Any) -> None:
+        """Scatter-add into `node`'s pending gradient, first making it a buffer the engine owns."""
+        pending = node._pending
+        if pending is None or node not in owned:
+            dtype = self.values.dtype if pending is None else np.result_type(self.values, pending)
+            buffer = np.zeros(node.data.shape, dtype=dtype)
+            if pending is not None:
+                buffer += pending
+            node._pending = pending = buffer
+            owned.add(node)
+        if STATE.anomaly:
+            _check_finite(self.values, ctx, "backward")
+        index = self.index
+        parts = index if type(index) is tuple else (index,)
+        target_shape = np.shape(pending[index])
+        if np.shape(self.values) != target_shape:
+            raise GraphError(f"op '{ctx.name}': backward returned values of shape {np.shape(self.values)} for "
+                             f"an indexed gradient whose slice has shape {target_shape}")
+        if any(isinstance(part, np.ndarray) and part.dtype != bool for part in parts):
+            np.add.at(pending, index, self.values)  # integer arrays may repeat an element: sum, not overwrite
+        else:
+            pending[index] += self.values
 
 
 def _unbroadcast(grad: np.ndarray, shape: tuple[int, ...], ctx: Any) -> np.ndarray:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .function import OPS, Function, OpError, get_op, register
+from .graph import IndexedGrad
 
 __all__ = ["OPS", "Function", "OpError", "get_op", "register"]
 
@@ -350,19 +351,12 @@ class GetItem(Function):
 
     @staticmethod
     def forward(ctx, x, index):
-        ctx.shape, ctx.dtype, ctx.index = x.shape, x.dtype, index
+        ctx.index = index
         return np.asarray(x[index])
 
     @staticmethod
     def backward(ctx, grad):
-        out = np.zeros(ctx.shape, dtype=grad.dtype)
-        index = ctx.index
-        parts = index if type(index) is tuple else (index,)
-        if any(isinstance(part, (np.ndarray, list)) for part in parts):
-            np.add.at(out, index, grad)  # integer arrays may repeat an element: sum, do not overwrite
-        else:
-            out[index] = grad
-        return out
+        return IndexedGrad(ctx.index, grad)
 
 
 @register("concatenate", sample=_cases(((_normal(2, 3), _normal(4, 3)), {"axis": 0}),

@@ -1,15 +1,19 @@
-"""Value: the micrograd-sized engine, one Python float at a time.
+"""Value: the micrograd-sized engine, one float at a time.
 
 It is not a second autograd: a Value is a graph node like a Tensor, its operators call the same registered ops
-(their forward and backward work on floats as on arrays), and `backward` is the same graph.backward.
+(their forward and backward work on scalars as on arrays), and `backward` is the same graph.backward.
+The number is kept as numpy's float64 scalar, a subclass of Python's float that also has a `.shape` of (),
+so the engine's gradient-shape check is the same for both.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from . import ops
-from .graph import Node, backward
+from .graph import Node, backward, next_sequence_number
 
 
 class Value(Node):
@@ -18,18 +22,24 @@ class Value(Node):
     __slots__ = ()
     shape = ()
 
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.float64)
+
     def __init__(self, data: float, requires_grad: bool = True) -> None:
-        self.data = float(data)
+        self.data = np.float64(data)
+        self._seq = next_sequence_number()
         self.grad: float | None = None
         self.requires_grad = requires_grad
         self._ctx = self._pending = self._hooks = self.name = None
         self._retains_grad = False
 
-    @classmethod
-    def _from_op(cls, data: Any) -> Value:
-        """Wrap an op's output as a Value holding a plain float."""
+    @staticmethod
+    def _from_op(data: Any) -> Value:
+        """Wrap an op's output as a Value."""
         out = object.__new__(Value)
-        out.data = float(data)
+        out.data = np.float64(data)
+        out._seq = next_sequence_number()
         out.grad = out._ctx = out._pending = out._hooks = out.name = None
         out.requires_grad = out._retains_grad = False
         return out
@@ -44,7 +54,7 @@ class Value(Node):
 
     def backward(self, retain_graph: bool = False, retain_grads: bool = False) -> None:
         """Accumulate d self/d leaf into every leaf's `.grad` (d self/d self = 1)."""
-        backward(self, 1.0, retain_graph=retain_graph, retain_grads=retain_grads)
+        backward(self, np.float64(1.0), retain_graph=retain_graph, retain_grads=retain_grads)
 
     def _accumulate(self, grad: Any) -> None:
         self.grad = float(grad) if self.grad is None else self.grad + float(grad)
@@ -101,5 +111,3 @@ class Value(Node):
     def relu(self) -> Value:
         return ops.ReLU.apply(self)
 
-
-Value._result_type = Value

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .graph import GraphError, Node, backward
+from .graph import GraphError, Node, backward, next_sequence_number
 
 DEFAULT_DTYPE = np.dtype(np.float32)
 Generator = np.random.Generator | int | None
@@ -38,6 +38,7 @@ class Tensor(Node):
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         self.data = _as_array(data, dtype)
+        self._seq = next_sequence_number()
         self.grad: np.ndarray | None = None
         self._ctx = None
         self._pending = None
@@ -48,11 +49,12 @@ class Tensor(Node):
         if requires_grad:
             self.requires_grad_(True)
 
-    @classmethod
-    def _from_op(cls, data: np.ndarray) -> Tensor:
+    @staticmethod
+    def _from_op(data: np.ndarray) -> Tensor:
         """Wrap an op's output array without copying it (the fast path for every op)."""
         out = object.__new__(Tensor)
         out.data = data
+        out._seq = next_sequence_number()
         out.grad = out._ctx = out._pending = out._hooks = out.name = None
         out.requires_grad = out._retains_grad = False
         return out
@@ -275,9 +277,6 @@ def _plain_index(index: Any) -> Any:
     if isinstance(index, list):
         return np.asarray(index)
     return index
-
-
-Tensor._result_type = Tensor
 
 
 # ---- functions and factories --------------------------------------------------------------------------------
