@@ -1,0 +1,121 @@
+"""The benchmark scripts stay runnable (smoke mode) and their correctness checks are real; no timing is asserted."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+
+
+@pytest.fixture
+def benchmark_modules(monkeypatch):
+    """Make `benchmarks/` importable the way the scripts see it (they import their siblings by name)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+
+
+def run_script(name: str) -> str:
+    """Run benchmarks/<name> --smoke in a fresh interpreter; fail with its output unless it exits 0."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    result = subprocess.run([sys.executable, str(BENCHMARKS / name), "--smoke"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"{name} --smoke failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def test_rnn_step_smoke_runs_and_its_float64_gradient_check_passes():
+    output = run_script("rnn_step.py")
+    assert "gradient check passed" in output
+    assert "MISMATCH" not in output
+    assert "numpy BPTT (hand-written)" in output and "ours: loop of ops, hoisted x@W_ih" in output
+    assert "summary:" in output and "peak memory" in output
+
+
+def test_op_overhead_smoke_runs_and_its_float64_gradient_check_passes():
+    output = run_script("op_overhead.py")
+    assert "gradient check passed" in output
+    assert "MISMATCH" not in output
+    assert "ours: forward + record + backward" in output
+    assert "import tinygrad_rnn in a fresh interpreter" in output
+
+
+def test_import_does_not_load_graphviz_or_matplotlib():
+    probe = "import sys, tinygrad_rnn; print(','.join(m for m in ('graphviz', 'matplotlib') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "", f"import tinygrad_rnn also imported: {result.stdout.strip()}"
+
+
+def test_numpy_bptt_matches_central_differences(benchmark_modules):
+    import numpy_bptt
+
+    rng = np.random.default_rng(3)
+    parameters = numpy_bptt.init_parameters(rng, 3, 4, 2, np.float64)
+    inputs, targets = numpy_bptt.make_batch(rng, 5, 2, 3, 2, np.float64)
+    _, gradients = numpy_bptt.loss_and_gradients(parameters, inputs, targets)
+    step = 1e-6
+    for name, array in parameters.items():
+        numeric = np.zeros_like(array)
+        for index in np.ndindex(array.shape):
+            original = array[index]
+            array[index] = original + step
+            loss_plus = numpy_bptt.loss_and_gradients(parameters, inputs, targets)[0]
+            array[index] = original - step
+            loss_minus = numpy_bptt.loss_and_gradients(parameters, inputs, targets)[0]
+            array[index] = original
+            numeric[index] = (loss_plus - loss_minus) / (2 * step)
+        np.testing.assert_allclose(gradients[name], numeric, rtol=1e-6, atol=1e-8, err_msg=name)
+
+
+def test_numpy_bptt_train_step_lowers_the_loss(benchmark_modules):
+    import numpy_bptt
+
+    rng = np.random.default_rng(4)
+    parameters = numpy_bptt.init_parameters(rng, 3, 8, 3, np.float64)
+    inputs, targets = numpy_bptt.make_batch(rng, 6, 4, 3, 3, np.float64)
+    first = numpy_bptt.train_step(parameters, inputs, targets, lr=0.1)
+    for _ in range(20):
+        last = numpy_bptt.train_step(parameters, inputs, targets, lr=0.1)
+    assert last < first
+
+
+def test_rnn_step_gradient_check_exits_on_a_wrong_gradient(benchmark_modules, capsys):
+    import rnn_step
+
+    class OffByOnePartInAHundredMillion(rnn_step.OurLoopHoisted):
+        name = "deliberately wrong"
+
+        def gradients(self):
+            gradients = super().gradients()
+            gradients["weight_hh"] = gradients["weight_hh"] * (1 + 1e-8)
+            return gradients
+
+    with pytest.raises(SystemExit) as stopped:
+        rnn_step.check_gradients([rnn_step.NumpyBPTT, OffByOnePartInAHundredMillion])
+    assert stopped.value.code == 1
+    assert "deliberately wrong" in capsys.readouterr().err
+
+
+def test_op_overhead_hand_written_backward_matches_central_differences(benchmark_modules):
+    import op_overhead
+
+    step = 1e-6
+    for kind in op_overhead.KINDS:
+        inputs = op_overhead.make_inputs(3, np.float64, seed=2)
+        gradients = op_overhead.numpy_gradients(*inputs, kind, depth=4)
+        for array, gradient in zip(inputs, gradients):
+            numeric = np.zeros_like(array)
+            for index in np.ndindex(array.shape):
+                original = array[index]
+                array[index] = original + step
+                plus = op_overhead.numpy_forward(*inputs, kind, depth=4).sum()
+                array[index] = original - step
+                minus = op_overhead.numpy_forward(*inputs, kind, depth=4).sum()
+                array[index] = original
+                numeric[index] = (plus - minus) / (2 * step)
+            np.testing.assert_allclose(gradient, numeric, rtol=1e-6, atol=1e-8, err_msg=kind)
