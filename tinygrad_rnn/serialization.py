@@ -153,7 +153,8 @@ def load(path: str | os.PathLike[str]) -> Any:
     except CheckpointError:
         raise
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, NotImplementedError) as error:
-        raise CheckpointError(f"load: {path} is corrupt or truncated ({type(error).__name__}: {error})") from error
+        raise CheckpointError(f"load: {path} is corrupt, truncated or holds pickled objects (which load "
+                              f"refuses) ({type(error).__name__}: {error})") from error
     try:
         manifest = json.loads(arrays.pop(MANIFEST).tobytes().decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError) as error:
