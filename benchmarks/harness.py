@@ -78,7 +78,9 @@ def machine_lines(blas: str) -> list[str]:
     variables = ", ".join(f"{name}={os.environ.get(name, 'unset')}" for name in MACHINE_VARIABLES)
     return [f"machine: {cpu}, {os.cpu_count()} logical cores (shared with other processes: expect noise)",
             f"python {platform.python_version()}, numpy {np.__version__}; BLAS: {blas}",
-            f"left as the machine sets them: {variables}"]
+            f"left as the machine sets them: {variables}",
+            "timing: contenders interleaved round by round; median over rounds reported, min = least disturbed "
+            "round, spread = (max - min) / median"]
 
 
 @dataclass
