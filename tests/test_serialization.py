@@ -277,3 +277,56 @@ def test_zip_that_is_not_npz(tmp_path):
         archive.writestr("readme.txt", "hello")
     with pytest.raises(CheckpointError, match="not written by tinygrad_rnn.save"):
         load(path)
+
+
+# ---- a whole training run -------------------------------------------------------------------------------------
+def test_training_resumes_exactly_from_a_checkpoint(tmp_path):
+    """Model, optimiser, step and both RNG states saved mid-run: resuming equals never stopping, bit for bit.
+
+    Dropout between the LSTM layers draws from nn's generator, so the run only matches if its state is restored.
+    """
+    from tinygrad_rnn import nn, optim
+    from tinygrad_rnn.nn.random import default_generator, manual_seed
+    from tinygrad_rnn.nn.utils import clip_grad_norm_
+
+    def build():
+        manual_seed(0)
+        lstm = nn.LSTM(3, 5, num_layers=2, dropout=0.3, dtype=np.float64)
+        head = nn.Linear(5, 1, dtype=np.float64)
+        return lstm, head, optim.Adam([*lstm.parameters(), *head.parameters()], lr=0.01)
+
+    def train_step(lstm, head, optimizer, data_rng):
+        inputs, targets = data_rng.standard_normal((6, 4, 3)), data_rng.standard_normal((4, 1))
+        optimizer.zero_grad()
+        output, _ = lstm(Tensor(inputs))
+        loss = nn.functional.mse_loss(head(output[-1]), Tensor(targets))
+        loss.backward()
+        clip_grad_norm_([*lstm.parameters(), *head.parameters()], max_norm=0.5)
+        optimizer.step()
+        return loss.item()
+
+    lstm, head, optimizer = build()
+    data_rng = np.random.default_rng(1)
+    uninterrupted = [train_step(lstm, head, optimizer, data_rng) for _ in range(6)]
+    expected_weights = {**lstm.state_dict(), **head.state_dict()}
+
+    lstm, head, optimizer = build()
+    data_rng = np.random.default_rng(1)
+    losses = [train_step(lstm, head, optimizer, data_rng) for _ in range(3)]
+    save({"model": {"lstm": lstm.state_dict(), "head": head.state_dict()}, "optimizer": optimizer.state_dict(),
+          "step": 3, "rng": {"nn": default_generator().bit_generator.state, "data": data_rng}},
+         tmp_path / "run.npz")
+
+    lstm, head, optimizer = build()  # fresh weights and a reseeded generator: everything must come from the file
+    manual_seed(123)
+    checkpoint = load(tmp_path / "run.npz")
+    lstm.load_state_dict(checkpoint["model"]["lstm"])
+    head.load_state_dict(checkpoint["model"]["head"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    default_generator().bit_generator.state = checkpoint["rng"]["nn"]
+    data_rng = checkpoint["rng"]["data"]
+    losses += [train_step(lstm, head, optimizer, data_rng) for _ in range(checkpoint["step"], 6)]
+
+    assert losses == uninterrupted
+    for name, array in {**lstm.state_dict(), **head.state_dict()}.items():
+        np.testing.assert_array_equal(array, expected_weights[name], err_msg=name)
