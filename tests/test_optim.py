@@ -277,6 +277,10 @@ def test_load_state_dict_errors_change_nothing():
         optimizer.load_state_dict({"state": {}, "param_groups": good["param_groups"] * 2})
     with pytest.raises(ValueError, match="unexpected state"):
         optimizer.load_state_dict({"state": {0: {"exp_avg": np.ones(2)}}, "param_groups": good["param_groups"]})
+    with pytest.raises(ValueError, match="parameter group 0 should be a dict with a 'params' list"):
+        optimizer.load_state_dict({"state": {}, "param_groups": [{"lr": 0.1}]})
+    with pytest.raises(ValueError, match="the state of parameter 0 should be a dict"):
+        optimizer.load_state_dict({"state": {0: np.ones(2)}, "param_groups": good["param_groups"]})
     with pytest.raises(ValueError, match="expected a dict with keys"):
         optimizer.load_state_dict({"param_groups": []})
     assert optimizer.param_groups[0]["lr"] == 0.1 and optimizer.state == {0: {}}

@@ -148,7 +148,10 @@ class Optimizer:
         new_groups, saved_to_own = [], {}
         own_index = 0
         for number, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
-            saved_params = list(saved.get("params", ()))
+            if not isinstance(saved, dict) or "params" not in saved:
+                raise ValueError(f"{name}: parameter group {number} should be a dict with a 'params' list, got "
+                                 f"{type(saved).__name__}")
+            saved_params = list(saved["params"])
             if len(saved_params) != len(group["params"]):
                 raise ValueError(f"{name}: parameter group {number} has {len(saved_params)} parameters in the state "
                                  f"dict but {len(group['params'])} in this optimizer")
@@ -172,6 +175,8 @@ class Optimizer:
                 raise ValueError(f"{name}: state for parameter {saved_index!r}, which no parameter group lists")
             index = saved_to_own[saved_index]
             param = params[index]
+            if not isinstance(entry, dict):
+                raise ValueError(f"{name}: the state of parameter {index} should be a dict, got {type(entry).__name__}")
             unexpected = sorted(set(entry) - set(self.state_keys))
             if unexpected:
                 raise ValueError(f"{name}: unexpected state {unexpected} for parameter {index}; "
@@ -239,7 +244,7 @@ class SGD(Optimizer):
         if momentum != 0:
             buffer = state.get("momentum_buffer")
             if buffer is None:
-                buffer = state["momentum_buffer"] = np.array(grad)
+                buffer = state["momentum_buffer"] = np.array(grad, dtype=param.dtype)
             else:
                 buffer *= momentum
                 buffer += (1 - group["dampening"]) * grad
