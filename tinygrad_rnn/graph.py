@@ -229,9 +229,9 @@ class IndexedGrad:
             _check_finite(self.values, ctx, "backward")
         index = self.index
         parts = index if type(index) is tuple else (index,)
-        target_shape = np.shape(pending[index])
-        if np.shape(self.values) != target_shape:
-            raise GraphError(f"op '{ctx.name}': backward returned values of shape {np.shape(self.values)} for "
+        target_shape = pending[index].shape
+        if self.values.shape != target_shape:
+            raise GraphError(f"op '{ctx.name}': backward returned values of shape {self.values.shape} for "
                              f"an indexed gradient whose slice has shape {target_shape}")
         if any(isinstance(part, np.ndarray) and part.dtype != bool for part in parts):
             np.add.at(pending, index, self.values)  # integer arrays may repeat an element: sum, not overwrite
@@ -245,7 +245,7 @@ def _unbroadcast(grad: np.ndarray, shape: tuple[int, ...], ctx: Any) -> np.ndarr
     if extra >= 0:
         stretched = tuple(i + extra for i, size in enumerate(shape) if size == 1 and grad.shape[i + extra] != 1)
         if extra or stretched:
-            grad = np.sum(grad, axis=tuple(range(extra)) + stretched, keepdims=True)
+            grad = grad.sum(axis=tuple(range(extra)) + stretched, keepdims=True)
             grad = grad.reshape(grad.shape[extra:])
         if grad.shape == shape:
             return grad

@@ -232,27 +232,33 @@ class MatMul(Function):
             # vectors act as a row (on the left) or a column (on the right); restore the dropped axis
             x2 = x[None, :] if x.ndim == 1 else x
             y2 = y[:, None] if y.ndim == 1 else y
-            grad2 = np.reshape(grad, np.shape(grad) + (1,) * (y.ndim == 1))
-            grad2 = np.expand_dims(grad2, -2) if x.ndim == 1 else grad2
-            grad_x = grad2 @ np.swapaxes(y2, -1, -2) if needs_x else None
-            grad_y = np.swapaxes(x2, -1, -2) @ grad2 if needs_y else None
+            grad2 = grad[..., None] if y.ndim == 1 else grad
+            grad2 = grad2[..., None, :] if x.ndim == 1 else grad2
+            grad_x = grad2 @ y2.mT if needs_x else None
+            grad_y = x2.mT @ grad2 if needs_y else None
             if grad_x is not None and x.ndim == 1:
-                grad_x = grad_x.reshape(grad_x.shape[:-2] + (x.shape[0],))
+                grad_x = grad_x.reshape(grad_x.shape[:-2] + x.shape)
             if grad_y is not None and y.ndim == 1:
-                grad_y = grad_y.reshape(grad_y.shape[:-2] + (y.shape[0],))
+                grad_y = grad_y.reshape(grad_y.shape[:-2] + y.shape)
             return grad_x, grad_y
-        grad_x = grad @ np.swapaxes(y, -1, -2) if needs_x else None
-        grad_y = np.swapaxes(x, -1, -2) @ grad if needs_y else None
-        return grad_x, grad_y
+        return (grad @ y.mT if needs_x else None), (x.mT @ grad if needs_y else None)
 
 
 # ---- reductions ---------------------------------------------------------------------------------------------
 
-def _expand(grad: np.ndarray, shape: tuple[int, ...], axis: Any, keepdims: bool) -> np.ndarray:
-    """Put back the reduced axes of `grad` (if dropped) and broadcast it to the input's `shape`."""
-    if not keepdims and axis is not None:
-        grad = np.expand_dims(grad, axis)
-    return np.broadcast_to(grad, shape)
+def _keepdims_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
+    """The shape a reduction over `axis` has with keepdims=True (None reduces every axis)."""
+    if axis is None:
+        return (1,) * len(shape)
+    axes = {a % len(shape) for a in (axis if isinstance(axis, tuple) else (axis,))}
+    return tuple(1 if i in axes else size for i, size in enumerate(shape))
+
+
+def _expand(grad: np.ndarray, shape: tuple[int, ...], axis: Any) -> np.ndarray:
+    """Spread a reduction's gradient back over the input's `shape` (reduced axes kept or dropped alike)."""
+    out = np.empty(shape, dtype=grad.dtype)
+    out[...] = grad.reshape(_keepdims_shape(shape, axis))
+    return out
 
 
 _REDUCE = _cases(((_normal(3, 4),), {}), ((_normal(3, 4),), {"axis": 0}),
@@ -265,12 +271,12 @@ class Sum(Function):
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
-        ctx.shape, ctx.axis, ctx.keepdims = x.shape, axis, keepdims
-        return np.asarray(np.sum(x, axis=axis, keepdims=keepdims))
+        ctx.shape, ctx.axis = x.shape, axis
+        return np.asarray(x.sum(axis=axis, keepdims=keepdims))
 
     @staticmethod
     def backward(ctx, grad):
-        return _expand(grad, ctx.shape, ctx.axis, ctx.keepdims)
+        return _expand(grad, ctx.shape, ctx.axis)
 
 
 @register("mean", sample=_REDUCE)
@@ -279,14 +285,14 @@ class Mean(Function):
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
-        ctx.shape, ctx.axis, ctx.keepdims = x.shape, axis, keepdims
-        out = np.asarray(np.mean(x, axis=axis, keepdims=keepdims))
+        ctx.shape, ctx.axis = x.shape, axis
+        out = np.asarray(x.mean(axis=axis, keepdims=keepdims))
         ctx.count = x.size // max(out.size, 1)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        return _expand(grad / ctx.count, ctx.shape, ctx.axis, ctx.keepdims)
+        return _expand(grad / ctx.count, ctx.shape, ctx.axis)
 
 
 @register("max", sample=_REDUCE)
@@ -295,19 +301,17 @@ class Max(Function):
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
-        out = np.asarray(np.max(x, axis=axis, keepdims=keepdims))
-        ctx.axis, ctx.keepdims = axis, keepdims
+        out = np.asarray(x.max(axis=axis, keepdims=keepdims))
+        ctx.axis = axis
         ctx.save_for_backward(x, out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         x, out = ctx.saved_tensors
-        axis, keepdims = ctx.axis, ctx.keepdims
-        if not keepdims and axis is not None:
-            out, grad = np.expand_dims(out, axis), np.expand_dims(grad, axis)
-        mask = x == out
-        return grad * mask / np.sum(mask, axis=axis, keepdims=True)
+        keep_shape = _keepdims_shape(x.shape, ctx.axis)
+        mask = x == out.reshape(keep_shape)
+        return grad.reshape(keep_shape) * mask / mask.sum(axis=ctx.axis, keepdims=True)
 
 
 # ---- shape ---------------------------------------------------------------------------------------------------
@@ -334,12 +338,12 @@ class Permute(Function):
 
     @staticmethod
     def forward(ctx, x, axes):
-        ctx.inverse = tuple(np.argsort(axes))
-        return np.transpose(x, axes)
+        ctx.axes = axes
+        return x.transpose(axes)
 
     @staticmethod
     def backward(ctx, grad):
-        return np.transpose(grad, ctx.inverse)
+        return grad.transpose(np.argsort(ctx.axes))
 
 
 @register("getitem", sample=_cases(((_normal(4, 5),), {"index": 1}), ((_normal(4, 5),), {"index": (slice(1, 3), -1)}),
@@ -423,8 +427,8 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx, x, axis=-1):
-        shifted = x - np.max(x, axis=axis, keepdims=True)
-        out = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+        shifted = x - x.max(axis=axis, keepdims=True)
+        out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
         ctx.axis = axis
         ctx.save_for_backward(out)
         return out
@@ -432,7 +436,7 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return grad - np.exp(out) * np.sum(grad, axis=ctx.axis, keepdims=True)
+        return grad - np.exp(out) * grad.sum(axis=ctx.axis, keepdims=True)
 
 
 @register("softmax", sample=_SOFTMAX)
@@ -441,8 +445,8 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx, x, axis=-1):
-        exps = np.exp(x - np.max(x, axis=axis, keepdims=True))
-        out = exps / np.sum(exps, axis=axis, keepdims=True)
+        exps = np.exp(x - x.max(axis=axis, keepdims=True))
+        out = exps / exps.sum(axis=axis, keepdims=True)
         ctx.axis = axis
         ctx.save_for_backward(out)
         return out
@@ -450,4 +454,4 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return out * (grad - np.sum(grad * out, axis=ctx.axis, keepdims=True))
+        return out * (grad - (grad * out).sum(axis=ctx.axis, keepdims=True))
