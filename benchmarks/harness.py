@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -83,6 +84,13 @@ def machine_lines(blas: str) -> list[str]:
             "round, spread = (max - min) / median"]
 
 
+def add_clock_argument(parser: Any) -> None:
+    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
+                        help="wall: elapsed time (default); cpu: this process's CPU time, steadier when other "
+                             "processes compete for the cores (BLAS and torch run one thread, so both agree "
+                             "on a quiet machine)")
+
+
 @dataclass
 class Timing:
     """Seconds per call of one contender over several rounds."""
@@ -109,21 +117,40 @@ def calibrate(run: Callable[[], object], target_seconds: float) -> int:
     return max(1, min(1000, round(target_seconds / max(once, 1e-9))))
 
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+"""'cpu' counts only the time this process ran, so other processes competing for the cores inflate it less."""
+
+
 def time_round_robin(contenders: dict[str, Callable[[], object]], rounds: int,
-                     target_seconds: float = 0.05) -> list[Timing]:
+                     target_seconds: float = 0.05, clock: str = "wall") -> list[Timing]:
     """Time each contender `rounds` times, interleaved; each sample is the mean of enough calls to fill
     `target_seconds`, so microsecond-scale calls are not swamped by the timer."""
+    timer = CLOCKS[clock]
     calls = {name: calibrate(run, target_seconds) for name, run in contenders.items()}
     samples: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, run in contenders.items():
             gc.collect()
             count = calls[name]
-            start = time.perf_counter()
+            start = timer()
             for _ in range(count):
                 run()
-            samples[name].append((time.perf_counter() - start) / count)
+            samples[name].append((timer() - start) / count)
     return [Timing(name, seconds) for name, seconds in samples.items()]
+
+
+def print_profile(run: Callable[[], object], calls: int, top: int = 25) -> None:
+    """cProfile `calls` calls of `run` and print the `top` functions by own time (profiling inflates small calls)."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(calls):
+        run()
+    profiler.disable()
+    stats = pstats.Stats(profiler, stream=sys.stdout)
+    stats.strip_dirs().sort_stats("tottime").print_stats(top)
 
 
 def relative_error(ours: np.ndarray, reference: np.ndarray) -> float:

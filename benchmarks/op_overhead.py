@@ -178,18 +178,19 @@ def chain_contenders(torch: Any, kind: str, size: int, depth: int) -> dict[str, 
     return contenders
 
 
-def time_chains(torch: Any, sizes: tuple[int, ...], depth: int, rounds: int | None) -> None:
+def time_chains(torch: Any, sizes: tuple[int, ...], depth: int, rounds: int | None, clock: str) -> None:
     """Print microseconds per op for each chain kind and size."""
     ops = OPS_PER_LINK * depth
     for kind in KINDS:
         for size in sizes:
             count = rounds or (15 if size <= 32 else 5)
             timings = harness.time_round_robin(chain_contenders(torch, kind, size, depth), count,
-                                               target_seconds=0.05 if size <= 32 else 0.0)
+                                               target_seconds=0.05 if size <= 32 else 0.0, clock=clock)
             reference = timings[0].median
             rows = [[t.name, f"{t.median / ops * 1e6:.2f}", f"{min(t.seconds) / ops * 1e6:.2f}", f"{t.spread:.0%}",
                      f"{t.median / reference:.1f}x"] for t in timings]
-            print(f"\n{chain_formula(kind)}, ({size}, {size}) float32, {depth} links = {ops} ops, {count} rounds")
+            print(f"\n{chain_formula(kind)}, ({size}, {size}) float32, {depth} links = {ops} ops, {count} rounds, "
+                  f"{clock} clock")
             print(harness.format_table(["contender", "median us/op", "min us/op", "spread", "x numpy forward"],
                                        rows))
 
@@ -216,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="timing rounds (default 15 small, 5 large)")
     parser.add_argument("--depth", type=int, default=50, help="links in the chain (3 ops each)")
     parser.add_argument("--smoke", action="store_true", help="tiny chain, one round: checks that the script runs")
+    harness.add_clock_argument(parser)
+    parser.add_argument("--profile", choices=KINDS, default=None,
+                        help="instead of timing, cProfile our forward + record + backward of that (4, 4) chain")
     args = parser.parse_args(argv)
 
     blas = harness.limit_blas_threads()
@@ -226,7 +230,13 @@ def main(argv: list[str] | None = None) -> int:
           "torch is not importable here: no torch rows")
     depth = 3 if args.smoke else args.depth
     check_gradients(torch, depth)
-    time_chains(torch, (4, 8) if args.smoke else (4, 256), depth, 1 if args.smoke else args.repeats)
+    if args.profile is not None:
+        run = chain_contenders(None, args.profile, 4, depth)["ours: forward + record + backward"]
+        calls = harness.calibrate(run, 2.0)
+        print(f"\ncProfile of {calls} chains of {chain_formula(args.profile)}, (4, 4) float32, {depth} links")
+        harness.print_profile(run, calls)
+        return 0
+    time_chains(torch, (4, 8) if args.smoke else (4, 256), depth, 1 if args.smoke else args.repeats, args.clock)
 
     seconds, numpy_seconds, heavy = import_report(2 if args.smoke else 5)
     verdict = "meets" if seconds < IMPORT_GOAL_SECONDS else "misses"

@@ -300,7 +300,8 @@ def check_gradients(classes: list[type[Contender]]) -> None:
     print("gradient check passed")
 
 
-def time_workload(workload: Workload, classes: list[type[Contender]], rounds: int | None) -> dict[str, float]:
+def time_workload(workload: Workload, classes: list[type[Contender]], rounds: int | None,
+                  clock: str) -> dict[str, float]:
     """Print the float32 timing table of one workload; return each contender's ratio to the numpy baseline."""
     rng = np.random.default_rng(0)
     parameters = numpy_bptt.init_parameters(rng, workload.input_size, workload.hidden_size, workload.input_size)
@@ -311,13 +312,30 @@ def time_workload(workload: Workload, classes: list[type[Contender]], rounds: in
         runs[contender_class.name] = contender_class(parameters, inputs, targets).step
     count = rounds or workload.rounds
     started = time.perf_counter()
-    timings = harness.time_round_robin(runs, count, workload.target_seconds)
+    timings = harness.time_round_robin(runs, count, workload.target_seconds, clock)
     baseline = timings[0].median
     rows = [[timing.name, f"{timing.median * 1e3:.3f}", f"{min(timing.seconds) * 1e3:.3f}", f"{timing.spread:.0%}",
              f"{timing.median / baseline:.2f}x"] for timing in timings]
-    print(f"\n{workload.describe()}, float32, {count} rounds ({time.perf_counter() - started:.0f} s)")
+    print(f"\n{workload.describe()}, float32, {count} rounds, {clock} clock ({time.perf_counter() - started:.0f} s)")
     print(harness.format_table(["contender", "median ms/step", "min ms/step", "spread", "ratio to numpy"], rows))
     return {timing.name: timing.median / baseline for timing in timings}
+
+
+def profile_contender(workload: Workload, classes: list[type[Contender]], name: str) -> int:
+    """Print where one contender's float32 training step spends its time (about 2 s of steps under cProfile)."""
+    matches = [c for c in classes if name in c.name]
+    if len(matches) != 1:
+        print(f"--profile {name!r} must match exactly one of: {', '.join(c.name for c in classes)}", file=sys.stderr)
+        return 2
+    rng = np.random.default_rng(0)
+    parameters = numpy_bptt.init_parameters(rng, workload.input_size, workload.hidden_size, workload.input_size)
+    inputs, targets = numpy_bptt.make_batch(rng, workload.length, workload.batch, workload.input_size,
+                                            workload.input_size)
+    step = matches[0](parameters, inputs, targets).step
+    calls = harness.calibrate(step, 2.0)
+    print(f"\ncProfile of {calls} float32 training steps of '{matches[0].name}', {workload.describe()}")
+    harness.print_profile(step, calls)
+    return 0
 
 
 def peak_step_memory(contender: Contender) -> int:
@@ -369,6 +387,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-lengths", default="250,1000",
                         help="sequence lengths T for the peak-memory table at W4's sizes ('' to skip)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one round: checks that the script runs")
+    harness.add_clock_argument(parser)
+    parser.add_argument("--profile", metavar="NAME", default=None,
+                        help="instead of timing, cProfile the contender whose name contains NAME (e.g. 'nn.RNN') "
+                             "on the first workload and print the top functions")
     args = parser.parse_args(argv)
 
     blas = harness.limit_blas_threads()
@@ -387,7 +409,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in names if name not in table]
     if unknown:
         parser.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(table)}")
-    ratios = {name: time_workload(table[name], classes, 1 if args.smoke else args.repeats) for name in names}
+    if args.profile is not None:
+        return profile_contender(table[names[0]], classes, args.profile)
+    rounds = 1 if args.smoke else args.repeats
+    ratios = {name: time_workload(table[name], classes, rounds, args.clock) for name in names}
 
     print("\nsummary: median time per training step / numpy BPTT's, float32, 1 BLAS thread")
     rows = [[c.name] + [f"{ratios[name][c.name]:.2f}x" for name in names] for c in classes]
