@@ -1,0 +1,105 @@
+"""Pictures of backpropagation through time: the unrolled graph of a tiny RNN, LSTM and GRU, with gradients.
+
+Each model reads a short random sequence; the loss is the sum of its last hidden state; after
+`backward(retain_grads=True)` every edge is drawn with the width and colour of the gradient flowing back along
+it, the hidden-state path h_T -> ... -> h_0 in red, and each shared parameter once, with an edge into every step.
+
+    python demos/render_graph.py                     # out/graph_rnn.svg/.png, out/graph_lstm..., out/graph_gru...
+    python demos/render_graph.py --steps 6 --collapse
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import tinygrad_rnn as tg
+from tinygrad_rnn import nn, viz
+
+CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+def unrolled_loss(cell: str, steps: int, hidden_size: int, seed: int) -> tuple[tg.Tensor, nn.Module]:
+    """Forward and backward through a tiny float64 model; returns (loss with its graph and gradients, model)."""
+    nn.manual_seed(seed)
+    model = CELLS[cell](2, hidden_size, dtype=np.float64)
+    inputs = tg.Tensor(np.random.default_rng(seed).standard_normal((steps, 1, 2)))
+    output, _ = model(inputs)
+    loss = output[-1].sum()
+    loss.backward(retain_graph=True, retain_grads=True)
+    return loss, model
+
+
+def render_all(args: argparse.Namespace) -> list[str]:
+    """Render one picture per cell and format; returns the paths written."""
+    folder = Path(args.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for cell in args.cells:
+        loss, model = unrolled_loss(cell, args.steps, args.hidden_size, args.seed)
+        params = {f"{cell}.{name}": parameter for name, parameter in model.named_parameters()}
+        for fmt in args.formats:
+            written.append(viz.render(loss, folder / f"graph_{cell}.{fmt}", params=params, highlight="hidden",
+                                      collapse="timestep" if args.collapse else None,
+                                      title=f"{cell.upper()}: {args.steps} steps unrolled, hidden size "
+                                            f"{args.hidden_size}; loss = sum(h_T)"))
+    return written
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr (no usage block)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def choices(allowed: tuple[str, ...]) -> object:
+    def parse(text: str) -> list[str]:
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        unknown = [item for item in items if item not in allowed]
+        if unknown or not items:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated subset of {','.join(allowed)}, "
+                                             f"got {text!r}")
+        return items
+    return parse
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = Parser(prog="render_graph.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", type=choices(tuple(CELLS)), default=list(CELLS), help="rnn,lstm,gru")
+    parser.add_argument("--steps", type=positive_int, default=4)
+    parser.add_argument("--hidden-size", type=positive_int, default=3)
+    parser.add_argument("--formats", type=choices(("svg", "png", "pdf", "dot")), default=["svg", "png"])
+    parser.add_argument("--collapse", action="store_true", help="one node per time step")
+    parser.add_argument("--out", default="out")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--smoke", action="store_true", help="same pictures (they are already fast)")
+    return parser.parse_args(sys.argv[1:] if argv is None else argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        for path in render_all(args):
+            print(f"wrote {path}")
+    except viz.GraphvizNotFoundError as error:
+        print(f"render_graph.py: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
