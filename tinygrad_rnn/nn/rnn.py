@@ -97,8 +97,8 @@ class RNNBase(Module):
         return list(state)
 
     # ---- the loop over layers and directions ---------------------------------------------------------------
-    def _run(self, input: Tensor, states: list[list[Tensor | None]]) -> tuple[Tensor, list[list[Tensor]]]:
-        """Run every layer and direction; returns the output and, per state kind, the final states in order."""
+    def _run(self, input: Tensor, states: list[list[Tensor | None]]) -> tuple[Tensor, list[Tensor]]:
+        """Run every layer and direction; returns the output and each kind of final state (h_n, c_n)."""
         batched, time_axis, batch = self._check_input(input)
         length = input.shape[time_axis]
         kind = type(self).__name__.lower()
@@ -119,10 +119,12 @@ class RNNBase(Module):
                     directions.append(stack(outputs, axis=time_axis))
                 for final, end in zip(finals, ends):
                     final.append(end)
-            layer_input = directions[0] if len(directions) == 1 else cat(directions, axis=-1)
-            if self.dropout and self.training and layer < self.num_layers - 1:
-                layer_input = functional.dropout(layer_input, self.dropout, training=True)
-        return layer_input, finals
+            with scope(f"{kind}.l{layer}"):
+                layer_input = directions[0] if len(directions) == 1 else cat(directions, axis=-1)
+                if self.dropout and self.training and layer < self.num_layers - 1:
+                    layer_input = functional.dropout(layer_input, self.dropout, training=True)
+        with scope(kind):
+            return layer_input, [stack(final, axis=0) for final in finals]
 
     def _zeros_if_none(self, state: Tensor | None, batch: int | None) -> Tensor:
         if state is not None:
@@ -149,11 +151,18 @@ def _step_index(time_axis: int, timestep: int) -> Any:
     return timestep if time_axis == 0 else (slice(None), timestep)
 
 
+def _project(input: Tensor, weight_ih: Tensor, bias: Tensor | None) -> Tensor:
+    """x W_ih^T + bias for every time step with one 2-D matmul (faster than a batched one, also in backward)."""
+    rows = input.reshape(-1, input.shape[-1]) @ weight_ih.T
+    if bias is not None:
+        rows = rows + bias
+    return rows.reshape(input.shape[:-1] + (weight_ih.shape[0],))
+
+
 def _folded_projection(input: Tensor, weights: Weights) -> Tensor:
     """x W_ih^T + b_ih + b_hh for every time step at once (both biases act the same way)."""
     weight_ih, _, bias_ih, bias_hh = weights
-    projected = input @ weight_ih.T
-    return projected if bias_ih is None else projected + (bias_ih + bias_hh)
+    return _project(input, weight_ih, None if bias_ih is None else bias_ih + bias_hh)
 
 
 class RNN(RNNBase):
@@ -172,8 +181,8 @@ class RNN(RNNBase):
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
         batched, _, batch = self._check_input(input)
-        output, (finals,) = self._run(input, [self._initial_state(hx, batch, "h_0")])
-        return output, stack(finals, axis=0)
+        output, (h_n,) = self._run(input, [self._initial_state(hx, batch, "h_0")])
+        return output, h_n
 
     def _direction(self, input, weights, start, steps, time_axis, layer_name):
         with scope(layer_name):
@@ -208,8 +217,8 @@ class LSTM(RNNBase):
             raise TypeError(f"LSTM: expected hx to be a tuple (h_0, c_0), got {type(hx).__name__}")
         hidden, cell = (None, None) if hx is None else hx
         states = [self._initial_state(hidden, batch, "h_0"), self._initial_state(cell, batch, "c_0")]
-        output, (hidden_finals, cell_finals) = self._run(input, states)
-        return output, (stack(hidden_finals, axis=0), stack(cell_finals, axis=0))
+        output, (h_n, c_n) = self._run(input, states)
+        return output, (h_n, c_n)
 
     def _direction(self, input, weights, start, steps, time_axis, layer_name):
         with scope(layer_name):
@@ -235,16 +244,14 @@ class GRU(RNNBase):
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
         batched, _, batch = self._check_input(input)
-        output, (finals,) = self._run(input, [self._initial_state(hx, batch, "h_0")])
-        return output, stack(finals, axis=0)
+        output, (h_n,) = self._run(input, [self._initial_state(hx, batch, "h_0")])
+        return output, h_n
 
     def _direction(self, input, weights, start, steps, time_axis, layer_name):
         weight_ih, weight_hh, bias_ih, bias_hh = weights
         size = self.hidden_size
         with scope(layer_name):
-            projected = input @ weight_ih.T
-            if bias_ih is not None:
-                projected = projected + bias_ih
+            projected = _project(input, weight_ih, bias_ih)
             projected_rz, projected_n = projected[..., :2 * size], projected[..., 2 * size:]
             bias_hn = None
             if bias_hh is not None:
