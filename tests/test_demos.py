@@ -1,0 +1,223 @@
+"""Every demo end to end in its small mode: the char-RNN learns and resumes exactly, bad input fails cleanly."""
+
+import importlib.util
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinygrad_rnn.serialization import load
+
+DEMOS = Path(__file__).resolve().parent.parent / "demos"
+HAS_DOT = shutil.which("dot") is not None
+ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+
+
+def demo(name):
+    spec = importlib.util.spec_from_file_location(f"demo_{name}", DEMOS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_script(name, *args, timeout=120):
+    return subprocess.run([sys.executable, str(DEMOS / f"{name}.py"), *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, env=ENV)
+
+
+@pytest.fixture(scope="module")
+def char_rnn():
+    return demo("char_rnn")
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    """A small English text with real structure (sentences recombined at random, fixed seed)."""
+    rng = np.random.default_rng(0)
+    subjects = ["the model", "a gradient", "the hidden state", "each step", "the loss"]
+    verbs = ["flows back through", "depends on", "shrinks along", "is carried by", "is read from"]
+    objects = ["the graph.", "time.", "the last layer.", "every weight.", "the recurrence."]
+    words = [" ".join([rng.choice(subjects), rng.choice(verbs), rng.choice(objects)]) for _ in range(700)]
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(words).capitalize(), encoding="utf-8")
+    return path
+
+
+def smoke_args(text_file, checkpoint, *extra):
+    return ["--smoke", "--no-progress", "--text", str(text_file), "--checkpoint", str(checkpoint), *map(str, extra)]
+
+
+def test_char_rnn_loss_falls_below_the_unigram_entropy(char_rnn, text_file, tmp_path, capsys):
+    result = char_rnn.train(char_rnn.parse_args(smoke_args(text_file, tmp_path / "c.npz", "--steps", 60)))
+    checkpoint = load(tmp_path / "c.npz")
+    losses = checkpoint["losses"]
+    assert len(losses) == 60 and checkpoint["step"] == 60
+    np.testing.assert_array_equal(losses, result["losses"])
+    assert losses[:5].mean() > math.log(len(checkpoint["config"]["vocab"])) - 0.3  # starts near uniform
+    entropy = result["unigram_entropy"]
+    assert losses[-5:].mean() < entropy - 0.3
+    assert result["train_loss"] < entropy - 0.3 and result["held_out_loss"] < entropy - 0.3
+    printed = capsys.readouterr().out
+    assert f"unigram entropy {entropy:.3f}" in printed and "sample after 60 steps:" in printed
+
+
+def test_char_rnn_default_corpus_is_the_stdlib_docstrings(char_rnn, tmp_path, capsys):
+    assert char_rnn.main(["--smoke", "--no-progress", "--checkpoint", str(tmp_path / "d.npz")]) == 0
+    printed = capsys.readouterr().out
+    assert "docstrings of the Python standard library" in printed
+    losses = load(tmp_path / "d.npz")["losses"]
+    assert losses[-5:].mean() < losses[:5].mean() - 0.5
+
+
+def test_stdlib_split_is_fixed_and_disjoint(char_rnn):
+    train, held_out = char_rnn.stdlib_docstrings(60_000)
+    assert (train, held_out) == char_rnn.stdlib_docstrings(60_000)
+    assert held_out and held_out not in train
+    assert set(train + held_out) <= set(chr(code) for code in range(32, 127)) | {"\n"}
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_resume_continues_exactly(char_rnn, text_file, tmp_path, cell):
+    settings = ["--cell", cell, "--sample-every", 7, "--checkpoint-every", 0]
+    assert char_rnn.main(smoke_args(text_file, tmp_path / "whole.npz", "--steps", 30, *settings)) == 0
+    assert char_rnn.main(smoke_args(text_file, tmp_path / "parts.npz", "--steps", 13, *settings)) == 0
+    assert load(tmp_path / "parts.npz")["step"] == 13
+    assert char_rnn.main(smoke_args(text_file, tmp_path / "parts.npz", "--steps", 30, "--resume", *settings)) == 0
+    whole, parts = load(tmp_path / "whole.npz"), load(tmp_path / "parts.npz")
+    np.testing.assert_array_equal(parts["losses"], whole["losses"])  # the same loss curve, bit for bit
+    for name, value in whole["model"].items():
+        np.testing.assert_array_equal(parts["model"][name], value, err_msg=name)
+    assert parts["sample_rng"].bit_generator.state == whole["sample_rng"].bit_generator.state
+    assert parts["position"] == whole["position"]
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes(char_rnn, text_file, tmp_path):
+    checkpoint = tmp_path / "interrupted.npz"
+    args = smoke_args(text_file, checkpoint, "--steps", 100_000, "--sample-every", 1, "--sample-len", 5,
+                      "--checkpoint-every", 0)
+    process = subprocess.Popen([sys.executable, "-u", str(DEMOS / "char_rnn.py"), *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        for line in process.stdout:  # the first sample means the training loop (and its Ctrl-C handler) runs
+            if line.startswith("--- step"):
+                break
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert "interrupted at step" in out and "Traceback" not in err
+    saved = load(checkpoint)
+    assert 1 <= saved["step"] < 100_000 and len(saved["losses"]) == saved["step"]
+    resumed_to = saved["step"] + 3
+    assert char_rnn.main(smoke_args(text_file, checkpoint, "--steps", resumed_to, "--resume", "--sample-every", 1,
+                                    "--sample-len", 5, "--checkpoint-every", 0)) == 0
+    assert load(checkpoint)["step"] == resumed_to
+
+
+def assert_clean_failure(result, *phrases):
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for phrase in phrases:
+        assert phrase in lines[0], lines[0]
+
+
+def test_bad_text_files_fail_with_one_line(tmp_path):
+    empty, single = tmp_path / "empty.txt", tmp_path / "single.txt"
+    empty.write_text("")
+    single.write_text("a" * 500)
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"\xff\xfe\x00abc")
+    assert_clean_failure(run_script("char_rnn", "--text", tmp_path / "missing.txt"), "missing.txt", "no such file")
+    assert_clean_failure(run_script("char_rnn", "--text", empty), "empty")
+    assert_clean_failure(run_script("char_rnn", "--text", single), "one distinct character", "'a'")
+    assert_clean_failure(run_script("char_rnn", "--text", binary), "not UTF-8")
+
+
+@pytest.mark.parametrize("name, args, phrase", [
+    ("char_rnn", ["--steps", "abc"], "--steps"),
+    ("char_rnn", ["--lr", "-1"], "positive"),
+    ("adding_problem", ["--lengths", "50,x"], "--lengths"),
+    ("vanishing_gradients", ["--radii", "0.5,big"], "--radii"),
+    ("render_graph", ["--cells", "rnn,transformer"], "--cells"),
+])
+def test_non_numeric_or_bad_arguments_fail_with_one_line(name, args, phrase):
+    assert_clean_failure(run_script(name, *args), phrase)
+
+
+def test_checkpoint_from_another_model_is_refused_and_kept(char_rnn, text_file, tmp_path):
+    checkpoint = tmp_path / "rnn.npz"
+    assert char_rnn.main(smoke_args(text_file, checkpoint, "--steps", 5)) == 0
+    before = checkpoint.read_bytes()
+    result = run_script("char_rnn", *smoke_args(text_file, checkpoint, "--resume", "--cell", "gru"))
+    assert_clean_failure(result, "different model", "cell='rnn'", "cell='gru'")
+    result = run_script("char_rnn", *smoke_args(text_file, checkpoint, "--resume", "--hidden-size", 7))
+    assert_clean_failure(result, "different model", "hidden_size=48", "hidden_size=7")
+    assert checkpoint.read_bytes() == before
+
+
+def test_corrupt_foreign_or_missing_checkpoint_is_refused_and_kept(text_file, tmp_path):
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"PK\x03\x04 this is not really a zip file")
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, weights=np.ones(3))
+    for path in (corrupt, foreign):
+        before = path.read_bytes()
+        assert_clean_failure(run_script("char_rnn", *smoke_args(text_file, path, "--resume")), str(path))
+        assert path.read_bytes() == before
+    assert_clean_failure(run_script("char_rnn", *smoke_args(text_file, tmp_path / "none.npz", "--resume")),
+                         "no checkpoint")
+
+
+def test_adding_problem_lstm_beats_the_baseline_at_small_t():
+    adding = demo("adding_problem")
+    inputs, targets = adding.adding_batch(np.random.default_rng(0), 10, 4)
+    assert inputs.shape == (10, 4, 2) and np.all(inputs[..., 1].sum(axis=0) == 2)
+    np.testing.assert_allclose(targets[:, 0], (inputs[..., 0] * inputs[..., 1]).sum(axis=0), rtol=1e-6)
+    rows = adding.run(adding.parse_args(["--smoke", "--no-progress"]))
+    assert [(row["cell"], row["length"]) for row in rows] == [("lstm", 10)]
+    assert rows[0]["mse"] < adding.BASELINE_MSE / 10
+
+
+def test_vanishing_gradients_plot_table_and_graphs(tmp_path, capsys):
+    vanishing = demo("vanishing_gradients")
+    args = ["--smoke", "--out", str(tmp_path)] + ([] if HAS_DOT else ["--no-graph"])
+    assert vanishing.main(args) == 0
+    assert (tmp_path / "vanishing_gradients.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if HAS_DOT:
+        for name in ("bptt_radii.png", "bptt_radius_0.5.png", "bptt_radius_1.5.png"):
+            assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    table = capsys.readouterr().out
+    assert "tanh RNN, s = 0.5" in table and "LSTM, default init" in table
+    results = vanishing.measure(vanishing.parse_args(["--smoke"]))
+    for result in results:
+        if result["radius"] is not None:  # the bound, step by step: |g_t| <= |g_{t+1}| * s
+            norms = result["norms"]
+            assert np.all(norms[:-1] <= norms[1:] * result["radius"] * (1 + 1e-12)), result["label"]
+
+
+@pytest.mark.skipif(not HAS_DOT, reason="Graphviz 'dot' is not installed")
+def test_render_graph_writes_a_picture_per_cell(tmp_path):
+    assert demo("render_graph").main(["--out", str(tmp_path), "--formats", "svg"]) == 0
+    for cell in ("rnn", "lstm", "gru"):
+        svg = (tmp_path / f"graph_{cell}.svg").read_text()
+        assert svg.lstrip().startswith("<?xml") and "t=3" in svg and "weight_hh_l0" in svg
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_DOT, reason="Graphviz 'dot' is not installed")
+def test_main_smoke_writes_everything_to_out(tmp_path):
+    result = subprocess.run([sys.executable, str(DEMOS / "main.py"), "--smoke", "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=300, env=ENV)
+    assert result.returncode == 0, result.stderr
+    for name in ("vanishing_gradients.png", "bptt_radii.png", "graph_rnn.svg", "graph_rnn.png", "char_rnn.npz"):
+        assert (tmp_path / name).exists(), name
+        assert str(tmp_path / name) in result.stdout
