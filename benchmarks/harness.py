@@ -81,7 +81,7 @@ def machine_lines(blas: str) -> list[str]:
             f"python {platform.python_version()}, numpy {np.__version__}; BLAS: {blas}",
             f"left as the machine sets them: {variables}",
             "timing: contenders interleaved round by round; median over rounds reported, min = least disturbed "
-            "round, spread = (max - min) / median"]
+            "round, spread = (max - min) / median; a ratio is the median over rounds of the two times in one round"]
 
 
 def add_clock_argument(parser: Any) -> None:
@@ -106,6 +106,12 @@ class Timing:
     def spread(self) -> float:
         """(max - min) / median over the rounds: how noisy this measurement was."""
         return (max(self.seconds) - min(self.seconds)) / self.median
+
+
+def paired_ratio(timing: Timing, baseline: Timing) -> float:
+    """Median over rounds of timing / baseline within the same round: steadier than a ratio of medians when the
+    machine's load drifts, since both samples of a pair ran moments apart."""
+    return statistics.median(mine / theirs for mine, theirs in zip(timing.seconds, baseline.seconds))
 
 
 def calibrate(run: Callable[[], object], target_seconds: float) -> int:

@@ -186,9 +186,8 @@ def time_chains(torch: Any, sizes: tuple[int, ...], depth: int, rounds: int | No
             count = rounds or (15 if size <= 32 else 5)
             timings = harness.time_round_robin(chain_contenders(torch, kind, size, depth), count,
                                                target_seconds=0.05 if size <= 32 else 0.0, clock=clock)
-            reference = timings[0].median
             rows = [[t.name, f"{t.median / ops * 1e6:.2f}", f"{min(t.seconds) / ops * 1e6:.2f}", f"{t.spread:.0%}",
-                     f"{t.median / reference:.1f}x"] for t in timings]
+                     f"{harness.paired_ratio(t, timings[0]):.1f}x"] for t in timings]
             print(f"\n{chain_formula(kind)}, ({size}, {size}) float32, {depth} links = {ops} ops, {count} rounds, "
                   f"{clock} clock")
             print(harness.format_table(["contender", "median us/op", "min us/op", "spread", "x numpy forward"],

@@ -4,8 +4,8 @@ One step: forward over T steps, readout P_t = h_t W_hy + b_y, loss mean((P - y)^
 SGD update. Contenders: our `nn.RNN` (when it exists), our RNN as a plain loop of Tensor ops (input projection
 hoisted into one matmul, and not), the numpy baseline (`numpy_bptt.py`), and PyTorch eager (a manual loop, and
 `nn.RNN`) when torch is importable. First every contender's float64 gradients must equal the numpy BPTT's to
-1e-10 relative (else exit 1); then float32 is timed with one BLAS thread, round-robin, and each median is
-divided by the numpy baseline's median from the same run.
+1e-10 relative (else exit 1); then float32 is timed with one BLAS thread, round-robin, and each contender's
+time is divided by the numpy baseline's from the same round (median over rounds).
 
     python benchmarks/rnn_step.py [--workloads W1,W2] [--repeats N] [--memory-lengths 250,1000] [--smoke]
 """
@@ -313,12 +313,12 @@ def time_workload(workload: Workload, classes: list[type[Contender]], rounds: in
     count = rounds or workload.rounds
     started = time.perf_counter()
     timings = harness.time_round_robin(runs, count, workload.target_seconds, clock)
-    baseline = timings[0].median
+    ratios = {timing.name: harness.paired_ratio(timing, timings[0]) for timing in timings}
     rows = [[timing.name, f"{timing.median * 1e3:.3f}", f"{min(timing.seconds) * 1e3:.3f}", f"{timing.spread:.0%}",
-             f"{timing.median / baseline:.2f}x"] for timing in timings]
+             f"{ratios[timing.name]:.2f}x"] for timing in timings]
     print(f"\n{workload.describe()}, float32, {count} rounds, {clock} clock ({time.perf_counter() - started:.0f} s)")
     print(harness.format_table(["contender", "median ms/step", "min ms/step", "spread", "ratio to numpy"], rows))
-    return {timing.name: timing.median / baseline for timing in timings}
+    return ratios
 
 
 def profile_contender(workload: Workload, classes: list[type[Contender]], name: str) -> int:
@@ -350,31 +350,67 @@ def peak_step_memory(contender: Contender) -> int:
     return peak - before
 
 
+def _base(array: np.ndarray) -> np.ndarray:
+    """The array that owns the memory a view looks at."""
+    while array.base is not None and isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+def graph_array_bytes(root: tg.Tensor) -> int:
+    """Bytes of the distinct arrays a recorded graph keeps alive until backward: op outputs and saved arrays
+    (views counted once, with what they look at; the leaves' own data, i.e. parameters and inputs, left out)."""
+    nodes = tg.toposort(root, all_inputs=True)
+    leaf_memory = {id(_base(node.data)) for node in nodes if node._ctx is None}
+    held: dict[int, int] = {}
+    for node in nodes:
+        arrays = [node.data]
+        if node._ctx is not None:
+            arrays += [array for array in node._ctx.saved_tensors or () if isinstance(array, np.ndarray)]
+        for array in arrays:
+            base = _base(array)
+            if id(base) not in leaf_memory:
+                held[id(base)] = base.nbytes
+    return sum(held.values())
+
+
+def _per_step(values: list[int], lengths: list[int]) -> float:
+    """Bytes per time step: the growth from the shortest to the longest T (fixed costs cancel), or value / T."""
+    span = lengths[-1] - lengths[0]
+    return values[-1] / lengths[-1] if span == 0 else (values[-1] - values[0]) / span
+
+
 def measure_memory(workload: Workload, lengths: list[int], classes: list[type[Contender]]) -> None:
-    """Peak memory of one float32 step at W4's sizes for several T: bytes per time step against the need."""
+    """Peak memory of one float32 step at W4's sizes for several T, per time step, against three yardsticks."""
     ours = [c for c in classes if not issubclass(c, TorchContender)]
-    itemsize = np.dtype(np.float32).itemsize
-    need = workload.batch * (workload.hidden_size + workload.input_size) * itemsize
-    print(f"\npeak memory of one float32 step (tracemalloc: numpy arrays and Python objects), {workload.name} sizes "
-          f"B={workload.batch} I={workload.input_size} H={workload.hidden_size}; 'need' = what BPTT must keep per "
-          f"step, h_t and P_t - y_t: B*(H+O)*4 = {need} bytes")
-    growth = "B/step" if len(lengths) == 1 else f"B/step T={lengths[0]}->{lengths[-1]}"
-    header = ["contender"] + [f"T={length} KiB" for length in lengths] + [growth, "x need"]
+    need = workload.batch * (workload.hidden_size + workload.input_size) * np.dtype(np.float32).itemsize
+    print(f"\npeak memory of one float32 step (tracemalloc: numpy arrays and Python objects) at {workload.name}'s "
+          f"B={workload.batch} I={workload.input_size} H={workload.hidden_size}, for several T. Per time step: "
+          "'peak' = growth of the peak between the shortest and longest T; 'graph' = arrays our recorded graph "
+          f"holds before backward; 'need' = h_t and P_t - y_t, the least a BPTT keeps: B*(H+O)*4 = {need} bytes")
+    header = (["contender"] + [f"T={length} KiB" for length in lengths]
+              + ["peak B/step", "graph B/step", "peak/graph", "peak/need", "peak/numpy"])
     rows = []
+    numpy_per_step = None
     for contender_class in ours:
-        peaks = []
+        peaks, held = [], []
         for length in lengths:
             rng = np.random.default_rng(0)
             parameters = numpy_bptt.init_parameters(rng, workload.input_size, workload.hidden_size,
                                                     workload.input_size)
             inputs, targets = numpy_bptt.make_batch(rng, length, workload.batch, workload.input_size,
                                                     workload.input_size)
-            peaks.append(peak_step_memory(contender_class(parameters, inputs, targets)))
-        # the growth between the shortest and longest T is what each extra time step costs, fixed costs aside
-        per_step = (peaks[-1] / lengths[-1] if len(lengths) == 1
-                    else (peaks[-1] - peaks[0]) / (lengths[-1] - lengths[0]))
+            contender = contender_class(parameters, inputs, targets)
+            peaks.append(peak_step_memory(contender))
+            if isinstance(contender, OurContender):
+                held.append(graph_array_bytes(contender.loss()))
+        per_step = _per_step(peaks, lengths)
+        numpy_per_step = numpy_per_step or per_step
+        held_per_step = _per_step(held, lengths) if held else None
         rows.append([contender_class.name] + [f"{peak / 1024:.0f}" for peak in peaks]
-                    + [f"{per_step:.0f}", f"{per_step / need:.1f}x"])
+                    + [f"{per_step:.0f}", "-" if held_per_step is None else f"{held_per_step:.0f}",
+                       "-" if not held_per_step else f"{per_step / held_per_step:.1f}x",
+                       f"{per_step / need:.1f}x", f"{per_step / numpy_per_step:.1f}x"])
     print(harness.format_table(header, rows))
     if any(issubclass(c, TorchContender) for c in classes):
         print("(torch rows not measured: tracemalloc does not see torch's allocator)")
