@@ -46,12 +46,13 @@ from tinygrad_rnn.serialization import CheckpointError, load, save
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 OPTIMIZERS = {"adam": Adam, "adagrad": Adagrad}
+LEARNING_RATES = {"adam": 3e-3, "adagrad": 0.1}  # Adagrad's is min-char-rnn's
 HELD_OUT_TEXT_FRACTION = 0.1
 # The checkpoint must agree with the command line on these, or resuming would not continue the same run.
 MODEL_KEYS = ("cell", "hidden_size", "embedding_dim", "num_layers", "vocab")
 RUN_KEYS = ("corpus", "batch_size", "seq_len", "optimizer", "lr", "clip", "seed")
 SMOKE = {"steps": 40, "hidden_size": 48, "embedding_dim": 16, "batch_size": 8, "seq_len": 16, "max_chars": 60_000,
-         "eval_chars": 4_000, "sample_every": 20, "sample_len": 60, "checkpoint_every": 20, "lr": 0.01}
+         "eval_chars": 4_000, "sample_every": 20, "sample_len": 60, "checkpoint_every": 20}
 
 
 class UsageError(Exception):
@@ -120,7 +121,7 @@ def text_file(path: str) -> tuple[str, str]:
     if len(distinct) < 2:
         raise UsageError(f"--text {path}: the text has only one distinct character ({distinct[0]!r}); "
                          "there is nothing to predict")
-    split = len(text) - max(1, int(len(text) * HELD_OUT_TEXT_FRACTION))
+    split = len(text) - max(2, int(len(text) * HELD_OUT_TEXT_FRACTION))
     return text[:split], text[split:]
 
 
@@ -163,7 +164,7 @@ def evaluate(model: CharModel, streams: np.ndarray, seq_len: int) -> float:
             loss, state = loss_on(model, streams, position, length, state, reduction="sum")
             total += loss.item()
             count += length * streams.shape[1]
-    return total / count
+    return total / count if count else math.nan
 
 
 def sample(model: CharModel, vocab: str, rng: np.random.Generator, length: int, temperature: float = 0.8,
@@ -202,8 +203,9 @@ class StopFlag:
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
     """Train (or resume) as the arguments say; returns the final checkpoint dictionary."""
-    corpus = f"text:{args.text}" if args.text else f"stdlib-docstrings:{args.max_chars}"
     train_text, held_out_text = text_file(args.text) if args.text else stdlib_docstrings(args.max_chars)
+    corpus = f"{len(train_text)}+{len(held_out_text)} chars, crc32 {zlib.crc32(train_text.encode()):08x}"
+    lr = LEARNING_RATES[args.optimizer] if args.lr is None else args.lr
     vocab = "".join(sorted(set(train_text) | set(held_out_text)))
     lookup = {char: index for index, char in enumerate(vocab)}
     train_ids = np.array([lookup[char] for char in train_text], dtype=np.int64)
@@ -216,12 +218,12 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     held_out_streams = as_streams(held_out_ids, max(1, min(args.batch_size, len(held_out_ids) // 2)))
     config = {"cell": args.cell, "hidden_size": args.hidden_size, "embedding_dim": args.embedding_dim,
               "num_layers": args.num_layers, "vocab": vocab, "corpus": corpus, "batch_size": args.batch_size,
-              "seq_len": args.seq_len, "optimizer": args.optimizer, "lr": args.lr, "clip": args.clip,
+              "seq_len": args.seq_len, "optimizer": args.optimizer, "lr": lr, "clip": args.clip,
               "seed": args.seed}
 
     nn.manual_seed(args.seed)
     model = CharModel(len(vocab), args.cell, args.hidden_size, args.embedding_dim, args.num_layers)
-    optimizer = OPTIMIZERS[args.optimizer](model.parameters(), lr=args.lr)
+    optimizer = OPTIMIZERS[args.optimizer](model.parameters(), lr=lr)
     sample_rng = np.random.default_rng(args.seed + 1)
     step, position, state, losses = 0, 0, None, []
     if args.resume:
@@ -374,7 +376,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--embedding-dim", type=positive(int), default=32)
     parser.add_argument("--num-layers", type=positive(int), default=1)
     parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
-    parser.add_argument("--lr", type=positive(float), default=3e-3)
+    parser.add_argument("--lr", type=positive(float), default=None, help="default: Adam 3e-3, Adagrad 0.1")
     parser.add_argument("--clip", type=positive(float), default=5.0, help="max gradient norm")
     parser.add_argument("--steps", type=positive(int), default=1500, help="train until this step")
     parser.add_argument("--batch-size", type=positive(int), default=32)
@@ -401,9 +403,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         Path(args.checkpoint).parent.mkdir(parents=True, exist_ok=True)
         result = train(args)
-    except UsageError as error:
+    except (UsageError, OSError) as error:  # OSError: the checkpoint folder cannot be made or written
         print(f"char_rnn.py: error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # before training started, or a second Ctrl-C
+        print("char_rnn.py: interrupted", file=sys.stderr)
+        return 130
     return 130 if result.get("interrupted") else 0
 
 
