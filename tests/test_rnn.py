@@ -257,8 +257,9 @@ def test_each_step_runs_in_its_own_scope():
 
 def test_scopes_name_layer_direction_and_nest_under_the_callers():
     lstm = nn.LSTM(3, 4, num_layers=2, bidirectional=True)
+    initial = (leaf(np.zeros((4, 1, 4)), np.float32), leaf(np.zeros((4, 1, 4)), np.float32))
     with tg.scope("encoder"):
-        output, _ = lstm(tg.randn(3, 1, 3, generator=0))
+        output, _ = lstm(tg.randn(3, 1, 3, generator=0), initial)
     scopes = set(scopes_of(output.sum()))
     for layer in ("l0", "l1"):
         for direction in ("", "_reverse"):

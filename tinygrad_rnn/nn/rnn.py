@@ -86,29 +86,31 @@ class RNNBase(Module):
             raise ValueError(f"{name}: expected a sequence of at least one step, got shape {input.shape}")
         return batched, time_axis, (input.shape[1 - time_axis] if batched else None)
 
-    def _initial_state(self, state: Any, batch: int | None, name: str) -> list[Tensor | None]:
-        """One initial state per (layer, direction), from `state` of shape (layers*directions, N, H) or None."""
-        count = self.num_layers * self.num_directions
+    def _check_initial_state(self, state: Any, batch: int | None, name: str) -> Tensor | None:
+        """`state` (None, or of shape (num_layers * num_directions, [N,] H)) after checking shape and dtype."""
         if state is None:
-            return [None] * count
+            return None
+        count = self.num_layers * self.num_directions
         shape = (count,) + (() if batch is None else (batch,)) + (self.hidden_size,)
         meaning = "num_layers * num_directions, " + ("" if batch is None else "batch, ") + "hidden_size"
-        state = check_state(type(self).__name__, name, state, shape, self.weight_ih_l0.dtype, meaning)
-        return list(state)
+        return check_state(type(self).__name__, name, state, shape, self.weight_ih_l0.dtype, meaning)
 
     # ---- the loop over layers and directions ---------------------------------------------------------------
-    def _run(self, input: Tensor, states: list[list[Tensor | None]]) -> tuple[Tensor, list[Tensor]]:
-        """Run every layer and direction; returns the output and each kind of final state (h_n, c_n)."""
-        batched, time_axis, batch = self._check_input(input)
+    def _run(self, input: Tensor, states: list[Tensor | None], time_axis: int,
+             batch: int | None) -> tuple[Tensor, list[Tensor]]:
+        """Run every layer and direction from checked initial states (h_0 [, c_0]); returns output, [h_n [, c_n]]."""
         length = input.shape[time_axis]
         kind = type(self).__name__.lower()
+        count = self.num_layers * self.num_directions
+        with scope(kind):
+            starts = [[None] * count if state is None else list(state) for state in states]
         finals: list[list[Tensor]] = [[] for _ in states]
         layer_input = input
         for layer in range(self.num_layers):
             directions = []
             for direction, suffix in enumerate(self._suffixes()):
                 index = layer * self.num_directions + direction
-                start = [self._zeros_if_none(kind_states[index], batch) for kind_states in states]
+                start = [self._zeros_if_none(kind_starts[index], batch) for kind_starts in starts]
                 steps = range(length - 1, -1, -1) if direction else range(length)
                 layer_name = f"{kind}.l{layer}{suffix}"
                 outputs, ends = self._direction(layer_input, self._weights(layer, suffix), start, steps,
@@ -180,8 +182,8 @@ class RNN(RNNBase):
         self.nonlinearity = checked
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        batched, _, batch = self._check_input(input)
-        output, (h_n,) = self._run(input, [self._initial_state(hx, batch, "h_0")])
+        _, time_axis, batch = self._check_input(input)
+        output, (h_n,) = self._run(input, [self._check_initial_state(hx, batch, "h_0")], time_axis, batch)
         return output, h_n
 
     def _direction(self, input, weights, start, steps, time_axis, layer_name):
@@ -212,12 +214,12 @@ class LSTM(RNNBase):
     gate_count = 4
 
     def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        batched, _, batch = self._check_input(input)
+        _, time_axis, batch = self._check_input(input)
         if hx is not None and not (isinstance(hx, tuple) and len(hx) == 2):
             raise TypeError(f"LSTM: expected hx to be a tuple (h_0, c_0), got {type(hx).__name__}")
         hidden, cell = (None, None) if hx is None else hx
-        states = [self._initial_state(hidden, batch, "h_0"), self._initial_state(cell, batch, "c_0")]
-        output, (h_n, c_n) = self._run(input, states)
+        states = [self._check_initial_state(hidden, batch, "h_0"), self._check_initial_state(cell, batch, "c_0")]
+        output, (h_n, c_n) = self._run(input, states, time_axis, batch)
         return output, (h_n, c_n)
 
     def _direction(self, input, weights, start, steps, time_axis, layer_name):
@@ -243,8 +245,8 @@ class GRU(RNNBase):
     gate_count = 3
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        batched, _, batch = self._check_input(input)
-        output, (h_n,) = self._run(input, [self._initial_state(hx, batch, "h_0")])
+        _, time_axis, batch = self._check_input(input)
+        output, (h_n,) = self._run(input, [self._check_initial_state(hx, batch, "h_0")], time_axis, batch)
         return output, h_n
 
     def _direction(self, input, weights, start, steps, time_axis, layer_name):
