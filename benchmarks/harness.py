@@ -11,6 +11,7 @@ import gc
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -68,6 +69,21 @@ def limit_blas_threads() -> str:
             "(set through ctypes; threadpoolctl is not installed)")
 
 
+def code_version() -> str:
+    """The checkout's commit, and whether the package has uncommitted changes (so a table can be traced back)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=10).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--", "tinygrad_rnn"], cwd=root,
+                                 capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (git not available)"
+    if not commit:
+        return "unknown (not a git checkout)"
+    return commit + (" with uncommitted changes in tinygrad_rnn/" if changed else "")
+
+
 def machine_lines(blas: str) -> list[str]:
     """Lines describing the machine, Python, numpy, BLAS and the environment variables that affect BLAS."""
     cpu = platform.processor() or platform.machine()
@@ -80,6 +96,7 @@ def machine_lines(blas: str) -> list[str]:
     return [f"machine: {cpu}, {os.cpu_count()} logical cores (shared with other processes: expect noise)",
             f"python {platform.python_version()}, numpy {np.__version__}; BLAS: {blas}",
             f"left as the machine sets them: {variables}",
+            f"code: {code_version()}",
             "timing: contenders interleaved round by round; median over rounds reported, min = least disturbed "
             "round, spread = (max - min) / median; a ratio is the median over rounds of the two times in one round"]
 
