@@ -49,7 +49,8 @@ def loss_and_gradients(parameters: dict[str, np.ndarray], inputs: np.ndarray,
     projected = (flat_inputs @ weight_ih.T).reshape(length, batch, hidden_size)
     projected += parameters["bias_ih"] + parameters["bias_hh"]
     weight_hh_t = weight_hh.T
-    for timestep in range(length):
+    np.tanh(projected[0], out=hidden[1])  # h_0 = 0 contributes nothing
+    for timestep in range(1, length):
         np.tanh(projected[timestep] + hidden[timestep] @ weight_hh_t, out=hidden[timestep + 1])
     flat_hidden = hidden[1:].reshape(rows, hidden_size)
     residual = flat_hidden @ weight_hy
@@ -62,14 +63,14 @@ def loss_and_gradients(parameters: dict[str, np.ndarray], inputs: np.ndarray,
     grad_weight_hy = flat_hidden.T @ grad_prediction
     grad_bias_y = grad_prediction.sum(axis=0)
     grad_hidden = (grad_prediction @ weight_hy.T).reshape(length, batch, hidden_size)
-    grad_preactivation = np.empty_like(grad_hidden)
-    grad_from_next = np.zeros((batch, hidden_size), dtype=weight_hh.dtype)
-    for timestep in reversed(range(length)):
-        hidden_t = hidden[timestep + 1]
-        step = grad_preactivation[timestep]
-        np.add(grad_hidden[timestep], grad_from_next, out=step)
-        step *= 1 - hidden_t * hidden_t
-        grad_from_next = step @ weight_hh
+    # tanh' = 1 - h^2 for all steps at once; each step then multiplies its gradient into it in place
+    grad_preactivation = hidden[1:] * hidden[1:]
+    np.subtract(1, grad_preactivation, out=grad_preactivation)
+    grad_preactivation[-1] *= grad_hidden[-1]
+    for timestep in range(length - 2, -1, -1):
+        grad_from_next = grad_preactivation[timestep + 1] @ weight_hh
+        grad_from_next += grad_hidden[timestep]
+        grad_preactivation[timestep] *= grad_from_next
     flat_grad = grad_preactivation.reshape(rows, hidden_size)
     grad_bias = flat_grad.sum(axis=0)
     gradients = {"weight_ih": flat_grad.T @ flat_inputs,
