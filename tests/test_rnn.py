@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import nn
@@ -123,6 +125,43 @@ def test_cells_match_torch_cells(cell_name):
     np.testing.assert_allclose(our_h.data, their_h.detach().numpy(), atol=1e-12)
 
 
+@settings(max_examples=20, deadline=None)
+@given(mode=st.sampled_from(["RNN", "LSTM", "GRU"]), num_layers=st.integers(1, 3), bidirectional=st.booleans(),
+       batch_first=st.booleans(), bias=st.booleans(), batch=st.sampled_from([None, 1, 3]), length=st.integers(1, 4),
+       initial_state=st.booleans(), seed=st.integers(0, 2**16))
+def test_any_configuration_matches_live_torch(mode, num_layers, bidirectional, batch_first, bias, batch, length,
+                                              initial_state, seed):
+    torch = pytest.importorskip("torch")
+    kwargs = dict(num_layers=num_layers, bidirectional=bidirectional, batch_first=batch_first, bias=bias)
+    ours = getattr(nn, mode)(3, 2, dtype=np.float64, **kwargs)
+    theirs = getattr(torch.nn, mode)(3, 2, **kwargs).double()
+    theirs.load_state_dict({key: torch.from_numpy(value) for key, value in ours.state_dict().items()})
+    rng = np.random.default_rng(seed)
+    shape = (length, 3) if batch is None else ((batch, length, 3) if batch_first else (length, batch, 3))
+    inputs = rng.standard_normal(shape)
+    state_shape = (num_layers * (2 if bidirectional else 1),) + (() if batch is None else (batch,)) + (2,)
+    states = [rng.standard_normal(state_shape) for _ in range(2 if mode == "LSTM" else 1)] if initial_state else []
+    our_states = [tg.Tensor(state, requires_grad=True) for state in states]
+    their_states = [torch.tensor(state, requires_grad=True) for state in states]
+    our_input, their_input = tg.Tensor(inputs, requires_grad=True), torch.tensor(inputs, requires_grad=True)
+    pack = (lambda states: tuple(states)) if mode == "LSTM" else (lambda states: states[0])
+    our_output, our_finals = ours(our_input, pack(our_states) if states else None)
+    their_output, their_finals = theirs(their_input, pack(their_states) if states else None)
+    our_results = [our_output, *(our_finals if mode == "LSTM" else [our_finals])]
+    their_results = [their_output, *(their_finals if mode == "LSTM" else [their_finals])]
+    projections = [rng.standard_normal(result.shape) for result in our_results]
+    projected_loss(our_results, projections).backward()
+    sum((result * torch.from_numpy(projection)).sum()
+        for result, projection in zip(their_results, projections)).backward()
+    for our_result, their_result in zip(our_results, their_results):
+        np.testing.assert_allclose(our_result.data, their_result.detach().numpy(), atol=1e-12)
+    for ours_leaf, theirs_leaf in zip([our_input, *our_states], [their_input, *their_states]):
+        np.testing.assert_allclose(ours_leaf.grad, theirs_leaf.grad.numpy(), atol=1e-12)
+    their_parameters = dict(theirs.named_parameters())
+    for name, parameter in ours.named_parameters():
+        np.testing.assert_allclose(parameter.grad, their_parameters[name].grad.numpy(), atol=1e-12, err_msg=name)
+
+
 # ---- gradcheck of the cells (float64), every parameter included ---------------------------------------------
 
 def with_parameters(module, values):
@@ -160,6 +199,20 @@ def test_cell_gradcheck_float64(cell_name, kwargs):
 
     assert count == (4 if kwargs.get("bias", True) else 2)
     assert tg.gradcheck(run, [inputs, hidden, memory, *parameters])
+
+
+@pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
+def test_sequence_layer_gradcheck_float64_through_two_bidirectional_layers(mode):
+    layer = getattr(nn, mode)(2, 2, num_layers=2, bidirectional=True, batch_first=True, dtype=np.float64)
+    parameters = [parameter.data.copy() for parameter in layer.parameters()]
+    inputs = np.random.default_rng(4).standard_normal((1, 3, 2))
+
+    def run(x, *values):
+        _, call = with_parameters(layer, values)
+        output, finals = call(x)
+        return tg.cat([output.reshape(-1), (finals[1] if mode == "LSTM" else finals).reshape(-1)])
+
+    assert tg.gradcheck(run, [inputs, *parameters])
 
 
 def test_unbatched_cell_equals_a_batch_of_one():
