@@ -170,6 +170,9 @@ def _folded_projection(input: Tensor, weights: Weights) -> Tensor:
 class RNN(RNNBase):
     """Elman RNN: h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh) (or relu); returns output, h_n.
 
+    The textbook h_t = tanh(W_xh x_t + W_hh h_{t-1} + b_h) is this with W_xh = weight_ih_l0,
+    W_hh = weight_hh_l0 and b_h = bias_ih_l0 + bias_hh_l0 (PyTorch keeps two biases; only their sum matters).
+
     input: (L, N, I), (N, L, I) with batch_first, or (L, I); h_0: (num_layers * D, N, H) or (num_layers * D, H).
     output: (L, N, D*H) (batch_first: (N, L, D*H)); h_n like h_0.  D = 2 if bidirectional else 1.
     """
