@@ -135,7 +135,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--lengths", type=number_list(int), default=[50], help="sequence lengths T, e.g. 50,100")
     parser.add_argument("--cells", type=number_list(str, tuple(CELLS)), default=list(CELLS),
                         help="comma-separated: rnn,lstm,gru")
-    parser.add_argument("--steps", type=positive(int), default=600)
+    parser.add_argument("--steps", type=positive(int), default=1000)
     parser.add_argument("--hidden-size", type=positive(int), default=32)
     parser.add_argument("--batch-size", type=positive(int), default=64)
     parser.add_argument("--lr", type=positive(float), default=1e-2)

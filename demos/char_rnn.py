@@ -203,6 +203,9 @@ class StopFlag:
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
     """Train (or resume) as the arguments say; returns the final checkpoint dictionary."""
+    if not args.resume and not args.overwrite and Path(args.checkpoint).exists():
+        raise UsageError(f"{args.checkpoint} already exists: continue it with --resume, start afresh over it with "
+                         "--overwrite, or choose another --checkpoint")
     train_text, held_out_text = text_file(args.text) if args.text else stdlib_docstrings(args.max_chars)
     corpus = f"{len(train_text)}+{len(held_out_text)} chars, crc32 {zlib.crc32(train_text.encode()):08x}"
     lr = LEARNING_RATES[args.optimizer] if args.lr is None else args.lr
@@ -388,6 +391,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--checkpoint", default="out/char_rnn.npz")
     parser.add_argument("--checkpoint-every", type=nonnegative_int, default=250, help="0: only at the end")
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint")
+    parser.add_argument("--overwrite", action="store_true", help="start afresh even if --checkpoint exists")
     parser.add_argument("--seed", type=nonnegative_int, default=0)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--smoke", action="store_true", help="a tiny run for tests (seconds)")

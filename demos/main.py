@@ -1,7 +1,8 @@
 """`make demo`: train a character-level RNN for about a minute, measure the vanishing gradient, draw BPTT.
 
 Runs three demos with their defaults and writes everything to `out/` (or `--out`):
-  1. char_rnn.py            the char-RNN on the standard library's docstrings (checkpoint out/char_rnn.npz)
+  1. char_rnn.py            the char-RNN on the standard library's docstrings (checkpoint out/char_rnn.npz,
+                            replaced on every run)
   2. vanishing_gradients.py out/vanishing_gradients.png and the BPTT graph at two radii, out/bptt_radii.png
   3. render_graph.py        the unrolled RNN graph with its gradients, out/graph_rnn.svg and .png
 `--smoke` runs each in its small test mode (seconds).
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     smoke, out = (["--smoke"] if args.smoke else []), args.out
     started = time.perf_counter()
     print("== 1/3 char-RNN on the docstrings of the Python standard library ==")
-    status = sibling("char_rnn").main([*smoke, "--checkpoint", f"{out}/char_rnn.npz"])
+    status = sibling("char_rnn").main([*smoke, "--checkpoint", f"{out}/char_rnn.npz", "--overwrite"])
     if status != 0:
         return status
     print("\n== 2/3 the vanishing gradient ==")

@@ -166,6 +166,16 @@ def test_checkpoint_from_another_model_is_refused_and_kept(char_rnn, text_file, 
     assert checkpoint.read_bytes() == before
 
 
+def test_a_fresh_run_never_overwrites_a_checkpoint_unasked(char_rnn, text_file, tmp_path):
+    checkpoint = tmp_path / "precious.npz"
+    assert char_rnn.main(smoke_args(text_file, checkpoint, "--steps", 3)) == 0
+    before = checkpoint.read_bytes()
+    assert_clean_failure(run_script("char_rnn", *smoke_args(text_file, checkpoint)), "already exists", "--resume")
+    assert checkpoint.read_bytes() == before
+    assert char_rnn.main(smoke_args(text_file, checkpoint, "--steps", 4, "--overwrite")) == 0
+    assert load(checkpoint)["step"] == 4
+
+
 def test_corrupt_foreign_or_missing_checkpoint_is_refused_and_kept(text_file, tmp_path):
     corrupt = tmp_path / "corrupt.npz"
     corrupt.write_bytes(b"PK\x03\x04 this is not really a zip file")
