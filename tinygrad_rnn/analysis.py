@@ -3,7 +3,8 @@
 The vanishing gradient (Pascanu, Mikolov & Bengio 2013, "On the difficulty of training recurrent neural
 networks"). For h_t = tanh(W_hh h_{t-1} + W_ih x_t + b) the chain rule through the unrolled graph gives
 
-    d h_T / d h_t = prod_{k=t+1..T} diag(1 - h_k^2) W_hh,   so   ||d h_T / d h_t||_2 <= (gamma * s)^(T - t)
+    d h_T / d h_t = D_T W_hh D_{T-1} W_hh ... D_{t+1} W_hh,  D_k = diag(1 - h_k^2),
+    so  ||d h_T / d h_t||_2 <= prod ||D_k|| ||W_hh||_2 <= (gamma * s)^(T - t)
 
 with gamma = max |tanh'| = 1 and s = the LARGEST SINGULAR VALUE of W_hh (its spectral norm). s < 1 is
 therefore sufficient for the gradient to vanish geometrically, and s > 1 is necessary for it to explode. The
@@ -22,7 +23,8 @@ feeds step t+1 and is the output at step t. So its `.grad` after backward is the
 (direct use plus every later step), with no reliance on how the layer builds its graph internally; any module
 with PyTorch's recurrent contract works. For a stack of layers h_t means the top layer's state; for an LSTM
 it is h_t (not the cell state c_t), and the derivative is the graph's partial with c_t held as its own node.
-Steps are indexed as PyTorch's output: h_t is the state after reading x_t, t = 0..T-1.
+Steps are indexed as PyTorch's output: h_t is the state after reading x_t, t = 0..T-1. (Dropout between
+stacked layers would draw different masks step by step: analyse such a model in `eval()` mode.)
 """
 
 from __future__ import annotations
