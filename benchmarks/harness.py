@@ -98,7 +98,8 @@ def machine_lines(blas: str) -> list[str]:
             f"left as the machine sets them: {variables}",
             f"code: {code_version()}",
             "timing: contenders interleaved round by round; median over rounds reported, min = least disturbed "
-            "round, spread = (max - min) / median; a ratio is the median over rounds of the two times in one round"]
+            "round, spread = (max - min) / median; a ratio is the median over rounds of the two times in one round; "
+            "faults = minor page faults per call (fresh memory the kernel maps and zeroes: allocation churn)"]
 
 
 def add_clock_argument(parser: Any) -> None:
@@ -114,6 +115,8 @@ class Timing:
 
     name: str
     seconds: list[float]
+    page_faults: float = float("nan")
+    """Minor page faults per call (fresh memory the kernel had to map and zero); NaN where not measurable."""
 
     @property
     def median(self) -> float:
@@ -151,15 +154,27 @@ def time_round_robin(contenders: dict[str, Callable[[], object]], rounds: int,
     timer = CLOCKS[clock]
     calls = {name: calibrate(run, target_seconds) for name, run in contenders.items()}
     samples: dict[str, list[float]] = {name: [] for name in contenders}
+    faults: dict[str, list[int]] = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, run in contenders.items():
             gc.collect()
             count = calls[name]
+            faults_before = minor_page_faults()
             start = timer()
             for _ in range(count):
                 run()
             samples[name].append((timer() - start) / count)
-    return [Timing(name, seconds) for name, seconds in samples.items()]
+            faults[name].append((minor_page_faults() - faults_before) / count)
+    return [Timing(name, seconds, statistics.median(faults[name])) for name, seconds in samples.items()]
+
+
+def minor_page_faults() -> float:
+    """This process's minor page faults so far (NaN where the resource module is missing)."""
+    try:
+        import resource
+    except ImportError:
+        return float("nan")
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
 
 
 def print_profile(run: Callable[[], object], calls: int, top: int = 25) -> None:

@@ -189,11 +189,11 @@ def time_chains(torch: Any, sizes: tuple[int, ...], depth: int, rounds: int | No
                                                target_seconds=0.05 if size <= 32 and not smoke else 0.0,
                                                clock=clock)
             rows = [[t.name, f"{t.median / ops * 1e6:.2f}", f"{min(t.seconds) / ops * 1e6:.2f}", f"{t.spread:.0%}",
-                     f"{harness.paired_ratio(t, timings[0]):.1f}x"] for t in timings]
+                     f"{t.page_faults / ops:.1f}", f"{harness.paired_ratio(t, timings[0]):.1f}x"] for t in timings]
             print(f"\n{chain_formula(kind)}, ({size}, {size}) float32, {depth} links = {ops} ops, {count} rounds, "
                   f"{clock} clock")
-            print(harness.format_table(["contender", "median us/op", "min us/op", "spread", "x numpy forward"],
-                                       rows))
+            header = ["contender", "median us/op", "min us/op", "spread", "faults/op", "x numpy forward"]
+            print(harness.format_table(header, rows))
 
 
 def import_report(runs: int = 5) -> tuple[float, float, list[str]]:

@@ -315,9 +315,10 @@ def time_workload(workload: Workload, classes: list[type[Contender]], rounds: in
     timings = harness.time_round_robin(runs, count, workload.target_seconds, clock)
     ratios = {timing.name: harness.paired_ratio(timing, timings[0]) for timing in timings}
     rows = [[timing.name, f"{timing.median * 1e3:.3f}", f"{min(timing.seconds) * 1e3:.3f}", f"{timing.spread:.0%}",
-             f"{ratios[timing.name]:.2f}x"] for timing in timings]
+             f"{timing.page_faults:.0f}", f"{ratios[timing.name]:.2f}x"] for timing in timings]
     print(f"\n{workload.describe()}, float32, {count} rounds, {clock} clock ({time.perf_counter() - started:.0f} s)")
-    print(harness.format_table(["contender", "median ms/step", "min ms/step", "spread", "ratio to numpy"], rows))
+    print(harness.format_table(["contender", "median ms/step", "min ms/step", "spread", "faults/step",
+                                "ratio to numpy"], rows))
     return ratios
 
 
