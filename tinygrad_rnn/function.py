@@ -8,7 +8,6 @@ runs the forward and, when a gradient is wanted, records the context in the grap
 from __future__ import annotations
 
 from collections.abc import Callable
-from operator import attrgetter
 from typing import Any, ClassVar
 
 import numpy as np
@@ -55,27 +54,24 @@ class Function:
         """Run the op on nodes (Tensors or Values) and record it when any input requires grad."""
         ctx = cls()
         ctx.saved_tensors = ()
-        ctx.needs_input_grad = needs = tuple(map(_requires_grad, inputs)) if STATE.grad_enabled else (False,)
+        needs = tuple([node.requires_grad for node in inputs]) if STATE.grad_enabled else (False,)
+        ctx.needs_input_grad = needs
         try:
-            data = cls.forward(ctx, *map(_data, inputs), **attrs)
+            data = cls.forward(ctx, *[node.data for node in inputs], **attrs)
         except OpError:
             raise
         except Exception as error:
             raise _forward_error(cls, inputs, attrs, error) from None
-        out = inputs[0]._from_op(data)
         if True in needs:
             ctx.parents = inputs
             ctx.scope = STATE.scope
-            out._ctx = ctx
-            out.requires_grad = True
+            out = inputs[0]._from_op(data, ctx)
+        else:
+            out = inputs[0]._from_op(data, None)
         if STATE.anomaly:
             ctx.parents, ctx.scope = inputs, STATE.scope
             _check_finite(out.data, ctx, "forward")
         return out
-
-
-_requires_grad = attrgetter("requires_grad")
-_data = attrgetter("data")
 
 
 def register(name: str, sample: SampleFn | None = None) -> Callable[[type[Function]], type[Function]]:

@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import count
-from operator import attrgetter, iadd
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
 
+from .gradients import Accumulator, GraphError, LazyGrad
 
-class GraphError(RuntimeError):
-    """A misuse of the graph: backward through a freed graph, on a non-scalar without grad, and so on."""
+__all__ = ["GraphError", "Node", "backward", "detect_anomaly", "enable_grad", "input_gradients", "is_grad_enabled",
+           "no_grad", "scope", "toposort"]
 
 
 class _State:
@@ -59,15 +60,24 @@ def is_grad_enabled() -> bool:
     return STATE.grad_enabled
 
 
-@contextmanager
-def scope(name: str) -> Iterator[str]:
-    """Tag every node made inside with `name`; scopes nest with '/' (e.g. `rnn.l0/t=3`)."""
-    previous = STATE.scope
-    STATE.scope = name if previous is None else f"{previous}/{name}"
-    try:
-        yield STATE.scope
-    finally:
-        STATE.scope = previous
+class scope:  # noqa: N801 (used like a function: `with scope("t=3"):`)
+    """Tag every node made inside with `name`; scopes nest with '/' (e.g. `rnn.l0/t=3`).
+
+    A small class rather than a generator: recurrent layers enter one scope per time step.
+    """
+
+    __slots__ = ("name", "previous")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self) -> str:
+        self.previous = previous = STATE.scope
+        STATE.scope = self.name if previous is None else f"{previous}/{self.name}"
+        return STATE.scope
+
+    def __exit__(self, *exc_info: Any) -> None:
+        STATE.scope = self.previous
 
 
 @contextmanager
@@ -153,12 +163,13 @@ def backward(root: Node, grad: Any, *, retain_graph: bool = False, retain_grads:
     order = toposort(root)
     root._pending = grad
     anomaly = STATE.anomaly
-    owned: set[Node] = set()  # nodes whose pending gradient is a buffer this backward made: add into it in place
     for node in reversed(order):
         grad = node._pending
-        node._pending = None
         if grad is None:
             continue
+        node._pending = None
+        if isinstance(grad, LazyGrad):
+            grad = grad.evaluate(node.data.shape)
         if node._hooks:
             for hook in node._hooks:
                 replaced = hook(grad)
@@ -183,60 +194,52 @@ def backward(root: Node, grad: Any, *, retain_graph: bool = False, retain_grads:
         for parent, parent_grad in zip(parents, grads):
             if parent_grad is None or not parent.requires_grad:
                 continue
-            if parent_grad.__class__ is IndexedGrad:
-                parent_grad.add_into(parent, owned, ctx)
-                continue
-            if parent_grad.shape != parent.data.shape:
-                parent_grad = _unbroadcast(parent_grad, parent.data.shape, ctx)
+            shape = parent.data.shape
+            if isinstance(parent_grad, LazyGrad):
+                parent_grad.check(shape, ctx)
+                if anomaly:
+                    parent_grad = parent_grad.evaluate(shape)
+            elif parent_grad.shape != shape:
+                parent_grad = _unbroadcast(parent_grad, shape, ctx)
             if anomaly:
                 _check_finite(parent_grad, ctx, "backward")
             pending = parent._pending
             if pending is None:
-                parent._pending = parent_grad  # may be shared with another input: never written in place
-            elif parent in owned:
-                parent._pending = iadd(pending, parent_grad)
+                parent._pending = parent_grad
             else:
-                parent._pending = pending + parent_grad
-                owned.add(parent)
+                if pending.__class__ is not Accumulator:
+                    parent._pending = accumulator = Accumulator()
+                    accumulator.add(pending, shape)
+                    pending = accumulator
+                pending.add(parent_grad, shape)
         if not retain_graph:
             ctx.saved_tensors = None
 
 
-class IndexedGrad:
-    """A gradient that is zero except at `index` (ints, slices, integer arrays), where it is `values`.
-
-    An op's backward may return one instead of a dense array (getitem does): the engine adds `values` into
-    the input's gradient buffer in place, so slicing a (T, ...) tensor once per time step costs O(slice), not
-    O(T) per step. Repeated integer indices are summed.
-    """
-
-    __slots__ = ("index", "values")
-
-    def __init__(self, index: Any, values: np.ndarray) -> None:
-        self.index, self.values = index, values
-
-    def add_into(self, node: Node, owned: set[Node], ctx: Any) -> None:
-        """Scatter-add into `node`'s pending gradient, first making it a buffer the engine owns."""
-        pending = node._pending
-        if pending is None or node not in owned:
-            dtype = self.values.dtype if pending is None else np.result_type(self.values, pending)
-            buffer = np.zeros(node.data.shape, dtype=dtype)
-            if pending is not None:
-                buffer += pending
-            node._pending = pending = buffer
-            owned.add(node)
-        if STATE.anomaly:
-            _check_finite(self.values, ctx, "backward")
-        index = self.index
-        parts = index if type(index) is tuple else (index,)
-        target_shape = pending[index].shape
-        if self.values.shape != target_shape:
-            raise GraphError(f"op '{ctx.name}': backward returned values of shape {self.values.shape} for "
-                             f"an indexed gradient whose slice has shape {target_shape}")
-        if any(isinstance(part, np.ndarray) and part.dtype != bool for part in parts):
-            np.add.at(pending, index, self.values)  # integer arrays may repeat an element: sum, not overwrite
-        else:
-            pending[index] += self.values
+def input_gradients(node: Node) -> list[Any]:
+    """The gradient the op that made `node` sends to each of its inputs, as dense input-shaped arrays (None
+    where nothing flows): what the renderer draws on each edge. Needs `node.grad` (backward with
+    retain_grads=True) and the saved arrays (retain_graph=True)."""
+    ctx = node._ctx
+    if ctx is None:
+        return []
+    if node.grad is None or ctx.saved_tensors is None:
+        return [None] * len(ctx.parents)
+    grads = ctx.backward(ctx, node.grad)
+    grads = grads if type(grads) is tuple else (grads,)
+    flows: list[Any] = []
+    for parent, grad in zip(ctx.parents, grads):
+        if grad is None or not parent.requires_grad:
+            flows.append(None)
+            continue
+        shape = parent.data.shape
+        if isinstance(grad, LazyGrad):
+            grad.check(shape, ctx)
+            grad = grad.evaluate(shape)
+        elif grad.shape != shape:
+            grad = _unbroadcast(grad, shape, ctx)
+        flows.append(grad)
+    return flows
 
 
 def _unbroadcast(grad: np.ndarray, shape: tuple[int, ...], ctx: Any) -> np.ndarray:

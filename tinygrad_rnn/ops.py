@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .function import OPS, Function, OpError, get_op, register
-from .graph import IndexedGrad
+from .gradients import IndexedGrad
 
 __all__ = ["OPS", "Function", "OpError", "get_op", "register"]
 

@@ -35,13 +35,15 @@ class Value(Node):
         self._retains_grad = False
 
     @staticmethod
-    def _from_op(data: Any) -> Value:
-        """Wrap an op's output as a Value."""
+    def _from_op(data: Any, ctx: Any = None) -> Value:
+        """Wrap an op's output as a Value; `ctx` if recorded."""
         out = object.__new__(Value)
         out.data = np.float64(data)
         out._seq = next_sequence_number()
-        out.grad = out._ctx = out._pending = out._hooks = out.name = None
-        out.requires_grad = out._retains_grad = False
+        out._ctx = ctx
+        out.requires_grad = ctx is not None
+        out.grad = out._pending = out._hooks = out.name = None
+        out._retains_grad = False
         return out
 
     def __repr__(self) -> str:

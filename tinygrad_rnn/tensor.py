@@ -50,13 +50,15 @@ class Tensor(Node):
             self.requires_grad_(True)
 
     @staticmethod
-    def _from_op(data: np.ndarray) -> Tensor:
-        """Wrap an op's output array without copying it (the fast path for every op)."""
+    def _from_op(data: np.ndarray, ctx: Any = None) -> Tensor:
+        """Wrap an op's output array without copying it (the fast path for every op); `ctx` if recorded."""
         out = object.__new__(Tensor)
         out.data = data
         out._seq = next_sequence_number()
-        out.grad = out._ctx = out._pending = out._hooks = out.name = None
-        out.requires_grad = out._retains_grad = False
+        out._ctx = ctx
+        out.requires_grad = ctx is not None
+        out.grad = out._pending = out._hooks = out.name = None
+        out._retains_grad = False
         return out
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -246,7 +248,9 @@ class Tensor(Node):
         return ops.Permute.apply(self, axes=tuple(range(self.ndim - 1, -1, -1)))
 
     def __getitem__(self, index: Any) -> Tensor:
-        return ops.GetItem.apply(self, index=_plain_index(index))
+        if type(index) is not int and type(index) is not slice:
+            index = _plain_index(index)
+        return ops.GetItem.apply(self, index=index)
 
     def split(self, split_size: int | Sequence[int], axis: int = 0) -> tuple[Tensor, ...]:
         """Pieces of `split_size` along `axis` (or of the given sizes), each a getitem of this tensor."""
