@@ -204,15 +204,16 @@ def fail(message: str) -> None:
     sys.exit(1)
 
 
-def format_table(header: list[str], rows: list[list[str]]) -> str:
-    """A plain-text table, left column left-aligned, the others right-aligned."""
+def format_table(header: list[str], rows: list[list[str]], markdown: bool = False) -> str:
+    """A plain-text (or Markdown) table, left column left-aligned, the others right-aligned."""
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    separator, rule = (" | ", ["-" * widths[0]] + ["-" * (width - 1) + ":" for width in widths[1:]]) if markdown \
+        else ("  ", ["-" * width for width in widths])
     lines = []
-    for row in [header, *rows]:
+    for row in [header, rule, *rows]:
         cells = [str(row[0]).ljust(widths[0])] + [str(cell).rjust(width) for cell, width in zip(row[1:], widths[1:])]
-        lines.append("  ".join(cells))
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+        lines.append(separator.join(cells))
+    return "\n".join(f"| {line} |" for line in lines) if markdown else "\n".join(lines)
 
 
 def import_torch() -> object | None:

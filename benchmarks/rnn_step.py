@@ -425,6 +425,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="sequence lengths T for the peak-memory table at W4's sizes ('' to skip)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one round: checks that the script runs")
     harness.add_clock_argument(parser)
+    parser.add_argument("--contenders", default="", metavar="NAMES",
+                        help="comma-separated parts of contender names to keep, e.g. 'nn.RNN,torch' (the numpy "
+                             "baseline is always kept)")
+    parser.add_argument("--markdown", action="store_true", help="print the summary table as Markdown")
     parser.add_argument("--profile", metavar="NAME", default=None,
                         help="instead of timing, cProfile the contender whose name contains NAME (e.g. 'nn.RNN') "
                              "on the first workload and print the top functions")
@@ -437,6 +441,9 @@ def main(argv: list[str] | None = None) -> int:
     if torch is not None:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} thread")
     classes, notes = contenders(torch)
+    if args.contenders:
+        wanted = [part.strip() for part in args.contenders.split(",") if part.strip()]
+        classes = [classes[0]] + [c for c in classes[1:] if any(part in c.name for part in wanted)]
     for note in notes:
         print(note)
     check_gradients(classes)
@@ -453,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print("\nsummary: median time per training step / numpy BPTT's, float32, 1 BLAS thread")
     rows = [[c.name] + [f"{ratios[name][c.name]:.2f}x" for name in names] for c in classes]
-    print(harness.format_table(["contender", *names], rows))
+    print(harness.format_table(["contender", *names], rows, markdown=args.markdown))
 
     lengths = [int(length) for length in args.memory_lengths.split(",") if length.strip()]
     if args.smoke:
