@@ -103,6 +103,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(char_rnn, text_file, tmp_path):
     checkpoint = tmp_path / "interrupted.npz"
     args = smoke_args(text_file, checkpoint, "--steps", 100_000, "--sample-every", 1, "--sample-len", 5,
                       "--checkpoint-every", 0)
+    args.remove("--no-progress")
     process = subprocess.Popen([sys.executable, "-u", str(DEMOS / "char_rnn.py"), *args], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=ENV)
     try:
@@ -115,6 +116,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(char_rnn, text_file, tmp_path):
         process.kill()
     assert process.returncode == 130, err
     assert "interrupted at step" in out and "Traceback" not in err
+    assert "loss=" in err and "chars_s=" in err  # the progress bar
     saved = load(checkpoint)
     assert 1 <= saved["step"] < 100_000 and len(saved["losses"]) == saved["step"]
     resumed_to = saved["step"] + 3
