@@ -90,6 +90,17 @@ def test_tanh_rnn_jacobian_bounded_by_s_to_the_lag_and_equal_to_numpy_product():
     assert norms[0] < scale ** (steps - 1)  # tanh' < 1 makes the bound strict
 
 
+@pytest.mark.parametrize("scale", [0.6, 1.0, 1.5])
+def test_nn_rnn_jacobian_norms_obey_the_bound(scale):
+    tg.nn.random.manual_seed(7)
+    model = nn.RNN(3, 8, dtype=np.float64)
+    model.weight_hh_l0.data[...] = analysis.scaled_orthogonal(8, scale, generator=7)
+    norms = analysis.jacobian_norms(model, np.random.default_rng(7).standard_normal((15, 2, 3)))
+    lags = 14 - np.arange(15)
+    assert np.all(norms <= scale ** lags * (1 + 1e-12))
+    assert np.all(norms[:, :-1] < scale ** lags[:-1])  # strictly below: tanh' < 1 wherever h != 0
+
+
 def test_gradient_norms_match_numpy_bptt_for_nn_rnn():
     rng = np.random.default_rng(2)
     steps, batch, hidden_size = 7, 3, 4
