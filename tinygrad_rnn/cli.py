@@ -1,0 +1,200 @@
+"""The `tinygrad-rnn` command: draw backpropagation through time, or run a demo.
+
+    tinygrad-rnn graph --cell rnn --steps 5 --hidden 3 --radius 0.9 --out bptt.svg
+    tinygrad-rnn demo char_rnn --smoke
+Bad input is one line on stderr and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+
+CELLS = ("rnn", "lstm", "gru")
+FORMATS = ("svg", "png", "pdf", "dot", "gv", "jpg", "jpeg")
+DEMOS = Path(__file__).resolve().parents[1] / "demos"
+AUTO_MAX_STEPS = 6
+"""With more steps than this and no --max-steps, the middle is elided (the first and last 3 steps stay)."""
+
+
+class CommandError(Exception):
+    """A problem with the user's request, reported as one line."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line (`tinygrad-rnn graph: error: ...`), without the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def _radius(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not np.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def build_parser() -> Parser:
+    """The argument parser of `tinygrad-rnn` and its subcommands."""
+    parser = Parser(prog="tinygrad-rnn", description="See how recurrent networks learn.")
+    commands = parser.add_subparsers(dest="command", metavar="{graph,demo}")
+    commands.required = True
+    graph = commands.add_parser("graph", help="render the unrolled graph of a small RNN/LSTM/GRU with gradients",
+                                description="Build a small recurrent model, run forward and backward on random "
+                                            "data, and draw the unrolled graph with its gradients.")
+    graph.add_argument("--cell", choices=CELLS, default="rnn", help="recurrent cell (default rnn)")
+    graph.add_argument("--steps", type=_positive_int, default=5, help="sequence length T (default 5)")
+    graph.add_argument("--hidden", type=_positive_int, default=3, help="hidden size (default 3)")
+    graph.add_argument("--input-size", type=_positive_int, default=2, help="input features (default 2)")
+    graph.add_argument("--radius", type=_radius, default=None,
+                       help="set W_hh = radius * Q (Q random orthogonal; for LSTM/GRU each gate's block), so "
+                            "spectral radius = largest singular value = radius: 0.5 fades, 1.5 explodes")
+    graph.add_argument("--loss", choices=("last", "all"), default="last",
+                       help="mean squared error of the last hidden state (default) or of every step's output")
+    graph.add_argument("--seed", type=int, default=0, help="seed for weights, inputs and targets (default 0)")
+    graph.add_argument("--out", default="bptt.svg", help="output file; format from the suffix: svg, png, pdf, "
+                                                          "or dot for the DOT text (default bptt.svg)")
+    graph.add_argument("--collapse", action="store_true", help="one node per time step")
+    graph.add_argument("--max-steps", type=int, default=None,
+                       help=f"keep the first and last steps, elide the middle (default: {AUTO_MAX_STEPS} when "
+                            f"T > {AUTO_MAX_STEPS + 2}; 0 keeps all)")
+    graph.add_argument("--all-tensors", action="store_true",
+                       help="draw every intermediate tensor as a box (default: ops, hidden states, leaves only)")
+    graph.add_argument("--grad-labels", action="store_true", help="write the gradient norm on every edge")
+    graph.add_argument("--no-highlight", action="store_true", help="do not draw the hidden-state path in red")
+    graph.add_argument("--no-legend", action="store_true", help="leave out the colour legend")
+    graph.add_argument("--rankdir", choices=("LR", "TB"), default="LR", help="layout direction (default LR)")
+    graph.add_argument("--title", default=None, help="caption (default: describes the model)")
+    demo = commands.add_parser("demo", help="run demos/<name>.py, passing the remaining arguments on",
+                               description="Run one of the demo scripts; arguments after the name go to it.")
+    demo.add_argument("name", nargs="?", help="demo name (e.g. char_rnn); leave out to list them")
+    demo.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the demo")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        if args.command == "graph":
+            print(f"wrote {graph_command(args)}")
+            return 0
+        return demo_command(args.name, args.args)
+    except CommandError as error:
+        print(f"tinygrad-rnn {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"tinygrad-rnn {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+# ---- graph -------------------------------------------------------------------------------------------------
+
+def graph_command(args: argparse.Namespace) -> str:
+    """Build, run and draw the model described by `args`; returns the path written."""
+    from . import viz
+
+    out = Path(args.out)
+    fmt = out.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise CommandError(f"--out {args.out!r}: unknown picture format {out.suffix or '(no suffix)'!r}; "
+                           f"expected a file ending in one of {', '.join('.' + f for f in FORMATS)}")
+    if args.max_steps is not None and args.max_steps != 0 and args.max_steps < 2:
+        raise CommandError(f"--max-steps {args.max_steps}: expected 0 (keep all) or at least 2")
+    if not out.parent.is_dir():
+        raise CommandError(f"--out {args.out!r}: the folder {str(out.parent)!r} does not exist")
+    loss, params = unrolled_loss(args.cell, args.steps, args.hidden, args.input_size, args.radius, args.loss,
+                                 args.seed)
+    max_steps = args.max_steps
+    if max_steps is None:
+        max_steps = AUTO_MAX_STEPS if args.steps > AUTO_MAX_STEPS + 2 else 0
+    radius = "" if args.radius is None else f", W_hh = {args.radius:g} Q"
+    title = args.title if args.title is not None else (
+        f"{args.cell.upper()} unrolled over T={args.steps} steps (hidden size {args.hidden}{radius}); "
+        f"loss = MSE of {'h_T' if args.loss == 'last' else 'every h_t'}")
+    try:
+        return viz.render(loss, out, params=params, collapse="timestep" if args.collapse else None,
+                          max_steps=max_steps or None, intermediates=args.all_tensors,
+                          grad_labels=args.grad_labels, highlight=None if args.no_highlight else "hidden",
+                          legend=not args.no_legend, rankdir=args.rankdir, title=title)
+    except viz.GraphvizNotFoundError as error:
+        raise CommandError(f"{error} (--out {out.with_suffix('.dot').name} writes the DOT text without it)") from None
+    except OSError as error:
+        raise CommandError(f"could not write {args.out!r}: {error}") from None
+
+
+def unrolled_loss(cell: str, steps: int, hidden: int, input_size: int, radius: float | None, loss_kind: str,
+                  seed: int) -> tuple[Any, dict[str, Any]]:
+    """Forward and backward (keeping every gradient and the graph) through a small float64 model on random
+    data; returns the loss and the named parameters."""
+    import tinygrad_rnn as tg
+    from tinygrad_rnn import nn
+
+    nn.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](input_size, hidden, dtype=np.float64)
+    if radius is not None:
+        set_recurrent_radius(model.weight_hh_l0, radius, rng)
+    inputs = tg.Tensor(rng.standard_normal((steps, 1, input_size)))
+    output, state = model(inputs)
+    last = state[0] if cell == "lstm" else state
+    prediction = last if loss_kind == "last" else output
+    target = tg.Tensor(rng.standard_normal(prediction.shape))
+    loss = ((prediction - target) ** 2).mean()
+    loss.backward(retain_graph=True, retain_grads=True)
+    return loss, {f"{cell}.{name}": parameter for name, parameter in model.named_parameters()}
+
+
+def set_recurrent_radius(weight_hh: Any, radius: float, rng: np.random.Generator) -> None:
+    """Overwrite W_hh, gate block by gate block (rows k*H:(k+1)*H), with radius * Q_k, Q_k random orthogonal."""
+    from .analysis import scaled_orthogonal
+
+    rows, hidden = weight_hh.shape
+    blocks = [scaled_orthogonal(hidden, radius, rng) for _ in range(rows // hidden)]
+    weight_hh.data[...] = np.concatenate(blocks, axis=0)
+
+
+# ---- demo ----------------------------------------------------------------------------------------------------
+
+def available_demos(folder: Path = DEMOS) -> list[str]:
+    """Names of the demo scripts in `folder` (sorted)."""
+    return sorted(path.stem for path in folder.glob("*.py") if not path.name.startswith("_"))
+
+
+def demo_command(name: str | None, args: Sequence[str], folder: Path = DEMOS) -> int:
+    """Run `folder/<name>.py` with `args` in a fresh Python; returns its exit status."""
+    if not folder.is_dir():
+        raise CommandError(f"no demos folder at {folder} (the demos ship with the source checkout, not the "
+                           "installed package: clone the repository and install it with pip install -e .)")
+    names = available_demos(folder)
+    if name is None:
+        raise CommandError(f"which demo? available: {', '.join(names)} (tinygrad-rnn demo <name> [args])")
+    if name.endswith(".py"):
+        name = name[:-3]
+    if name not in names:
+        raise CommandError(f"unknown demo {name!r}; available: {', '.join(names)}")
+    try:
+        return subprocess.call([sys.executable, str(folder / f"{name}.py"), *args])
+    except KeyboardInterrupt:
+        return 130
