@@ -1,7 +1,8 @@
 """Value: the micrograd-sized engine, one float at a time.
 
-It is not a second autograd: a Value is a graph node like a Tensor, its operators call the same registered ops
-(their forward and backward work on scalars as on arrays), and `backward` is the same graph.backward.
+It is not a second autograd: a Value is a graph node like a Tensor, with the same operators (operators.py) calling
+the same registered ops (their forward and backward work on scalars as on arrays), and `backward` is the same
+graph.backward.
 The number is kept as numpy's float64 scalar, a subclass of Python's float that also has a `.shape` of (),
 so the engine's gradient-shape check is the same for both.
 """
@@ -12,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from . import ops
-from .graph import Node, backward, next_sequence_number
+from .graph import backward, next_sequence_number
+from .operators import Arithmetic
 
 
-class Value(Node):
+class Value(Arithmetic):
     """A scalar that remembers the op that made it: `Value(2.0) * Value(3.0)`, then `.backward()`."""
 
     __slots__ = ()
@@ -65,51 +66,5 @@ class Value(Node):
         """Forget the accumulated gradient."""
         self.grad = None
 
-    @staticmethod
-    def _of(other: Any) -> Value:
+    def _other(self, other: Any) -> Value:
         return other if isinstance(other, Value) else Value(other, requires_grad=False)
-
-    def __add__(self, other: Any) -> Value:
-        return ops.Add.apply(self, self._of(other))
-
-    def __radd__(self, other: Any) -> Value:
-        return ops.Add.apply(self._of(other), self)
-
-    def __sub__(self, other: Any) -> Value:
-        return ops.Sub.apply(self, self._of(other))
-
-    def __rsub__(self, other: Any) -> Value:
-        return ops.Sub.apply(self._of(other), self)
-
-    def __mul__(self, other: Any) -> Value:
-        return ops.Mul.apply(self, self._of(other))
-
-    def __rmul__(self, other: Any) -> Value:
-        return ops.Mul.apply(self._of(other), self)
-
-    def __truediv__(self, other: Any) -> Value:
-        return ops.Div.apply(self, self._of(other))
-
-    def __rtruediv__(self, other: Any) -> Value:
-        return ops.Div.apply(self._of(other), self)
-
-    def __pow__(self, exponent: float) -> Value:
-        if isinstance(exponent, Value):
-            raise TypeError("pow: the exponent must be a constant number, not a Value")
-        return ops.Pow.apply(self, exponent=exponent)
-
-    def __neg__(self) -> Value:
-        return ops.Neg.apply(self)
-
-    def exp(self) -> Value:
-        return ops.Exp.apply(self)
-
-    def log(self) -> Value:
-        return ops.Log.apply(self)
-
-    def tanh(self) -> Value:
-        return ops.Tanh.apply(self)
-
-    def relu(self) -> Value:
-        return ops.ReLU.apply(self)
-

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .graph import GraphError, Node, backward, next_sequence_number
+from .graph import GraphError, backward, next_sequence_number
+from .operators import Arithmetic
 
 DEFAULT_DTYPE = np.dtype(np.float32)
 Generator = np.random.Generator | int | None
@@ -27,7 +28,7 @@ def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
     return np.array(data, dtype=dtype)
 
 
-class Tensor(Node):
+class Tensor(Arithmetic):
     """An n-dimensional array with reverse-mode autodiff; float32 by default, float64 everywhere too.
 
     `Tensor(data, requires_grad=False, dtype=None)` copies `data`. Only floating tensors can require grad.
@@ -147,7 +148,7 @@ class Tensor(Node):
         """Forget the accumulated gradient."""
         self.grad = None
 
-    # ---- arithmetic (each line calls one registered op) ----------------------------------------------------
+    # ---- arithmetic: + - * / ** and unary math come from Arithmetic; matmul is Tensor's own ----------------
     def _other(self, other: Any) -> Tensor:
         """A Python number becomes a constant of this tensor's dtype; arrays and tensors are used as they are."""
         if isinstance(other, Tensor):
@@ -156,58 +157,11 @@ class Tensor(Node):
             return Tensor._from_op(np.asarray(other, dtype=self.data.dtype))
         return Tensor._from_op(np.asarray(other))
 
-    def __add__(self, other: Any) -> Tensor:
-        return ops.Add.apply(self, self._other(other))
-
-    def __radd__(self, other: Any) -> Tensor:
-        return ops.Add.apply(self._other(other), self)
-
-    def __sub__(self, other: Any) -> Tensor:
-        return ops.Sub.apply(self, self._other(other))
-
-    def __rsub__(self, other: Any) -> Tensor:
-        return ops.Sub.apply(self._other(other), self)
-
-    def __mul__(self, other: Any) -> Tensor:
-        return ops.Mul.apply(self, self._other(other))
-
-    def __rmul__(self, other: Any) -> Tensor:
-        return ops.Mul.apply(self._other(other), self)
-
-    def __truediv__(self, other: Any) -> Tensor:
-        return ops.Div.apply(self, self._other(other))
-
-    def __rtruediv__(self, other: Any) -> Tensor:
-        return ops.Div.apply(self._other(other), self)
-
     def __matmul__(self, other: Any) -> Tensor:
         return ops.MatMul.apply(self, self._other(other))
 
     def __rmatmul__(self, other: Any) -> Tensor:
         return ops.MatMul.apply(self._other(other), self)
-
-    def __pow__(self, exponent: float) -> Tensor:
-        if isinstance(exponent, Tensor):
-            raise TypeError("pow: the exponent must be a constant number, not a Tensor")
-        return ops.Pow.apply(self, exponent=exponent)
-
-    def __neg__(self) -> Tensor:
-        return ops.Neg.apply(self)
-
-    def exp(self) -> Tensor:
-        return ops.Exp.apply(self)
-
-    def log(self) -> Tensor:
-        return ops.Log.apply(self)
-
-    def tanh(self) -> Tensor:
-        return ops.Tanh.apply(self)
-
-    def sigmoid(self) -> Tensor:
-        return ops.Sigmoid.apply(self)
-
-    def relu(self) -> Tensor:
-        return ops.ReLU.apply(self)
 
     # ---- reductions ----------------------------------------------------------------------------------------
     def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
