@@ -77,7 +77,7 @@ def train_one(cell: str, length: int, args: argparse.Namespace) -> tuple[float, 
         loss.backward()
         clip_grad_norm_(model.parameters(), args.clip)
         optimizer.step()
-        bar.set_postfix(mse=f"{loss.item():.4f}")
+        bar.set_postfix(mse=f"{loss.item():.4f}", refresh=False)
     with tg.no_grad():
         test_mse = mse_loss(model(test_inputs), test_targets).item()
     return test_mse, time.perf_counter() - started
