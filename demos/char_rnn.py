@@ -268,9 +268,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             losses.append(loss.item())
             chars_done += args.seq_len * args.batch_size
             recent = float(np.mean(losses[-50:]))
-            bar.update(1)
             bar.set_postfix(loss=f"{recent:.3f}", chars_s=f"{chars_done / (time.perf_counter() - started):,.0f}",
                             refresh=False)
+            bar.update(1)
             if args.sample_every and step % args.sample_every == 0 and step < args.steps:
                 bar.write(f"--- step {step}, loss {recent:.3f} nats/char ---\n"
                           f"{sample(model, vocab, sample_rng, args.sample_len)}")
