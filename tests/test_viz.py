@@ -1,0 +1,304 @@
+"""The graph renderer: assertions on the DOT text, checked against a hand-written numpy BPTT, and real rendering."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tinygrad_rnn as tg
+from tinygrad_rnn import nn, viz
+from tinygrad_rnn.scalar import Value
+
+NODE = re.compile(r'^\s*(g\d+) \[label="((?:[^"\\]|\\.)*)"(.*)\]$')
+EDGE = re.compile(r"^\s*(g\d+) -> (g\d+)(?: \[(.*)\])?$")
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' is not installed")
+
+
+def parse(dot: str) -> tuple[dict[str, tuple[str, str]], list[tuple[str, str, str]]]:
+    """Nodes (id -> (label, attributes)) and edges (tail, head, attributes) of our DOT text."""
+    nodes, edges = {}, []
+    for line in dot.splitlines():
+        if match := NODE.match(line):
+            nodes[match.group(1)] = (match.group(2).replace("\\n", "\n"), match.group(3))
+        elif match := EDGE.match(line):
+            edges.append((match.group(1), match.group(2), match.group(3) or ""))
+    return nodes, edges
+
+
+def attribute(attrs: str, name: str) -> str | None:
+    match = re.search(rf'\b{name}=("(?:[^"\\]|\\.)*"|[^ \]]+)', attrs)
+    return None if match is None else match.group(1).strip('"')
+
+
+def hand_rnn(steps: int = 4, hidden: int = 3, seed: int = 0, radius: float = 0.9, retain_graph: bool = True):
+    """h_t = tanh(x_t W_ih + h_{t-1} W_hh + b), written out as Tensor ops, one scope per step; loss on h_T."""
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((hidden, hidden)))
+    arrays = {"weight_ih": rng.standard_normal((2, hidden)) * 0.5, "weight_hh": radius * q,
+              "bias": rng.standard_normal(hidden) * 0.1}
+    params = {name: tg.Tensor(array, requires_grad=True) for name, array in arrays.items()}
+    xs = rng.standard_normal((steps, 1, 2))
+    target = rng.standard_normal((1, hidden))
+    h = tg.Tensor(np.zeros((1, hidden)))
+    for t in range(steps):
+        with tg.scope(f"rnn.l0/t={t}"):
+            h = (tg.Tensor(xs[t]) @ params["weight_ih"] + h @ params["weight_hh"] + params["bias"]).tanh()
+    loss = ((h - tg.Tensor(target)) ** 2).mean()
+    loss.backward(retain_graph=retain_graph, retain_grads=True)
+    return loss, params, (arrays, xs, target)
+
+
+def numpy_bptt(arrays, xs, target):
+    """The textbook BPTT in numpy: dL/dh_t for t = 1..T and each step's contribution h_{t-1}^T delta_t to dL/dW_hh."""
+    hs = [np.zeros((1, arrays["weight_hh"].shape[0]))]
+    for x in xs:
+        hs.append(np.tanh(x @ arrays["weight_ih"] + hs[-1] @ arrays["weight_hh"] + arrays["bias"]))
+    grad_h = 2 * (hs[-1] - target) / target.size
+    grads_h, contributions = [], []
+    for t in range(len(xs), 0, -1):
+        grads_h.append(grad_h)
+        delta = grad_h * (1 - hs[t] ** 2)
+        contributions.append(hs[t - 1].T @ delta)
+        grad_h = delta @ arrays["weight_hh"].T
+    return grads_h[::-1], contributions[::-1]
+
+
+def step_clusters(dot: str) -> list[str]:
+    return re.findall(r'label="(t=\d+)" style', dot)
+
+
+def test_one_cluster_per_time_step_nested_in_the_layer():
+    loss, params, _ = hand_rnn(steps=5)
+    dot = viz.to_dot(loss, params=params)
+    assert step_clusters(dot) == [f"t={t}" for t in range(5)]
+    assert dot.count('label="rnn.l0" style') == 1
+    layer_line = next(i for i, line in enumerate(dot.splitlines()) if 'label="rnn.l0"' in line)
+    first_step_line = next(i for i, line in enumerate(dot.splitlines()) if 'label="t=0"' in line)
+    assert first_step_line > layer_line and dot.splitlines()[first_step_line].startswith("    ")
+
+
+@pytest.mark.parametrize("steps", [1, 3, 6])
+def test_a_shared_parameter_is_one_node_outside_the_clusters_with_an_edge_into_every_step(steps):
+    loss, params, _ = hand_rnn(steps=steps)
+    dot = viz.to_dot(loss, params=params)
+    nodes, edges = parse(dot)
+    for name in ("weight_hh", "weight_ih", "bias"):
+        ids = [node for node, (label, _) in nodes.items() if label.split("\n")[0] == name]
+        assert len(ids) == 1, name
+        assert sum(tail == ids[0] for tail, _, _ in edges) == steps
+        line = next(line for line in dot.splitlines() if line.lstrip().startswith(ids[0] + " ["))
+        assert not line.startswith(" "), "a parameter belongs to no cluster"
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_nn_layers_draw_weight_hh_once_with_an_edge_into_every_step(cell):
+    loss, params = _nn_loss(cell, steps=4)
+    nodes, edges = parse(viz.to_dot(loss, params=params))
+    ids = [node for node, (label, _) in nodes.items() if label.startswith(f"{cell}.weight_hh_l0")]
+    assert len(ids) == 1
+    assert nodes[ids[0]][0].startswith(f"{cell}.weight_hh_l0ᵀ")  # the layer uses the transpose, drawn as W
+    assert len({head for tail, head, _ in edges if tail == ids[0]}) == 4
+
+
+def _nn_loss(cell: str, steps: int, hidden: int = 3):
+    nn.manual_seed(0)
+    model = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](2, hidden, dtype=np.float64)
+    output, _ = model(tg.Tensor(np.random.default_rng(1).standard_normal((steps, 1, 2))))
+    loss = (output[-1] ** 2).mean()
+    loss.backward(retain_graph=True, retain_grads=True)
+    return loss, {f"{cell}.{name}": p for name, p in model.named_parameters()}
+
+
+def test_hidden_state_norms_and_per_step_weight_gradients_match_numpy_bptt():
+    loss, params, reference = hand_rnn(steps=5)
+    grads_h, contributions = numpy_bptt(*reference)
+    nodes, edges = parse(viz.to_dot(loss, params=params, grad_labels=True))
+    hidden = [label for label, attrs in nodes.values() if "a50f15" in attrs]
+    drawn = [float(re.search(r"\|grad\| (\S+)", label).group(1)) for label in hidden if "|grad|" in label]
+    expected = [np.linalg.norm(g) for g in grads_h]
+    assert len(hidden) == 6  # h_0 (the zero initial state) and h_1 .. h_5
+    np.testing.assert_allclose(drawn, expected, rtol=5e-3)
+    weight_hh = next(node for node, (label, _) in nodes.items() if label.startswith("weight_hh"))
+    labels = [float(attribute(attrs, "label")) for tail, _, attrs in edges if tail == weight_hh]
+    np.testing.assert_allclose(labels, [np.linalg.norm(c) for c in contributions], rtol=5e-3, atol=1e-12)
+    assert [attribute(attrs, "style") for tail, _, attrs in edges if tail == weight_hh][0] == "dashed"  # h_0 = 0
+
+
+def test_edge_width_is_monotone_in_the_gradient_norm():
+    loss, params, _ = hand_rnn(steps=6, radius=0.6)
+    _, edges = parse(viz.to_dot(loss, params=params, grad_labels=True))
+    pairs = sorted((float(attribute(a, "label")), float(attribute(a, "penwidth"))) for _, _, a in edges
+                   if attribute(a, "label") is not None)
+    assert len(pairs) > 20
+    widths = [width for _, width in pairs]
+    assert widths == sorted(widths)
+    assert widths[0] < widths[-1]
+    assert pairs[-1][1] == pytest.approx(viz.MAX_WIDTH)
+
+
+def test_the_hidden_path_fades_back_through_time_when_the_radius_is_small():
+    loss, params, _ = hand_rnn(steps=6, radius=0.3)
+    nodes, edges = parse(viz.to_dot(loss, params=params))
+    red = [(tail, head, float(attribute(a, "penwidth"))) for tail, head, a in edges
+           if _is_red(attribute(a, "color"))]
+    into_hidden = [width for _, head, width in red if "a50f15" in nodes[head][1]]
+    assert len(into_hidden) == 6 and into_hidden == sorted(into_hidden) and into_hidden[0] < into_hidden[-1]
+
+
+def _is_red(colour: str) -> bool:
+    red, green, blue = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return red > green + 40 and red > blue + 40
+
+
+def test_same_input_same_bytes():
+    first, params, _ = hand_rnn(steps=4)
+    again, params_again, _ = hand_rnn(steps=4)
+    text = viz.to_dot(first, params=params)
+    assert text == viz.to_dot(first, params=params) == viz.to_dot(again, params=params_again)
+    assert "0x" not in text
+    assert viz.draw(first, params=params).source == text
+
+
+def test_collapse_draws_one_node_per_step_with_the_gradient_entering_it():
+    loss, params, reference = hand_rnn(steps=5)
+    grads_h, _ = numpy_bptt(*reference)
+    nodes, edges = parse(viz.to_dot(loss, params=params, collapse="timestep"))
+    steps = {node: label for node, (label, _) in nodes.items() if re.match(r"t=\d+\n", label)}
+    assert [label.split("\n")[0] for label in steps.values()] == [f"t={t}" for t in range(5)]
+    norms = [float(label.split("|dL/dh| ")[1]) for label in steps.values()]
+    # step 0 also holds the initial state h_0, whose gradient adds in quadrature
+    expected = [np.linalg.norm(g) for g in grads_h]
+    np.testing.assert_allclose(norms[1:], expected[1:], rtol=5e-3)
+    chain = [(tail, head) for tail, head, _ in edges if tail in steps and head in steps]
+    assert chain == list(zip(list(steps)[:-1], list(steps)[1:]))
+    weight_hh = next(node for node, (label, _) in nodes.items() if label.startswith("weight_hh"))
+    assert sorted(head for tail, head, _ in edges if tail == weight_hh) == sorted(steps)
+
+
+@pytest.mark.parametrize("steps,keep", [(10, 4), (9, 3), (12, 2)])
+def test_max_steps_keeps_the_first_and_last_steps_and_counts_the_elided(steps, keep):
+    loss, params, _ = hand_rnn(steps=steps)
+    first, last = keep - keep // 2, keep // 2
+    kept = [f"t={t}" for t in list(range(first)) + list(range(steps - last, steps))]
+    dot = viz.to_dot(loss, params=params, max_steps=keep)
+    assert step_clusters(dot) == kept
+    assert dot.count("steps ...") == 1 and f'"... {steps - keep} steps ..."' in dot
+    collapsed = viz.to_dot(loss, params=params, max_steps=keep, collapse="timestep")
+    nodes, edges = parse(collapsed)
+    assert [label.split("\n")[0] for label, _ in nodes.values() if re.match(r"t=\d+", label)] == kept
+    elided = next(node for node, (label, _) in nodes.items() if "steps ..." in label)
+    step_ids = [node for node, (label, _) in nodes.items() if re.match(r"t=\d+", label)]
+    assert (step_ids[first - 1], elided) in {(t, h) for t, h, _ in edges}
+    assert (elided, step_ids[first]) in {(t, h) for t, h, _ in edges}
+
+
+def test_max_steps_with_fewer_steps_elides_nothing():
+    loss, params, _ = hand_rnn(steps=3)
+    assert viz.to_dot(loss, params=params, max_steps=4) == viz.to_dot(loss, params=params)
+
+
+def test_many_steps_read_from_one_node_share_one_labelled_edge():
+    loss, params, _ = hand_rnn(steps=viz.MAX_FAN + 4)
+    nodes, edges = parse(viz.to_dot(loss, params=params, collapse="timestep"))
+    weight_hh = next(node for node, (label, _) in nodes.items() if label.startswith("weight_hh"))
+    out = [attrs for tail, _, attrs in edges if tail == weight_hh]
+    assert len(out) == 1 and f"into each of {viz.MAX_FAN + 4} steps" in out[0] and "lhead=cluster_" in out[0]
+
+
+def test_lstm_hidden_and_cell_state_are_both_highlighted():
+    loss, params = _nn_loss("lstm", steps=3)
+    nodes, _ = parse(viz.to_dot(loss, params=params))
+    assert sum("a50f15" in attrs for _, attrs in nodes.values()) == 2 * (3 + 1)  # (h, c) at t = 0..3
+
+
+def test_without_highlight_or_gradients_there_is_no_red_and_no_width():
+    loss, params, _ = hand_rnn(steps=3)
+    dot = viz.to_dot(loss, params=params, highlight=None, show_grad=False)
+    assert "a50f15" not in dot and "penwidth=" not in dot.split("subgraph cluster_legend")[0].split("->", 1)[1]
+    assert "|grad|" not in dot
+
+
+def test_value_graph_shows_data_and_grad():
+    a, b = Value(2.0), Value(-3.0)
+    a.name, b.name = "a", "b"
+    c = a * b + 10.0
+    out = c.tanh()
+    out.backward(retain_grads=True)
+    nodes, edges = parse(viz.to_dot(out))
+    labels = [label for label, _ in nodes.values()]
+    assert "a\ndata 2\ngrad " + f"{-3 * (1 - np.tanh(4.0) ** 2):.3g}" in labels
+    assert any(label.startswith("add(·, 10)") for label in labels)  # the constant sits in its op's label
+    assert sum(label in ("mul", "tanh") for label in labels) == 2 and len(edges) == 7
+
+
+def test_bad_options_are_named():
+    loss, _, _ = hand_rnn(steps=2)
+    with pytest.raises(ValueError, match="collapse"):
+        viz.to_dot(loss, collapse="layer")
+    with pytest.raises(ValueError, match="max_steps"):
+        viz.to_dot(loss, max_steps=1)
+    with pytest.raises(ValueError, match="highlight"):
+        viz.to_dot(loss, highlight="cell")
+    with pytest.raises(TypeError, match="expected a Tensor or Value"):
+        viz.to_dot(np.zeros(3))
+
+
+def test_without_retained_graph_edges_carry_the_tensor_gradient():
+    loss, params, _ = hand_rnn(steps=3, retain_graph=False)
+    nodes, edges = parse(viz.to_dot(loss, params=params, grad_labels=True))
+    weight_hh = next(node for node, (label, _) in nodes.items() if label.startswith("weight_hh"))
+    total = np.linalg.norm(params["weight_hh"].grad)
+    for tail, _, attrs in edges:
+        if tail == weight_hh:
+            assert float(attribute(attrs, "label")) == pytest.approx(total, rel=5e-3)
+    assert "gradient of the tensor on the edge" in viz.to_dot(loss, params=params)
+
+
+def test_importing_the_package_does_not_import_the_renderer():
+    code = "import sys, tinygrad_rnn; print(sorted(m for m in ('graphviz', 'matplotlib', 'tinygrad_rnn.viz') " \
+           "if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_missing_dot_gives_install_instructions(tmp_path, monkeypatch):
+    loss, params, _ = hand_rnn(steps=2)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert viz.to_dot(loss, params=params).startswith("digraph")
+    assert viz.render(loss, tmp_path / "graph.dot", params=params).endswith("graph.dot")
+    with pytest.raises(viz.GraphvizNotFoundError, match="install Graphviz.*apt-get install graphviz"):
+        viz.render(loss, tmp_path / "graph.svg", params=params)
+    with pytest.raises(viz.GraphvizNotFoundError):
+        viz.draw(loss, params=params).pipe(format="svg")
+
+
+@needs_dot
+@pytest.mark.parametrize("fmt", ["svg", "png"])
+def test_render_for_real(tmp_path, fmt):
+    loss, params = _nn_loss("gru", steps=3)
+    path = viz.render(loss, tmp_path / f"gru.{fmt}", params=params, title="GRU")
+    data = open(path, "rb").read()
+    assert data.startswith(b"\x89PNG") if fmt == "png" else b"<svg" in data and b"weight_hh_l0" in data
+
+
+@needs_dot
+def test_render_a_value_graph(tmp_path):
+    x = Value(0.5)
+    out = (x * x + x.exp()).tanh()
+    out.backward(retain_grads=True)
+    assert b"<svg" in open(viz.render(out, tmp_path / "value.svg"), "rb").read()
+
+
+@needs_dot
+def test_a_long_lstm_renders_when_elided(tmp_path):
+    loss, params = _nn_loss("lstm", steps=200, hidden=4)
+    for options in ({"collapse": "timestep", "max_steps": 8}, {"max_steps": 4, "intermediates": False}):
+        dot = viz.to_dot(loss, params=params, **options)
+        assert '"... 192 steps ..."' in dot or '"... 196 steps ..."' in dot
+        assert os.path.getsize(viz.render(loss, tmp_path / "lstm.png", params=params, **options)) > 1000
