@@ -149,7 +149,8 @@ def _statements(root: Node, *, params: Mapping[str, Node] | None = None, show_gr
         lines.append(f"g{tail} -> g{head}{style}")
     if legend:
         contributions = any(any(flow is not None for flow in u.flows) for u in units if u.kind == "op")
-        lines += _legend(scale, bool(marked), any(g["kind"] == "op" for g in groups), contributions)
+        kinds = {group["kind"] for group in groups} | ({"hidden"} if marked else set())
+        lines += _legend(scale, kinds, contributions)
     return lines
 
 
@@ -508,16 +509,14 @@ def _clusters(groups: list[dict[str, Any]], hidden: set[int],
     return lines, cluster_of
 
 
-def _legend(scale: _Scale | None, with_hidden: bool, with_ops: bool, contributions: bool) -> list[str]:
-    """A small table on the picture: what each colour means, and the gradient scale."""
-    rows = [("parameter", "parameter (drawn once, shared)"), ("input", "input / initial state"),
-            ("intermediate", "tensor made by an op"), ("output", "output / loss")]
-    if with_hidden:
-        rows.insert(3, ("hidden", "hidden state (step t to t+1)"))
-    if with_ops:
-        rows.append(("op", "op (registry name)"))
-    cells = "".join(f'<tr><td bgcolor="{COLOURS[key]}" border="1" width="16"> </td>'
-                    f'<td align="left">{text}</td></tr>' for key, text in rows)
+def _legend(scale: _Scale | None, kinds: set[str], contributions: bool) -> list[str]:
+    """A small table on the picture: what each drawn colour means, and the gradient scale."""
+    rows = [("parameter", "parameter (drawn once, shared by all steps)"), ("input", "input / initial state"),
+            ("intermediate", "tensor made by an op"), ("hidden", "hidden state (made in step t, read in t+1)"),
+            ("output", "output / loss"), ("op", "op (registry name)"),
+            ("step", "time step" + (", coloured by |dL/dh_t| of the state it makes" if scale is not None else ""))]
+    cells = "".join(f'<tr><td bgcolor="{COLOURS["hidden"] if key == "step" else COLOURS[key]}" border="1" '
+                    f'width="16"> </td><td align="left">{text}</td></tr>' for key, text in rows if key in kinds)
     if scale is not None:
         what = "gradient sent back along the edge" if contributions else "gradient of the tensor on the edge"
         swatches = "".join(f'<td bgcolor="{_mix(EDGE_RAMP, p / 4)}" width="12"> </td>' for p in range(5))
