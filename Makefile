@@ -32,6 +32,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/op_overhead.py
+	$(BIN)/python benchmarks/rnn_step.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
