@@ -302,3 +302,18 @@ def test_a_long_lstm_renders_when_elided(tmp_path):
         dot = viz.to_dot(loss, params=params, **options)
         assert '"... 192 steps ..."' in dot or '"... 196 steps ..."' in dot
         assert os.path.getsize(viz.render(loss, tmp_path / "lstm.png", params=params, **options)) > 1000
+
+
+@pytest.mark.parametrize("cell,states", [("RNN", 1), ("LSTM", 2), ("GRU", 1)])
+def test_hidden_states_of_stacked_and_reverse_layers(cell, states):
+    nn.manual_seed(0)
+    model = getattr(nn, cell)(2, 3, num_layers=2, bidirectional=True, dtype=np.float64)
+    output, _ = model(tg.Tensor(np.random.default_rng(0).standard_normal((4, 1, 2))))
+    loss = (output ** 2).mean()
+    loss.backward(retain_graph=True, retain_grads=True)
+    dot = viz.to_dot(loss, params=dict(model.named_parameters()))
+    layers = re.findall(r'label="([^"]+)" style="rounded" color', dot)
+    assert layers == [f"{cell.lower()}.l0", f"{cell.lower()}.l0_reverse", f"{cell.lower()}.l1",
+                      f"{cell.lower()}.l1_reverse"]
+    assert len(step_clusters(dot)) == 4 * 4
+    assert dot.count('color="#a50f15" penwidth=1.4') == states * 4 * (4 + 1)  # per layer and direction: h_0..h_4

@@ -149,7 +149,8 @@ def _statements(root: Node, *, params: Mapping[str, Node] | None = None, show_gr
         lines.append(f"g{tail} -> g{head}{style}")
     if legend:
         contributions = any(any(flow is not None for flow in u.flows) for u in units if u.kind == "op")
-        kinds = {group["kind"] for group in groups} | ({"hidden"} if marked else set())
+        marked_groups = {group_of[i] for i in marked}
+        kinds = {"hidden" if i in marked_groups else group["kind"] for i, group in enumerate(groups)}
         lines += _legend(scale, kinds, contributions)
     return lines
 
@@ -258,31 +259,42 @@ def _norm(array: Any) -> float | None:
 def _hidden_path(units: list[_Unit]) -> tuple[set[int], set[int]]:
     """Hidden-state units and the units on the paths between them (within one layer).
 
-    A hidden state is a tensor made in step t and read in step t+1 of the same layer; the tensors in the
-    other steps that play the same role (the last step's output state) are hidden too, and so is the initial
-    state step 0 reads where step 1 reads a hidden state.
+    A hidden state is a tensor made in one step and read in the next step the same layer ran (t+1, or t-1
+    for a reverse direction); the tensors in the other steps that play the same role (the last step's state)
+    are hidden too, and so is the initial state the first step reads where later steps read a hidden state.
     """
+    previous: dict[tuple[str, int], int] = {}
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for unit in units:  # steps in the order they ran
+        if unit.step is not None and unit.step not in previous and unit.node._ctx is not None:
+            layer, t = unit.step
+            previous[unit.step] = last.get(layer)
+            first.setdefault(layer, t)
+            last[layer] = t
     hidden: set[int] = set()
-    readers: set[tuple[str, int | None, int, int | None]] = set()  # (layer, reader role, position, role)
+    roles: set[tuple[str, int | None]] = set()
+    readers: set[tuple[str, int | None, int]] = set()  # (layer, reader's role, argument position)
     for unit in units:
         if unit.kind == "op" and unit.step is not None:
-            layer, t = unit.step
+            layer = unit.step[0]
             for position, parent in enumerate(unit.parents):
-                if units[parent].step == (layer, t - 1) and units[parent].kind != "op":
+                source = units[parent]
+                if source.kind != "op" and source.step is not None and previous.get(unit.step) is not None \
+                        and source.step == (layer, previous[unit.step]):
                     hidden.add(parent)
-                    readers.add((layer, unit.role, position, units[parent].role))
-    roles = {(layer, role) for layer, _, _, role in readers}
-    first_readers = {(layer, reader_role): position for layer, reader_role, position, _ in readers}
+                    roles.add((layer, source.role))
+                    readers.add((layer, unit.role, position))
     for index, unit in enumerate(units):
         if unit.step is None:
             continue
-        if unit.kind != "op" and (unit.step[0], unit.role) in roles:
+        layer = unit.step[0]
+        if unit.kind != "op" and (layer, unit.role) in roles:
             hidden.add(index)
-        position = first_readers.get((unit.step[0], unit.role))
-        if unit.kind == "op" and unit.step[1] == 0 and position is not None and position < len(unit.parents):
-            initial = unit.parents[position]
-            if units[initial].kind in ("input", "parameter"):
-                hidden.add(initial)
+        if unit.kind == "op" and unit.step[1] == first[layer]:
+            for position, initial in enumerate(unit.parents):
+                if (layer, unit.role, position) in readers and units[initial].kind in ("input", "parameter"):
+                    hidden.add(initial)
     layer_of = [unit.step[0] if unit.step else None for unit in units]
     for index in sorted(hidden):
         if layer_of[index] is None:
