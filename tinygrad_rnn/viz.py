@@ -150,7 +150,8 @@ def _statements(root: Node, *, params: Mapping[str, Node] | None = None, show_gr
     if legend:
         contributions = any(any(flow is not None for flow in u.flows) for u in units if u.kind == "op")
         marked_groups = {group_of[i] for i in marked}
-        kinds = {"hidden" if i in marked_groups else group["kind"] for i, group in enumerate(groups)}
+        kinds = {"hidden" if i in marked_groups and group["kind"] not in ("step", "elided") else group["kind"]
+                 for i, group in enumerate(groups)}
         lines += _legend(scale, kinds, contributions)
     return lines
 
@@ -346,7 +347,7 @@ def _group(units: list[_Unit], folded: dict[int, int], hidden: set[int], collaps
             key_index[key] = len(groups)
             groups.append(_new_group(key, unit, elided))
         group_of.append(key_index[key])
-        if key[0] == "step" and index in hidden and unit.grad is not None:
+        if key[0] == "step" and index in hidden and unit.grad is not None and unit.node._ctx is not None:
             group = groups[key_index[key]]
             group["norm"] = math.hypot(group["norm"] or 0.0, _norm(unit.grad))
     return groups, group_of
@@ -510,7 +511,7 @@ def _clusters(groups: list[dict[str, Any]], hidden: set[int],
                 continue
             name = item.rsplit("/", 1)[-1]
             style = (f'style="rounded,filled" fillcolor="{COLOURS["step"]}" color="#c8c8c8" fontsize=10'
-                     if _STEP.fullmatch(name) else 'style="rounded" color="#777777" fontsize=12')
+                     if _STEP.fullmatch(name) else 'style="rounded" color="#777777" fontsize=12 labeljust=l')
             cluster_of[item] = len(cluster_of)
             lines.append(f"{indent}subgraph cluster_{cluster_of[item]} {{")
             lines.append(f"{indent}  label={_quote(name)} {style}")
@@ -527,7 +528,7 @@ def _legend(scale: _Scale | None, kinds: set[str], contributions: bool) -> list[
             ("intermediate", "tensor made by an op"), ("hidden", "hidden state (made in step t, read in t+1)"),
             ("output", "output / loss"), ("op", "op (registry name)"),
             ("step", "time step" + (", coloured by |dL/dh_t| of the state it makes" if scale is not None else ""))]
-    cells = "".join(f'<tr><td bgcolor="{COLOURS["hidden"] if key == "step" else COLOURS[key]}" border="1" '
+    cells = "".join(f'<tr><td bgcolor="{_mix(STEP_RAMP, 0.5) if key == "step" else COLOURS[key]}" border="1" '
                     f'width="16"> </td><td align="left">{text}</td></tr>' for key, text in rows if key in kinds)
     if scale is not None:
         what = "gradient sent back along the edge" if contributions else "gradient of the tensor on the edge"
