@@ -315,3 +315,16 @@ def test_hidden_states_of_stacked_and_reverse_layers(cell, states):
                       f"{cell.lower()}.l1_reverse"]
     assert len(step_clusters(dot)) == 4 * 4
     assert dot.count('color="#a50f15" penwidth=1.4') == states * 4 * (4 + 1)  # per layer and direction: h_0..h_4
+
+
+def test_value_graph_edges_carry_what_each_op_sends_back():
+    a, b = Value(2.0), Value(-3.0)
+    a.name, b.name = "a", "b"
+    out = (a * b + a).tanh()  # a is read twice: its gradient is the sum of what mul and add send back
+    out.backward(retain_graph=True, retain_grads=True)
+    nodes, edges = parse(viz.to_dot(out, grad_labels=True))
+    a_id = next(node for node, (label, _) in nodes.items() if label.startswith("a\n"))
+    local = 1 - np.tanh(-4.0) ** 2
+    sent = sorted(float(attribute(attrs, "label")) for tail, _, attrs in edges if tail == a_id)
+    np.testing.assert_allclose(sent, sorted([abs(-3 * local), abs(local)]), rtol=5e-3)
+    assert a.grad == pytest.approx(-3 * local + local)

@@ -195,7 +195,9 @@ def _units(root: Node, params: Mapping[str, Node] | None, max_values: int) -> tu
         if ctx.name == "permute" and source is not None and source.kind == "parameter" and op.step is None \
                 and node is not root:
             folded[len(units)] = folded[len(units) + 1] = op.parents[0]  # W.T drawn as W (the label says so)
-            source.label = source.label.replace("\n", "ᵀ\n", 1) if "\n" in source.label else source.label + "ᵀ"
+            name_line, _, rest = source.label.partition("\n")
+            if not name_line.endswith("ᵀ"):
+                source.label = name_line + "ᵀ" + ("\n" + rest if rest else "")
         units += [op, tensor]
         unit_of[id(node)] = len(units) - 1
     _assign_roles(units)
@@ -205,7 +207,16 @@ def _units(root: Node, params: Mapping[str, Node] | None, max_values: int) -> tu
 def _flows(node: Node, drawn: list[bool]) -> list[Any]:
     """The gradient the op that made `node` sends to each drawn input, from its own backward (None when the
     graph was freed or no gradient reached `node`)."""
-    flows = input_gradients(node)
+    if isinstance(node.data, float):  # a scalar Value: float gradients, nothing to unbroadcast
+        ctx = node._ctx
+        if node.grad is None or ctx.saved_tensors is None:
+            flows: list[Any] = [None] * len(ctx.parents)
+        else:
+            grads = ctx.backward(ctx, node.grad)
+            flows = [grad if parent.requires_grad else None
+                     for parent, grad in zip(ctx.parents, grads if type(grads) is tuple else (grads,))]
+    else:
+        flows = input_gradients(node)
     return [None if grad is None else np.asarray(grad, dtype=np.float64)
             for grad, is_drawn in zip(flows, drawn) if is_drawn]
 
