@@ -140,7 +140,7 @@ def _statements(root: Node, *, params: Mapping[str, Node] | None = None, show_gr
         style = _edge_style(norm, highlighted, scale, grad_labels)
         if tail in fans and groups[head]["step"] is not None:
             # what many steps share must not pull the steps out of their left-to-right line
-            style = style[:-1] + " constraint=false]" if style else " [constraint=false]"
+            style = style[:-1] + " constraint=false weight=0]" if style else " [constraint=false weight=0]"
             heads, layer = fans[tail][1], groups[head]["step"][0]
             if len(heads) > MAX_FAN:
                 inside = (groups[tail]["scope"] or "").startswith(layer + "/") or groups[tail]["scope"] == layer
@@ -521,7 +521,7 @@ def _clusters(groups: list[dict[str, Any]], hidden: set[int],
                 lines.append(indent + _node_line(item, groups[item], item in hidden, scale))
                 continue
             name = item.rsplit("/", 1)[-1]
-            style = (f'style="rounded,filled" fillcolor="{COLOURS["step"]}" color="#c8c8c8" fontsize=10'
+            style = (f'style="rounded,filled" fillcolor="{COLOURS["step"]}" color="#c8c8c8" fontsize=10 labeljust=c'
                      if _STEP.fullmatch(name) else 'style="rounded" color="#777777" fontsize=12 labeljust=l')
             cluster_of[item] = len(cluster_of)
             lines.append(f"{indent}subgraph cluster_{cluster_of[item]} {{")
