@@ -284,7 +284,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         print(f"interrupted at step {step}: checkpoint saved to {args.checkpoint}; continue with --resume")
         return snapshot() | {"interrupted": True}
 
-    train_loss = evaluate(model, as_streams(train_ids[:len(held_out_ids)], held_out_streams.shape[1]), args.seq_len)
+    # the same number of training characters, from the start of every stream: spread over the whole text
+    train_loss = evaluate(model, streams[:len(held_out_ids) // args.batch_size + 1], args.seq_len)
     held_out_loss = evaluate(model, held_out_streams, args.seq_len)
     print(f"sample after {step} steps:\n{sample(model, vocab, sample_rng, args.final_sample_len)}\n")
     print(f"loss in nats/char: train {train_loss:.3f}, held-out {held_out_loss:.3f} (each on {len(held_out_ids):,} "
