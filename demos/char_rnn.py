@@ -9,7 +9,9 @@ The text is cut into `--batch-size` parallel streams; each step reads `--seq-len
 backpropagates through those steps only (truncated BPTT: the hidden state is carried on but detached),
 clips the gradient norm and updates. Losses are in nats per character; the unigram entropy of the text
 (a model that ignores context) is printed for comparison. Checkpoints are written atomically every
-`--checkpoint-every` steps, at the end and on Ctrl-C; `--resume` continues exactly where the run stopped.
+`--checkpoint-every` steps, at the end and on Ctrl-C; `--resume` continues exactly where the run stopped (the
+same loss curve as a run that was never interrupted), and a fresh run never replaces an existing checkpoint
+unless told to with `--overwrite`.
 
     python demos/char_rnn.py                       # about a minute on 2 cores
     python demos/char_rnn.py --cell lstm --steps 3000 --text my_book.txt
