@@ -2,8 +2,8 @@
 
 The default corpus is the docstrings of the Python standard library installed on this machine, read at run
 time (English prose about code; nothing downloaded, no third-party text shipped). Every 20th module (in
-sorted path order) forms the held-out set, so the split is fixed and no module is in both. `--text FILE` trains on any
-UTF-8 text instead (its last 10% held out).
+sorted path order) forms the held-out set, so the split is fixed and no module is in both. `--text FILE`
+trains on any UTF-8 text instead (its last 10% held out).
 
 The text is cut into `--batch-size` parallel streams; each step reads `--seq-len` characters of every stream,
 backpropagates through those steps only (truncated BPTT: the hidden state is carried on but detached),
