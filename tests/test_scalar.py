@@ -78,3 +78,12 @@ def test_rnn_step_with_values_matches_tensors():
     np.testing.assert_allclose([[v.grad for v in row] for row in vw_xh], tw_xh.grad, rtol=1e-12)
     np.testing.assert_allclose([v.grad for v in vb], tb.grad, rtol=1e-12)
     np.testing.assert_allclose([v.grad for v in vh0], th0.grad, rtol=1e-12)
+
+
+def test_input_gradients_of_a_value_graph():
+    from tinygrad_rnn.graph import input_gradients
+
+    a, b = Value(2.0), Value(3.0)
+    product = a * b
+    product.backward(retain_graph=True, retain_grads=True)
+    assert [float(g) for g in input_gradients(product)] == [3.0, 2.0]

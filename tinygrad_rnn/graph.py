@@ -225,7 +225,8 @@ def input_gradients(node: Node) -> list[Any]:
         return []
     if node.grad is None or ctx.saved_tensors is None:
         return [None] * len(ctx.parents)
-    grads = ctx.backward(ctx, node.grad)
+    grad = node.grad if isinstance(node.grad, np.ndarray) else np.float64(node.grad)  # a Value keeps a float
+    grads = ctx.backward(ctx, grad)
     grads = grads if type(grads) is tuple else (grads,)
     flows: list[Any] = []
     for parent, grad in zip(ctx.parents, grads):

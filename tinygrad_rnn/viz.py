@@ -207,16 +207,7 @@ def _units(root: Node, params: Mapping[str, Node] | None, max_values: int) -> tu
 def _flows(node: Node, drawn: list[bool]) -> list[Any]:
     """The gradient the op that made `node` sends to each drawn input, from its own backward (None when the
     graph was freed or no gradient reached `node`)."""
-    if isinstance(node.data, float):  # a scalar Value: float gradients, nothing to unbroadcast
-        ctx = node._ctx
-        if node.grad is None or ctx.saved_tensors is None:
-            flows: list[Any] = [None] * len(ctx.parents)
-        else:
-            grads = ctx.backward(ctx, node.grad)
-            flows = [grad if parent.requires_grad else None
-                     for parent, grad in zip(ctx.parents, grads if type(grads) is tuple else (grads,))]
-    else:
-        flows = input_gradients(node)
+    flows = input_gradients(node)
     return [None if grad is None else np.asarray(grad, dtype=np.float64)
             for grad, is_drawn in zip(flows, drawn) if is_drawn]
 
