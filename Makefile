@@ -22,7 +22,7 @@ graphviz:
 	fi
 
 demo: $(STAMP) graphviz
-	$(BIN)/python demos/engine_example.py
+	$(BIN)/python demos/main.py
 
 test: $(STAMP) graphviz
 	$(BIN)/python -m pytest -q
