@@ -1,16 +1,33 @@
-"""tinygrad-rnn: a small autograd framework for seeing how recurrent networks learn."""
+"""tinygrad-rnn: a small autograd framework for seeing how recurrent networks learn.
 
-from . import nn, optim
+`import tinygrad_rnn` loads only the engine; `tinygrad_rnn.nn`, `.optim`, `.analysis`, `.viz` and `save`/`load`
+are imported on first use, so the import stays fast and never pulls in graphviz or matplotlib.
+"""
+
+from importlib import import_module
+from typing import Any
+
 from .function import OPS, Function, OpError, get_op, register
 from .gradcheck import GradcheckError, gradcheck
 from .graph import GraphError, detect_anomaly, enable_grad, is_grad_enabled, no_grad, scope, toposort
-from .serialization import load, save
 from .tensor import Tensor, arange, cat, ones, randn, stack, tensor, where, zeros
 
 __version__ = "0.1.0"
+
+_SUBMODULES = ("analysis", "nn", "optim", "viz")
+_FROM_SERIALIZATION = ("load", "save")
 
 __all__ = [
     "OPS", "Function", "GradcheckError", "GraphError", "OpError", "Tensor", "arange", "cat", "detect_anomaly",
     "enable_grad", "get_op", "gradcheck", "is_grad_enabled", "load", "nn", "no_grad", "ones", "optim", "randn",
     "register", "save", "scope", "stack", "tensor", "toposort", "where", "zeros",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a submodule (or save/load) the first time it is asked for."""
+    if name in _SUBMODULES:
+        return import_module(f".{name}", __name__)
+    if name in _FROM_SERIALIZATION:
+        return getattr(import_module(".serialization", __name__), name)
+    raise AttributeError(f"module 'tinygrad_rnn' has no attribute {name!r}")
