@@ -44,6 +44,7 @@ def render_all(args: argparse.Namespace) -> list[str]:
         for fmt in args.formats:
             written.append(viz.render(loss, folder / f"graph_{cell}.{fmt}", params=params, highlight="hidden",
                                       collapse="timestep" if args.collapse else None,
+                                      intermediates=args.all_tensors,
                                       title=f"{cell.upper()}: {args.steps} steps unrolled, hidden size "
                                             f"{args.hidden_size}; loss = sum(h_T)"))
     return written
@@ -84,6 +85,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--hidden-size", type=positive_int, default=3)
     parser.add_argument("--formats", type=choices(("svg", "png", "pdf", "dot")), default=["svg", "png"])
     parser.add_argument("--collapse", action="store_true", help="one node per time step")
+    parser.add_argument("--all-tensors", action="store_true",
+                        help="draw every tensor an op makes (default: ops, hidden states, leaves, output)")
     parser.add_argument("--out", default="out")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--smoke", action="store_true", help="same pictures (they are already fast)")
