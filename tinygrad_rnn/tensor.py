@@ -1,6 +1,6 @@
 """Tensor: a numpy array that remembers the op that made it, so gradients can flow back through it.
 
-Every method calls a registered op (see ops.py); the graph core (graph.py) does the backward pass.
+Every method calls a registered op (see ops/); the graph core (graph.py) does the backward pass.
 """
 
 from __future__ import annotations

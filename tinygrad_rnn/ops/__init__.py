@@ -1,0 +1,18 @@
+"""The primitive ops. Each is a registered Function: forward and backward on numpy arrays, math in its docstring.
+
+Importing this package registers them all: elementwise math, matmul, reductions and the softmax family, and
+shape ops. Binary ops return gradients in the output's shape; the engine (graph.backward) undoes broadcasting.
+Each op's `sample` gives small float64 cases that the test suite gradchecks.
+"""
+
+from ..function import OPS, Function, OpError, get_op, register
+from .elementwise import BROADCAST, Add, Div, Exp, Log, Mul, Neg, Pow, ReLU, Sigmoid, Sub, Tanh, Where
+from .linalg import MatMul
+from .reduce import LogSoftmax, Max, Mean, Softmax, Sum
+from .shape import Concatenate, GetItem, Permute, Reshape, Stack
+
+__all__ = [
+    "BROADCAST", "OPS", "Add", "Concatenate", "Div", "Exp", "Function", "GetItem", "Log", "LogSoftmax", "Max",
+    "MatMul", "Mean", "Mul", "Neg", "OpError", "Permute", "Pow", "ReLU", "Reshape", "Sigmoid", "Softmax", "Stack",
+    "Sub", "Sum", "Tanh", "Where", "get_op", "register",
+]

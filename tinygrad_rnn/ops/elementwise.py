@@ -1,0 +1,201 @@
+"""Elementwise ops: binary ones return gradients in the output's shape (the engine undoes broadcasting)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..function import Function, register
+from .samples import BINARY, UNARY, cases, normal, positive
+
+BROADCAST = "shapes that broadcast together (numpy rules)"
+
+
+# ---- elementwise binary -------------------------------------------------------------------------------------
+
+@register("add", sample=BINARY)
+class Add(Function):
+    """z = x + y;  dz/dx = 1,  dz/dy = 1"""
+    expects = BROADCAST
+
+    @staticmethod
+    def forward(ctx, x, y):
+        return x + y
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad
+
+
+@register("sub", sample=BINARY)
+class Sub(Function):
+    """z = x - y;  dz/dx = 1,  dz/dy = -1"""
+    expects = BROADCAST
+
+    @staticmethod
+    def forward(ctx, x, y):
+        return x - y
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, (-grad if ctx.needs_input_grad[1] else None)
+
+
+@register("mul", sample=BINARY)
+class Mul(Function):
+    """z = x * y;  dz/dx = y,  dz/dy = x"""
+    expects = BROADCAST
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x * y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        needs_x, needs_y = ctx.needs_input_grad
+        return (grad * y if needs_x else None), (grad * x if needs_y else None)
+
+
+@register("div", sample=cases(((normal(3, 4), positive(3, 4)), {}), ((normal(2, 3), positive(3)), {})))
+class Div(Function):
+    """z = x / y;  dz/dx = 1/y,  dz/dy = -x/y^2 = -z/y"""
+    expects = BROADCAST
+
+    @staticmethod
+    def forward(ctx, x, y):
+        out = x / y
+        ctx.save_for_backward(y, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        y, out = ctx.saved_tensors
+        grad_x = grad / y
+        return grad_x, (-grad_x * out if ctx.needs_input_grad[1] else None)
+
+
+# ---- elementwise unary --------------------------------------------------------------------------------------
+
+@register("neg", sample=UNARY)
+class Neg(Function):
+    """z = -x;  dz/dx = -1"""
+
+    @staticmethod
+    def forward(ctx, x):
+        return -x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+@register("pow", sample=cases(((positive(3, 4),), {"exponent": 2.5}), ((normal(3, 4),), {"exponent": 3}),
+                             ((positive(2, 2),), {"exponent": -1.0})))
+class Pow(Function):
+    """z = x ** c for a constant c;  dz/dx = c * x ** (c - 1)"""
+
+    @staticmethod
+    def forward(ctx, x, exponent):
+        ctx.save_for_backward(x)
+        ctx.exponent = exponent
+        return x ** exponent
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * ctx.exponent * x ** (ctx.exponent - 1)
+
+
+@register("exp", sample=UNARY)
+class Exp(Function):
+    """z = e^x;  dz/dx = z"""
+
+    @staticmethod
+    def forward(ctx, x):
+        out = np.exp(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.saved_tensors[0]
+
+
+@register("log", sample=cases(((positive(3, 4),), {})))
+class Log(Function):
+    """z = ln x;  dz/dx = 1/x"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.log(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad / ctx.saved_tensors[0]
+
+
+@register("tanh", sample=UNARY)
+class Tanh(Function):
+    """z = tanh x;  dz/dx = 1 - z^2"""
+
+    @staticmethod
+    def forward(ctx, x):
+        out = np.tanh(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        out = ctx.saved_tensors[0]
+        return grad * (1 - out * out)
+
+
+@register("sigmoid", sample=UNARY)
+class Sigmoid(Function):
+    """z = 1 / (1 + e^-x), computed as (1 + tanh(x/2)) / 2 so it never overflows;  dz/dx = z (1 - z)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        out = np.tanh(x * 0.5) * 0.5 + 0.5
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        out = ctx.saved_tensors[0]
+        return grad * out * (1 - out)
+
+
+@register("relu", sample=UNARY)
+class ReLU(Function):
+    """z = max(x, 0);  dz/dx = 1 where x > 0, else 0"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.maximum(x, 0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * (ctx.saved_tensors[0] > 0)
+
+
+@register("where", sample=lambda rng: [((rng.standard_normal((3, 4)), rng.standard_normal((3, 4))),
+                                       {"condition": rng.standard_normal((3, 4)) > 0}),
+                                      ((rng.standard_normal((3, 4)), rng.standard_normal((4,))),
+                                       {"condition": rng.standard_normal((3, 1)) > 0})])
+class Where(Function):
+    """z = x where condition else y (a constant boolean mask);  dz/dx = condition,  dz/dy = not condition"""
+    expects = "a condition and inputs whose shapes broadcast together"
+
+    @staticmethod
+    def forward(ctx, x, y, condition):
+        ctx.condition = condition
+        return np.where(condition, x, y)
+
+    @staticmethod
+    def backward(ctx, grad):
+        zero = np.zeros((), dtype=grad.dtype)
+        return np.where(ctx.condition, grad, zero), np.where(ctx.condition, zero, grad)

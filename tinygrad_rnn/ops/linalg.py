@@ -1,0 +1,38 @@
+"""Matrix multiplication (batched, with numpy's vector rules)."""
+
+from __future__ import annotations
+
+from ..function import Function, register
+from .samples import cases, normal
+
+
+@register("matmul", sample=cases(((normal(3, 4), normal(4, 2)), {}), ((normal(2, 3, 4), normal(4, 5)), {}),
+                                ((normal(2, 3, 4), normal(2, 4, 2)), {}), ((normal(4,), normal(4, 3)), {}),
+                                ((normal(3, 4), normal(4,)), {}), ((normal(4,), normal(4,)), {})))
+class MatMul(Function):
+    """Z = X @ Y (batched, numpy rules);  dL/dX = G @ Y^T,  dL/dY = X^T @ G"""
+    expects = "inner dimensions to agree, (..., n, k) @ (..., k, m), with batch dimensions that broadcast"
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x @ y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        needs_x, needs_y = ctx.needs_input_grad
+        if x.ndim == 1 or y.ndim == 1:
+            # vectors act as a row (on the left) or a column (on the right); restore the dropped axis
+            x2 = x[None, :] if x.ndim == 1 else x
+            y2 = y[:, None] if y.ndim == 1 else y
+            grad2 = grad[..., None] if y.ndim == 1 else grad
+            grad2 = grad2[..., None, :] if x.ndim == 1 else grad2
+            grad_x = grad2 @ y2.mT if needs_x else None
+            grad_y = x2.mT @ grad2 if needs_y else None
+            if grad_x is not None and x.ndim == 1:
+                grad_x = grad_x.reshape(grad_x.shape[:-2] + x.shape)
+            if grad_y is not None and y.ndim == 1:
+                grad_y = grad_y.reshape(grad_y.shape[:-2] + y.shape)
+            return grad_x, grad_y
+        return (grad @ y.mT if needs_x else None), (x.mT @ grad if needs_y else None)
