@@ -35,6 +35,43 @@ def test_every_op_passes_gradcheck(name):
         assert tg.gradcheck(lambda *xs, attrs=attrs: op.apply(*xs, **attrs), inputs)
 
 
+def _run(op, arrays, attrs, dtype, constant=None, seed=1):
+    """Apply `op` to leaves of `dtype` (input `constant` needs no grad), backward a random projection; returns
+    the leaves and the gradient each leaf's hook saw (before the leaf's own cast)."""
+    leaves = [tg.Tensor(np.asarray(a, dtype=dtype), requires_grad=i != constant) for i, a in enumerate(arrays)]
+    seen = {}
+    for i, tensor in enumerate(leaves):
+        if tensor.requires_grad:
+            tensor.register_hook(lambda grad, i=i: seen.__setitem__(i, grad))
+    out = op.apply(*leaves, **attrs)
+    projection = np.random.default_rng(seed).standard_normal(out.shape).astype(dtype)
+    (out * tg.Tensor(projection)).sum().backward()
+    return leaves, seen
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_every_op_keeps_float32_in_its_backward(name):
+    for inputs, attrs in OPS[name].sample(np.random.default_rng(0)):
+        leaves, seen = _run(OPS[name], inputs, attrs, np.float32)
+        assert set(seen) == set(range(len(inputs))), f"op '{name}': some input received no gradient"
+        for i, grad in seen.items():
+            assert grad.dtype == np.float32, f"op '{name}' sends a {grad.dtype} gradient to float32 input {i}"
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_every_op_gives_the_same_gradients_when_other_inputs_are_constant(name):
+    for inputs, attrs in OPS[name].sample(np.random.default_rng(0)):
+        if len(inputs) < 2:
+            continue
+        _, everything = _run(OPS[name], inputs, attrs, np.float64)
+        assert set(everything) == set(range(len(inputs))), f"op '{name}': some input received no gradient"
+        for constant in range(len(inputs)):
+            _, some = _run(OPS[name], inputs, attrs, np.float64, constant=constant)
+            assert set(some) == set(everything) - {constant}
+            for i, grad in some.items():
+                np.testing.assert_allclose(grad, everything[i], rtol=1e-12, err_msg=f"op '{name}' input {i}")
+
+
 def test_gradcheck_catches_a_wrong_backward():
     @register("bad_square", sample=None)
     class BadSquare(Function):

@@ -303,3 +303,130 @@ def test_shared_gradient_arrays_are_never_modified_in_place():
     np.testing.assert_array_equal(a.grad, [3.0, 3.0])
     np.testing.assert_array_equal(b.grad, [3.0, 3.0])
     np.testing.assert_array_equal(seen[0], [3.0, 3.0])
+
+
+# ---- found in review: each of these failed before its fix ---------------------------------------------------
+
+def test_a_backward_that_fails_half_way_leaves_nothing_for_the_next():
+    x, w = leaf([1.0, 2.0]), leaf([0.0, 1.0])
+    with pytest.raises(FloatingPointError), np.errstate(divide="ignore"), tg.detect_anomaly():
+        ((w ** 0.5).sum() + (x * 2.0).sum()).backward()
+    x.grad = None
+    (x * 1.0).sum().backward()
+    np.testing.assert_array_equal(x.grad, [1.0, 1.0])
+
+
+def test_relu_and_pow_zero_do_not_turn_an_infinite_upstream_gradient_into_nan():
+    x = leaf([-1.0, 4.0])
+    with np.errstate(divide="ignore"):
+        (x.relu() ** 0.5).sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.25])
+    y = leaf([0.0, 2.0])
+    (y ** 0).sum().backward()
+    np.testing.assert_array_equal(y.grad, [0.0, 0.0])
+
+
+def test_float32_stays_float32_with_numpy_constants():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    assert (x + np.zeros(2)).dtype == np.float32 and (np.ones(2) * x).dtype == np.float32
+    assert (x ** np.float64(2)).dtype == np.float32
+    assert tg.where([True, False], 1.0, 2.0).dtype == np.float32
+    assert tg.where([True, False], x, np.float64(3.0)).dtype == np.float32
+    assert (tg.arange(3) + 2.5).data.tolist() == [2.5, 3.5, 4.5]  # an integer tensor is not truncated
+    seen = []
+    out = (x * np.float64(3.0)).max()
+    out.register_hook(lambda grad: seen.append(grad.dtype))
+    x.register_hook(lambda grad: seen.append(grad.dtype))
+    out.backward()
+    assert seen == [np.float32, np.float32]
+
+
+def test_a_hook_returning_the_wrong_shape_is_named():
+    x = leaf([1.0, 2.0, 3.0])
+
+    def summing_hook(grad):
+        return grad.sum()
+
+    x.register_hook(summing_hook)
+    with pytest.raises(tg.GraphError, match=r"summing_hook.*shape \(\).*shape \(3,\)"):
+        (x * 2.0).sum().backward()
+
+
+def test_an_index_array_changed_after_the_forward_does_not_move_the_gradient():
+    x = leaf([1.0, 2.0, 3.0, 4.0])
+    index = np.array([1, 2])
+    out = x[index].sum()
+    index[:] = 0
+    out.backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 1.0, 1.0, 0.0])
+
+
+def test_gradcheck_takes_non_contiguous_inputs_and_runs_under_no_grad():
+    matrix = np.arange(6.0).reshape(2, 3).T / 10
+    assert tg.gradcheck(lambda x: x.tanh(), [matrix])
+    with tg.no_grad():
+        assert tg.gradcheck(lambda x: x * x, [np.array([1.0, 2.0])])
+
+
+def test_bad_inputs_get_clear_errors():
+    x = tg.randn(2, 3)
+    with pytest.raises(TypeError, match="cat: expected a Tensor at position 1, got ndarray"):
+        tg.cat([x, np.ones((2, 3))])
+    with pytest.raises(ValueError, match="stack: expected a non-empty"):
+        tg.stack([])
+    with pytest.raises(TypeError, match="op 'add': inputs must be Tensors"):
+        tg.get_op("add").apply(x, np.ones(3))
+    with pytest.raises(ValueError, match=r"transpose: axis 5 is out of range for a tensor of shape \(2, 3\)"):
+        x.transpose(0, 5)
+    with pytest.raises(ValueError, match="split: axis 2 is out of range"):
+        x.split(1, axis=2)
+    with pytest.raises(ValueError, match="chunk: chunks must be a positive integer"):
+        x.chunk(0)
+    with pytest.raises(TypeError, match="len.. of a 0-d tensor"):
+        len(x.sum())
+    from tinygrad_rnn.scalar import Value
+
+    with pytest.raises(TypeError, match="other operand, got Value"):
+        x + Value(1.0)
+    with pytest.raises(TypeError, match="Value holds one number"):
+        Value(np.ones(3))
+    with pytest.raises(TypeError, match="where: condition must be a boolean"):
+        tg.where(None, x, x)
+
+
+def test_a_user_op_may_read_needs_input_grad_in_forward_under_no_grad():
+    @tg.register("reads_needs")
+    class ReadsNeeds(tg.Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            needs_x, needs_y = ctx.needs_input_grad
+            return x + y
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad, grad
+
+    try:
+        with tg.no_grad():
+            out = ReadsNeeds.apply(leaf([1.0]), leaf([2.0]))
+        assert out.item() == 3.0
+    finally:
+        del tg.OPS["reads_needs"]
+
+
+def test_a_bug_inside_a_user_forward_keeps_its_own_error():
+    @tg.register("buggy")
+    class Buggy(tg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return undefined_name * x  # noqa: F821
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+    try:
+        with pytest.raises(NameError):
+            Buggy.apply(leaf([1.0]))
+    finally:
+        del tg.OPS["buggy"]

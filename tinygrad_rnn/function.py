@@ -54,13 +54,18 @@ class Function:
         """Run the op on nodes (Tensors or Values) and record it when any input requires grad."""
         ctx = cls()
         ctx.saved_tensors = ()
-        needs = tuple([node.requires_grad for node in inputs]) if STATE.grad_enabled else (False,)
+        try:
+            arrays = [node.data for node in inputs]
+            needs = tuple([node.requires_grad for node in inputs]) if STATE.grad_enabled else (False,) * len(inputs)
+        except AttributeError:
+            kinds = ", ".join(type(node).__name__ for node in inputs)
+            raise TypeError(f"op '{cls.name}': inputs must be Tensors (or scalar Values), got {kinds}") from None
         ctx.needs_input_grad = needs
         try:
-            data = cls.forward(ctx, *[node.data for node in inputs], **attrs)
-        except OpError:
-            raise
-        except Exception as error:
+            data = cls.forward(ctx, *arrays, **attrs)
+        except (ValueError, TypeError, IndexError) as error:  # numpy's complaints; other errors keep their traceback
+            if isinstance(error, OpError):
+                raise
             raise _forward_error(cls, inputs, attrs, error) from None
         if True in needs:
             ctx.parents = inputs

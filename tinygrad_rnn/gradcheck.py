@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .graph import no_grad
+from .graph import enable_grad, no_grad
 from .tensor import Tensor
 
 
@@ -23,13 +23,15 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Any], eps: float = 1e-
     A random projection R (not a bare sum) makes a backward that ignores its incoming gradient fail.
     Returns True, or raises GradcheckError at the worst element.
     """
-    leaves = [Tensor(np.asarray(x.data if isinstance(x, Tensor) else x, dtype=np.float64), requires_grad=True)
-              if _is_float(x) else x for x in inputs]
-    output = fn(*leaves)
-    if not isinstance(output, Tensor):
-        raise TypeError(f"gradcheck: fn must return a Tensor, got {type(output).__name__}")
-    projection = np.random.default_rng(seed).standard_normal(output.shape)
-    (output * Tensor(projection, dtype=np.float64)).sum().backward()
+    # C-contiguous copies, so that perturbing a flat view of a leaf perturbs the leaf itself
+    leaves = [Tensor(np.ascontiguousarray(x.data if isinstance(x, Tensor) else x, dtype=np.float64),
+                     requires_grad=True) if _is_float(x) else x for x in inputs]
+    with enable_grad():
+        output = fn(*leaves)
+        if not isinstance(output, Tensor):
+            raise TypeError(f"gradcheck: fn must return a Tensor, got {type(output).__name__}")
+        projection = np.random.default_rng(seed).standard_normal(output.shape)
+        (output * Tensor(projection, dtype=np.float64)).sum().backward()
 
     def objective() -> float:
         with no_grad():

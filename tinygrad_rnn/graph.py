@@ -162,6 +162,16 @@ def backward(root: Node, grad: Any, *, retain_graph: bool = False, retain_grads:
                          "(was it made under no_grad, or from inputs without requires_grad=True?)")
     order = toposort(root)
     root._pending = grad
+    try:
+        _run_backward(order, retain_graph, retain_grads)
+    except BaseException:
+        for node in order:  # an error (or Ctrl-C) part-way must not leave gradients for the next backward
+            node._pending = None
+        raise
+
+
+def _run_backward(order: list[Node], retain_graph: bool, retain_grads: bool) -> None:
+    """The backward pass proper, over `order` (inputs before outputs) from the last node to the first."""
     anomaly = STATE.anomaly
     for node in reversed(order):
         grad = node._pending
@@ -171,10 +181,7 @@ def backward(root: Node, grad: Any, *, retain_graph: bool = False, retain_grads:
         if isinstance(grad, LazyGrad):
             grad = grad.evaluate(node.data.shape)
         if node._hooks:
-            for hook in node._hooks:
-                replaced = hook(grad)
-                if replaced is not None:
-                    grad = replaced
+            grad = _run_hooks(node, grad)
         ctx = node._ctx
         if ctx is None or retain_grads or node._retains_grad:
             node._accumulate(grad)
@@ -214,6 +221,19 @@ def backward(root: Node, grad: Any, *, retain_graph: bool = False, retain_grads:
                 pending.add(parent_grad, shape)
         if not retain_graph:
             ctx.saved_tensors = None
+            ctx.__dict__.clear()  # what an op kept besides saved_tensors (masks, indices) goes too
+
+
+def _run_hooks(node: Node, grad: Any) -> Any:
+    """Call `node`'s hooks in order; a hook may return a replacement, which must keep the node's shape."""
+    for hook in node._hooks:
+        replaced = hook(grad)
+        if replaced is not None:
+            if np.shape(replaced) != np.shape(node.data):
+                raise GraphError(f"backward: hook {getattr(hook, '__qualname__', hook)!r} returned a gradient "
+                                 f"of shape {np.shape(replaced)} for a node of shape {np.shape(node.data)}")
+            grad = replaced
+    return grad
 
 
 def input_gradients(node: Node) -> list[Any]:
@@ -254,7 +274,7 @@ def _unbroadcast(grad: np.ndarray, shape: tuple[int, ...], ctx: Any) -> np.ndarr
         if grad.shape == shape:
             return grad
     raise GraphError(f"op '{ctx.name}': backward returned a gradient of shape {np.shape(grad)} for an input "
-                     f"of shape {shape}; expected the input's shape (or one that broadcasts to it)")
+                     f"of shape {shape}; expected the input's shape (or a shape it broadcasts to)")
 
 
 def _check_finite(array: Any, ctx: Any, phase: str) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+import numpy as np
+
 from . import ops
 from .graph import Node
 
@@ -45,7 +47,9 @@ class Arithmetic(Node):
         return ops.Div.apply(self._other(other), self)
 
     def __pow__(self: N, exponent: float) -> N:
-        if isinstance(exponent, Node):
+        if isinstance(exponent, np.generic):
+            exponent = exponent.item()  # a numpy float64 exponent would upcast a float32 tensor
+        if not isinstance(exponent, (int, float)):
             raise TypeError(f"pow: the exponent must be a constant number, not a {type(exponent).__name__}")
         return ops.Pow.apply(self, exponent=exponent)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .graph import backward, next_sequence_number
+from .graph import Node, backward, next_sequence_number
 from .operators import Arithmetic
 
 
@@ -28,6 +28,8 @@ class Value(Arithmetic):
         return np.dtype(np.float64)
 
     def __init__(self, data: float, requires_grad: bool = True) -> None:
+        if isinstance(data, Node) or np.ndim(data) != 0:
+            raise TypeError(f"Value holds one number, got {type(data).__name__} of shape {np.shape(data)}")
         self.data = np.float64(data)
         self._seq = next_sequence_number()
         self.grad: float | None = None

@@ -99,6 +99,8 @@ class Tensor(Arithmetic):
         return None if self._ctx is None else self._ctx.scope
 
     def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
         return len(self.data)
 
     def __iter__(self) -> Iterator[Tensor]:
@@ -150,12 +152,19 @@ class Tensor(Arithmetic):
 
     # ---- arithmetic: + - * / ** and unary math come from Arithmetic; matmul is Tensor's own ----------------
     def _other(self, other: Any) -> Tensor:
-        """A Python number becomes a constant of this tensor's dtype; arrays and tensors are used as they are."""
+        """The other operand as a Tensor. A constant (a number or a numpy array) takes this tensor's float dtype,
+        as a Python number does in PyTorch, so a float32 model never drifts into float64; tensors stay as they are.
+        """
         if isinstance(other, Tensor):
             return other
-        if isinstance(other, (int, float)):
+        floating = self.data.dtype.kind == "f"
+        if floating and isinstance(other, (int, float)):
             return Tensor._from_op(np.asarray(other, dtype=self.data.dtype))
-        return Tensor._from_op(np.asarray(other))
+        array = np.asarray(other)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"expected a number, a numeric numpy array or a Tensor as the other operand, got "
+                            f"{type(other).__name__}" + (f" of dtype {array.dtype}" if array.dtype.kind != "O" else ""))
+        return Tensor._from_op(array.astype(self.data.dtype, copy=False) if floating else array)
 
     def __matmul__(self, other: Any) -> Tensor:
         return ops.MatMul.apply(self, self._other(other))
@@ -192,6 +201,7 @@ class Tensor(Arithmetic):
 
     def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
         """Swap two axes (the last two by default)."""
+        dim0, dim1 = self._axis(dim0, "transpose"), self._axis(dim1, "transpose")
         axes = list(range(self.ndim))
         axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
         return ops.Permute.apply(self, axes=tuple(axes))
@@ -208,6 +218,7 @@ class Tensor(Arithmetic):
 
     def split(self, split_size: int | Sequence[int], axis: int = 0) -> tuple[Tensor, ...]:
         """Pieces of `split_size` along `axis` (or of the given sizes), each a getitem of this tensor."""
+        axis = self._axis(axis, "split")
         length = self.shape[axis]
         if isinstance(split_size, int):
             if split_size <= 0:
@@ -217,23 +228,32 @@ class Tensor(Arithmetic):
             sizes = list(split_size)
             if sum(sizes) != length:
                 raise ValueError(f"split: sizes {sizes} add up to {sum(sizes)}, but axis {axis} has length {length}")
-        lead = (slice(None),) * (axis % self.ndim)
+        lead = (slice(None),) * axis
         starts = np.cumsum([0] + sizes[:-1])
         return tuple(self[lead + (slice(int(start), int(start) + size),)] for start, size in zip(starts, sizes))
 
     def chunk(self, chunks: int, axis: int = 0) -> tuple[Tensor, ...]:
         """`chunks` nearly equal pieces along `axis` (as torch.chunk: the last may be smaller)."""
-        return self.split(-(-self.shape[axis] // chunks), axis)
+        if not isinstance(chunks, int) or chunks <= 0:
+            raise ValueError(f"chunk: chunks must be a positive integer, got {chunks!r}")
+        return self.split(-(-self.shape[self._axis(axis, "chunk")] // chunks), axis)
+
+    def _axis(self, axis: int, op: str) -> int:
+        """`axis` as a non-negative index, or an error naming `op` and this tensor's shape."""
+        if not -self.ndim <= axis < self.ndim:
+            raise ValueError(f"{op}: axis {axis} is out of range for a tensor of shape {self.shape}")
+        return axis % self.ndim
 
 
 def _plain_index(index: Any) -> Any:
-    """Tensors and lists inside an index become integer/bool arrays."""
+    """Tensors and lists inside an index become integer/bool arrays of our own (copies: the caller may change
+    theirs before backward scatters the gradient with it)."""
     if isinstance(index, tuple):
         return tuple(_plain_index(part) for part in index)
     if isinstance(index, Tensor):
-        return index.data
-    if isinstance(index, list):
-        return np.asarray(index)
+        return index.data.copy()
+    if isinstance(index, (list, np.ndarray)):
+        return np.array(index)
     return index
 
 
@@ -241,19 +261,37 @@ def _plain_index(index: Any) -> Any:
 
 def cat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     """Join tensors along an existing axis."""
-    return ops.Concatenate.apply(*tensors, axis=axis)
+    return ops.Concatenate.apply(*_tensors(tensors, "cat"), axis=axis)
 
 
 def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     """Join tensors along a new axis."""
-    return ops.Stack.apply(*tensors, axis=axis)
+    return ops.Stack.apply(*_tensors(tensors, "stack"), axis=axis)
+
+
+def _tensors(tensors: Sequence[Tensor], op: str) -> list[Tensor]:
+    """`tensors` as a non-empty list of Tensors, or an error naming `op` and the position of the odd one."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError(f"{op}: expected a non-empty sequence of tensors")
+    for position, item in enumerate(tensors):
+        if not isinstance(item, Tensor):
+            raise TypeError(f"{op}: expected a Tensor at position {position}, got {type(item).__name__}")
+    return tensors
 
 
 def where(condition: Any, x: Any, y: Any) -> Tensor:
-    """Elementwise `x if condition else y` for a constant boolean condition."""
-    x = x if isinstance(x, Tensor) else Tensor._from_op(np.asarray(x, dtype=getattr(y, "dtype", None)))
-    y = x._other(y)
+    """Elementwise `x if condition else y` for a constant boolean condition (constants take the tensor's dtype)."""
+    if isinstance(x, Tensor):
+        y = x._other(y)
+    elif isinstance(y, Tensor):
+        x = y._other(x)
+    else:
+        x = Tensor(x)
+        y = x._other(y)
     condition = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    if condition.dtype.kind not in "biu":
+        raise TypeError(f"where: condition must be a boolean array (or Tensor), got {condition.dtype}")
     return ops.Where.apply(x, y, condition=condition.astype(bool))
 
 

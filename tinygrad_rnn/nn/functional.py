@@ -17,6 +17,9 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if input.ndim < 1 or input.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: expected input of shape (..., {weight.shape[1]}) for a weight of shape "
                          f"{weight.shape}, got input of shape {input.shape}")
+    if input.dtype != weight.dtype:
+        raise TypeError(f"linear: input has dtype {input.dtype} but the weight is {weight.dtype}; convert the "
+                        "input or the module (.double(), .float()), as the recurrent layers require")
     output = input @ weight.T
     return output if bias is None else output + bias
 

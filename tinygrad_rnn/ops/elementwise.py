@@ -104,6 +104,8 @@ class Pow(Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
+        if ctx.exponent == 0:
+            return np.zeros_like(grad)  # x ** 0 is constant; c * x ** (c - 1) would be 0 * inf at x = 0
         return grad * ctx.exponent * x ** (ctx.exponent - 1)
 
 
@@ -179,7 +181,7 @@ class ReLU(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return grad * (ctx.saved_tensors[0] > 0)
+        return np.where(ctx.saved_tensors[0] > 0, grad, 0)  # selects, so an upstream inf stays out of x <= 0
 
 
 @register("where", sample=lambda rng: [((rng.standard_normal((3, 4)), rng.standard_normal((3, 4))),
@@ -198,4 +200,6 @@ class Where(Function):
     @staticmethod
     def backward(ctx, grad):
         zero = np.zeros((), dtype=grad.dtype)
-        return np.where(ctx.condition, grad, zero), np.where(ctx.condition, zero, grad)
+        needs_x, needs_y = ctx.needs_input_grad
+        return (np.where(ctx.condition, grad, zero) if needs_x else None), \
+            (np.where(ctx.condition, zero, grad) if needs_y else None)

@@ -75,7 +75,8 @@ class Max(Function):
         x, out = ctx.saved_tensors
         keep_shape = _keepdims_shape(x.shape, ctx.axis)
         mask = x == out.reshape(keep_shape)
-        return grad.reshape(keep_shape) * mask / mask.sum(axis=ctx.axis, keepdims=True)
+        ties = mask.sum(axis=ctx.axis, keepdims=True).astype(grad.dtype)  # an int count would upcast float32
+        return grad.reshape(keep_shape) * mask / ties
 
 
 _SOFTMAX = cases(((normal(3, 5),), {"axis": -1}), ((normal(2, 3, 4),), {"axis": 1}))
