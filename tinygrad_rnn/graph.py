@@ -99,6 +99,16 @@ class Node:
     shape: tuple[int, ...]
 
     @property
+    def op(self) -> str | None:
+        """Name of the registered op that made this node (None for a leaf)."""
+        return None if self._ctx is None else self._ctx.name
+
+    @property
+    def scope(self) -> str | None:
+        """The scope this node was made in (None for a leaf or outside any scope)."""
+        return None if self._ctx is None else self._ctx.scope
+
+    @property
     def is_leaf(self) -> bool:
         """True for values made by the user rather than by an op that records a graph."""
         return self._ctx is None

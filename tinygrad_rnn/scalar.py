@@ -52,11 +52,6 @@ class Value(Arithmetic):
     def __repr__(self) -> str:
         return f"Value(data={self.data:.4g}, grad={self.grad if self.grad is None else format(self.grad, '.4g')})"
 
-    @property
-    def op(self) -> str | None:
-        """Name of the registered op that made this value (None for a leaf)."""
-        return None if self._ctx is None else self._ctx.name
-
     def backward(self, retain_graph: bool = False, retain_grads: bool = False) -> None:
         """Accumulate d self/d leaf into every leaf's `.grad` (d self/d self = 1)."""
         backward(self, np.float64(1.0), retain_graph=retain_graph, retain_grads=retain_grads)

@@ -88,16 +88,6 @@ class Tensor(Arithmetic):
     def size(self) -> int:
         return self.data.size
 
-    @property
-    def op(self) -> str | None:
-        """Name of the registered op that made this tensor (None for a leaf)."""
-        return None if self._ctx is None else self._ctx.name
-
-    @property
-    def scope(self) -> str | None:
-        """The scope this tensor was made in (None for a leaf or outside any scope)."""
-        return None if self._ctx is None else self._ctx.scope
-
     def __len__(self) -> int:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
