@@ -18,11 +18,11 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import math  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+from arguments import Parser, comma_list, positive  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import tinygrad_rnn as tg  # noqa: E402
@@ -97,43 +97,11 @@ def run(args: argparse.Namespace) -> list[dict[str, float | str | int]]:
     return rows
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse, but a bad argument is one line on stderr (no usage block)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def number_list(kind: type, allowed: tuple[str, ...] = ()) -> object:
-    def parse(text: str) -> list:
-        items = [item.strip() for item in text.split(",") if item.strip()]
-        if not items:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
-        if allowed:
-            unknown = [item for item in items if item not in allowed]
-            if unknown:
-                raise argparse.ArgumentTypeError(f"unknown {unknown}; choose from {', '.join(allowed)}")
-            return items
-        return [positive(kind)(item) for item in items]
-    return parse
-
-
-def positive(kind: type) -> object:
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not value > 0 or not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-        return value
-    return parse
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = Parser(prog="adding_problem.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--lengths", type=number_list(int), default=[50], help="sequence lengths T, e.g. 50,100")
-    parser.add_argument("--cells", type=number_list(str, tuple(CELLS)), default=list(CELLS),
+    parser.add_argument("--lengths", type=comma_list(positive(int)), default=[50],
+                        help="sequence lengths T, e.g. 50,100")
+    parser.add_argument("--cells", type=comma_list(allowed=tuple(CELLS)), default=list(CELLS),
                         help="comma-separated: rnn,lstm,gru")
     parser.add_argument("--steps", type=positive(int), default=1000)
     parser.add_argument("--hidden-size", type=positive(int), default=32)

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from arguments import Parser, nonnegative_int, positive
 from tqdm import tqdm
 
 import tinygrad_rnn as tg
@@ -343,35 +344,6 @@ def _short(value: Any) -> str:
 
 
 # ---- command line -------------------------------------------------------------------------------------------
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but a bad argument is one line on stderr (no usage block)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def positive(kind: type) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not value > 0 or (kind is float and not math.isfinite(value)):
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-        return value
-    return parse
-
-
-def nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {text!r}")
-    return value
-
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = Parser(prog="char_rnn.py", description=__doc__.splitlines()[0])

@@ -15,12 +15,13 @@ import os
 # Set before numpy loads: small matrices, where BLAS threads cost more than they give (see char_rnn.py).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
 import importlib.util  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from types import ModuleType  # noqa: E402
+
+from arguments import Parser  # noqa: E402
 
 
 def sibling(name: str) -> ModuleType:
@@ -29,13 +30,6 @@ def sibling(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but a bad argument is one line on stderr (no usage block)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def main(argv: list[str] | None = None) -> int:

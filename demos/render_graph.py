@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from arguments import Parser, comma_list, positive
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import nn, viz
@@ -50,40 +51,12 @@ def render_all(args: argparse.Namespace) -> list[str]:
     return written
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse, but a bad argument is one line on stderr (no usage block)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def choices(allowed: tuple[str, ...]) -> object:
-    def parse(text: str) -> list[str]:
-        items = [item.strip() for item in text.split(",") if item.strip()]
-        unknown = [item for item in items if item not in allowed]
-        if unknown or not items:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated subset of {','.join(allowed)}, "
-                                             f"got {text!r}")
-        return items
-    return parse
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = Parser(prog="render_graph.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--cells", type=choices(tuple(CELLS)), default=list(CELLS), help="rnn,lstm,gru")
-    parser.add_argument("--steps", type=positive_int, default=4)
-    parser.add_argument("--hidden-size", type=positive_int, default=3)
-    parser.add_argument("--formats", type=choices(("svg", "png", "pdf", "dot")), default=["svg", "png"])
+    parser.add_argument("--cells", type=comma_list(allowed=tuple(CELLS)), default=list(CELLS), help="rnn,lstm,gru")
+    parser.add_argument("--steps", type=positive(int), default=4)
+    parser.add_argument("--hidden-size", type=positive(int), default=3)
+    parser.add_argument("--formats", type=comma_list(allowed=("svg", "png", "pdf", "dot")), default=["svg", "png"])
     parser.add_argument("--collapse", action="store_true", help="one node per time step")
     parser.add_argument("--all-tensors", action="store_true",
                         help="draw every tensor an op makes (default: ops, hidden states, leaves, output)")

@@ -28,6 +28,7 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from arguments import Parser, comma_list, positive  # noqa: E402
 
 import tinygrad_rnn as tg  # noqa: E402
 from tinygrad_rnn import analysis, nn, viz  # noqa: E402
@@ -145,35 +146,10 @@ def render_graphs(args: argparse.Namespace, folder: Path) -> Path:
     return side_by_side
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse, but a bad argument is one line on stderr (no usage block)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def positive(kind: type) -> object:
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not value > 0 or not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-        return value
-    return parse
-
-
-def radii(text: str) -> list[float]:
-    values = [positive(float)(item) for item in text.split(",") if item.strip()]
-    if not values:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive numbers, got {text!r}")
-    return values
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = Parser(prog="vanishing_gradients.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--radii", type=radii, default=[0.5, 0.9, 1.0, 1.1, 1.5], help="spectral radii s of W_hh")
+    parser.add_argument("--radii", type=comma_list(positive(float)), default=[0.5, 0.9, 1.0, 1.1, 1.5],
+                        help="spectral radii s of W_hh")
     parser.add_argument("--steps", type=positive(int), default=100, help="sequence length T")
     parser.add_argument("--hidden-size", type=positive(int), default=64)
     parser.add_argument("--input-size", type=positive(int), default=8)
