@@ -69,6 +69,22 @@ def recurrent_parameter(shape: tuple[int, ...], hidden_size: int, dtype: np.dtyp
     return init.uniform_(Parameter(np.empty(shape, dtype=dtype)), -bound, bound)
 
 
+def check_input(layer: str, input: Any, ranks: tuple[int, ...], layout: str, input_size: int,
+                dtype: np.dtype) -> None:
+    """Raise, naming the layer, unless `input` is a Tensor with one of `ranks` dimensions (described by `layout`),
+    `input_size` features in its last dimension and the parameters' `dtype`."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{layer}: expected input to be a Tensor, got {type(input).__name__}")
+    if input.ndim not in ranks:
+        raise ValueError(f"{layer}: expected input of {layout}, got {input.ndim} dimensions, shape {input.shape}")
+    if input.shape[-1] != input_size:
+        raise ValueError(f"{layer}: expected input with input_size={input_size} features in its last "
+                         f"dimension, got shape {input.shape}")
+    if input.dtype != dtype:
+        raise TypeError(f"{layer}: input has dtype {input.dtype} but the parameters are {dtype}; convert the "
+                        "input or the module (.double(), .float())")
+
+
 def check_state(layer: str, name: str, state: Any, shape: tuple[int, ...], dtype: np.dtype, meaning: str) -> Tensor:
     """`state` as a Tensor if it has `shape` and `dtype`, else an error saying what was expected."""
     if not isinstance(state, Tensor):
@@ -102,18 +118,8 @@ class RNNCellBase(Module):
 
     def _check_input(self, input: Any) -> tuple[int, ...]:
         """The batch shape, () unbatched or (N,), after checking input: (input_size,) or (N, input_size)."""
-        name = type(self).__name__
-        if not isinstance(input, Tensor):
-            raise TypeError(f"{name}: expected input to be a Tensor, got {type(input).__name__}")
-        if input.ndim not in (1, 2):
-            raise ValueError(f"{name}: expected input of 1 dimension (input_size,) or 2 dimensions "
-                             f"(batch, input_size), got {input.ndim} dimensions, shape {input.shape}")
-        if input.shape[-1] != self.input_size:
-            raise ValueError(f"{name}: expected input with input_size={self.input_size} features in its last "
-                             f"dimension, got shape {input.shape}")
-        if input.dtype != self.weight_ih.dtype:
-            raise TypeError(f"{name}: input has dtype {input.dtype} but the parameters are "
-                            f"{self.weight_ih.dtype}; convert the input or the module (.double(), .float())")
+        check_input(type(self).__name__, input, (1, 2), "1 dimension (input_size,) or 2 dimensions "
+                    "(batch, input_size)", self.input_size, self.weight_ih.dtype)
         return input.shape[:-1]
 
     def _state(self, state: Any, batch: tuple[int, ...], name: str) -> Tensor:

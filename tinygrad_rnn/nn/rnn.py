@@ -15,7 +15,7 @@ import numpy as np
 from ..graph import scope
 from ..tensor import Tensor, cat, stack
 from . import functional
-from .cells import check_nonlinearity, check_state, gru_step, lstm_step, recurrent_parameter, rnn_step
+from .cells import check_input, check_nonlinearity, check_state, gru_step, lstm_step, recurrent_parameter, rnn_step
 from .module import Module, resolve_dtype
 
 Weights = tuple[Tensor, Tensor, Tensor | None, Tensor | None]
@@ -68,18 +68,9 @@ class RNNBase(Module):
     def _check_input(self, input: Any) -> tuple[bool, int, int | None]:
         """(batched, time axis, batch size or None) after checking the input's type, rank, features and dtype."""
         name = type(self).__name__
-        if not isinstance(input, Tensor):
-            raise TypeError(f"{name}: expected input to be a Tensor, got {type(input).__name__}")
         layout = "(batch, seq_len, input_size)" if self.batch_first else "(seq_len, batch, input_size)"
-        if input.ndim not in (2, 3):
-            raise ValueError(f"{name}: expected input of 3 dimensions {layout} or 2 dimensions "
-                             f"(seq_len, input_size) unbatched, got {input.ndim} dimensions, shape {input.shape}")
-        if input.shape[-1] != self.input_size:
-            raise ValueError(f"{name}: expected input with input_size={self.input_size} features in its last "
-                             f"dimension, got shape {input.shape}")
-        if input.dtype != self.weight_ih_l0.dtype:
-            raise TypeError(f"{name}: input has dtype {input.dtype} but the parameters are "
-                            f"{self.weight_ih_l0.dtype}; convert the input or the module (.double(), .float())")
+        check_input(name, input, (2, 3), f"3 dimensions {layout} or 2 dimensions (seq_len, input_size) unbatched",
+                    self.input_size, self.weight_ih_l0.dtype)
         batched = input.ndim == 3
         time_axis = 1 if batched and self.batch_first else 0
         if input.shape[time_axis] == 0:
