@@ -2,6 +2,9 @@
 
 Each updates `p.data` in place, in the parameter's own dtype, from `p.grad`, skipping parameters whose grad is
 None. `state_dict()` holds only arrays, numbers and tuples, so `tinygrad_rnn.save` can write it to `.npz`.
+Because the update is in place, a graph kept with `retain_graph=True` from before a `step()` holds the new
+weights: backward through it again would mix old activations with new weights (PyTorch refuses this with a
+version counter; here there is none), so build a new graph after each step.
 """
 
 from __future__ import annotations
