@@ -259,6 +259,11 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     return ops.Stack.apply(*_tensors(tensors, "stack"), axis=axis)
 
 
+def addmm(input: Tensor, mat1: Tensor, mat2: Tensor) -> Tensor:
+    """input + mat1 @ mat2 as one op (one GEMM); mat2 is a matrix, input broadcasts to the product."""
+    return ops.AddMM.apply(*_tensors((input, mat1, mat2), "addmm"))
+
+
 def _tensors(tensors: Sequence[Tensor], op: str) -> list[Tensor]:
     """`tensors` as a non-empty list of Tensors, or an error naming `op` and the position of the odd one."""
     tensors = list(tensors)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..tensor import Tensor, addmm
 from . import init
 from .module import Module, Parameter, resolve_dtype
 
@@ -25,15 +25,15 @@ NONLINEARITIES = ("tanh", "relu")
 
 
 def rnn_step(projected: Tensor, hidden: Tensor, weight_hh_t: Tensor, nonlinearity: str) -> Tensor:
-    """h' = act(projected + h W_hh^T).  projected: (..., H), hidden: (..., H), weight_hh_t: (H, H)"""
-    preactivation = projected + hidden @ weight_hh_t
+    """h' = act(projected + h W_hh^T) with one addmm.  projected, hidden: (..., H), weight_hh_t: (H, H)"""
+    preactivation = addmm(projected, hidden, weight_hh_t)
     return preactivation.tanh() if nonlinearity == "tanh" else preactivation.relu()
 
 
 def lstm_step(projected: Tensor, hidden: Tensor, cell: Tensor, weight_hh_t: Tensor) -> tuple[Tensor, Tensor]:
     """(h', c') from the gates projected + h W_hh^T in order i, f, g, o.  projected: (..., 4H), weight_hh_t: (H, 4H)"""
     size = hidden.shape[-1]
-    gates = projected + hidden @ weight_hh_t
+    gates = addmm(projected, hidden, weight_hh_t)
     input_gate = gates[..., :size].sigmoid()
     forget_gate = gates[..., size:2 * size].sigmoid()
     candidate = gates[..., 2 * size:3 * size].tanh()

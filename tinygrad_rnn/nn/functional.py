@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import Tensor, where
+from ..tensor import Tensor, addmm, where
 from .random import default_generator
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -20,8 +20,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if input.dtype != weight.dtype:
         raise TypeError(f"linear: input has dtype {input.dtype} but the weight is {weight.dtype}; convert the "
                         "input or the module (.double(), .float()), as the recurrent layers require")
-    output = input @ weight.T
-    return output if bias is None else output + bias
+    return input @ weight.T if bias is None else addmm(bias, input, weight.T)
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True,

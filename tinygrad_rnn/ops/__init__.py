@@ -7,12 +7,12 @@ Each op's `sample` gives small float64 cases that the test suite gradchecks.
 
 from ..function import OPS, Function, OpError, get_op, register
 from .elementwise import BROADCAST, Add, Div, Exp, Log, Mul, Neg, Pow, ReLU, Sigmoid, Sub, Tanh, Where
-from .linalg import MatMul
+from .linalg import AddMM, MatMul
 from .reduce import LogSoftmax, Max, Mean, Softmax, Sum
 from .shape import Concatenate, GetItem, Permute, Reshape, Stack
 
 __all__ = [
-    "BROADCAST", "OPS", "Add", "Concatenate", "Div", "Exp", "Function", "GetItem", "Log", "LogSoftmax", "Max",
+    "BROADCAST", "OPS", "Add", "AddMM", "Concatenate", "Div", "Exp", "Function", "GetItem", "Log", "LogSoftmax", "Max",
     "MatMul", "Mean", "Mul", "Neg", "OpError", "Permute", "Pow", "ReLU", "Reshape", "Sigmoid", "Softmax", "Stack",
     "Sub", "Sum", "Tanh", "Where", "get_op", "register",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..function import Function, register
+from ..function import Function, OpError, register
 from .samples import cases, normal
 
 
@@ -36,3 +36,30 @@ class MatMul(Function):
                 grad_y = grad_y.reshape(grad_y.shape[:-2] + y.shape)
             return grad_x, grad_y
         return (grad @ y.mT if needs_x else None), (x.mT @ grad if needs_y else None)
+
+
+@register("addmm", sample=cases(((normal(3, 2), normal(3, 4), normal(4, 2)), {}),
+                               ((normal(2,), normal(4,), normal(4, 2)), {}),
+                               ((normal(5,), normal(2, 3, 4), normal(4, 5)), {})))
+class AddMM(Function):
+    """Z = C + X @ W for a matrix W, in one step as BLAS's GEMM computes it (a recurrent step's h W_hh^T + x_t
+    W_ih^T + b, a Linear layer);  dL/dC = G,  dL/dX = G @ W^T,  dL/dW = sum over leading axes of X^T G"""
+    expects = "x of shape (..., k), a matrix w of shape (k, m), and c that broadcasts to (..., m)"
+
+    @staticmethod
+    def forward(ctx, c, x, w):
+        if w.ndim != 2 or x.ndim == 0:
+            raise OpError(f"op 'addmm': expected x (..., k) and a matrix w (k, m), got shapes {x.shape} and "
+                          f"{w.shape}")
+        ctx.save_for_backward(x, w)
+        out = x @ w
+        out += c  # the product is ours: add the (broadcast) c in place
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        _, needs_x, needs_w = ctx.needs_input_grad
+        grad_x = grad @ w.T if needs_x else None
+        grad_w = x.reshape(-1, w.shape[0]).T @ grad.reshape(-1, w.shape[1]) if needs_w else None
+        return grad, grad_x, grad_w
