@@ -8,7 +8,7 @@ shape against its input's, and accumulates. Both engines run through exactly thi
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from itertools import count
 from operator import attrgetter
 from typing import Any
@@ -36,23 +36,24 @@ STATE = _State()
 
 
 @contextmanager
-def no_grad() -> Iterator[None]:
+def _switched(setting: str, value: bool) -> Iterator[None]:
+    """Set one of STATE's switches for the duration of a `with` block, then restore it."""
+    previous = getattr(STATE, setting)
+    setattr(STATE, setting, value)
+    try:
+        yield
+    finally:
+        setattr(STATE, setting, previous)
+
+
+def no_grad() -> AbstractContextManager[None]:
     """Run ops without recording a graph (inference, optimiser updates)."""
-    previous, STATE.grad_enabled = STATE.grad_enabled, False
-    try:
-        yield
-    finally:
-        STATE.grad_enabled = previous
+    return _switched("grad_enabled", False)
 
 
-@contextmanager
-def enable_grad() -> Iterator[None]:
+def enable_grad() -> AbstractContextManager[None]:
     """Record a graph again inside a `no_grad` block."""
-    previous, STATE.grad_enabled = STATE.grad_enabled, True
-    try:
-        yield
-    finally:
-        STATE.grad_enabled = previous
+    return _switched("grad_enabled", True)
 
 
 def is_grad_enabled() -> bool:
@@ -80,14 +81,9 @@ class scope:  # noqa: N801 (used like a function: `with scope("t=3"):`)
         STATE.scope = self.previous
 
 
-@contextmanager
-def detect_anomaly() -> Iterator[None]:
+def detect_anomaly() -> AbstractContextManager[None]:
     """Make the first op whose forward or backward yields NaN/inf raise, naming the op, scope and shapes."""
-    previous, STATE.anomaly = STATE.anomaly, True
-    try:
-        yield
-    finally:
-        STATE.anomaly = previous
+    return _switched("anomaly", True)
 
 
 class Node:
