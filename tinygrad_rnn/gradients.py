@@ -13,7 +13,6 @@ node; with this BLAS one (H, T*B) @ (T*B, H) GEMM was slower than T small ones a
 
 from __future__ import annotations
 
-from operator import iadd
 from typing import Any
 
 import numpy as np
@@ -55,11 +54,15 @@ class IndexedGrad(LazyGrad):
     def scatter_into(self, buffer: np.ndarray) -> None:
         """buffer[index] += values, summing repeated integer indices."""
         index = self.index
-        target_shape = buffer[index].shape
-        if self.values.shape != target_shape:
+        target = buffer[index]
+        if self.values.shape != target.shape:
             raise GraphError(f"op '{self.op}': backward returned values of shape {self.values.shape} "
-                             f"for an indexed gradient whose slice has shape {target_shape}")
-        parts = index if type(index) is tuple else (index,)
+                             f"for an indexed gradient whose slice has shape {target.shape}")
+        kind = type(index)
+        if kind is slice or (kind is int and buffer.ndim > 1):
+            target += self.values  # basic indexing gave a view of the buffer: add through it
+            return
+        parts = index if kind is tuple else (index,)
         if any(isinstance(part, np.ndarray) and part.dtype != bool for part in parts):
             np.add.at(buffer, index, self.values)  # an integer array may repeat an element: sum, not overwrite
         else:
@@ -67,35 +70,29 @@ class IndexedGrad(LazyGrad):
 
 
 class Accumulator(LazyGrad):
-    """The sum of every gradient that reaches one node.
+    """The sum of every gradient that reaches one node, kept in a buffer it made (so it may add in place).
 
-    It adds in place only into a buffer it made (`owned`): an array an op returned may be shared with another
-    input (add hands the same gradient to both), so it is never written.
+    It starts at a node's second gradient, as a new array holding the first two: an array an op returned may be
+    shared with another input (add hands the same gradient to both), so it is never written.
     """
 
-    __slots__ = ("dense", "owned")
+    __slots__ = ("dense",)
 
-    def __init__(self) -> None:
-        self.dense: Any = None
-        self.owned = False
+    def __init__(self, first: Any, second: Any, shape: tuple[int, ...]) -> None:
+        if first.__class__ is not IndexedGrad and second.__class__ is not IndexedGrad:
+            self.dense = first + second
+            return
+        values = [grad.values if grad.__class__ is IndexedGrad else grad for grad in (first, second)]
+        self.dense = np.zeros(shape, dtype=np.result_type(*values))
+        self.add(first)
+        self.add(second)
 
-    def add(self, grad: Any, shape: tuple[int, ...]) -> None:
-        """Add a dense or indexed gradient for a node of `shape`."""
-        kind = grad.__class__
-        if kind is IndexedGrad:
-            if not self.owned:
-                buffer = np.zeros(shape, dtype=grad.values.dtype if self.dense is None
-                                  else np.result_type(grad.values, self.dense))
-                if self.dense is not None:
-                    buffer += self.dense
-                self.dense, self.owned = buffer, True
+    def add(self, grad: Any) -> None:
+        """Add a dense or indexed gradient in place."""
+        if grad.__class__ is IndexedGrad:
             grad.scatter_into(self.dense)
-        elif self.dense is None:
-            self.dense = grad
-        elif self.owned:
-            self.dense = iadd(self.dense, grad)
         else:
-            self.dense, self.owned = self.dense + grad, True
+            self.dense += grad  # (a Value's float is immutable: this rebinds it instead)
 
     def evaluate(self, shape: tuple[int, ...]) -> np.ndarray:
         return self.dense

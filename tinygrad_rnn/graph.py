@@ -219,12 +219,10 @@ def _run_backward(order: list[Node], retain_graph: bool, retain_grads: bool) -> 
             pending = parent._pending
             if pending is None:
                 parent._pending = parent_grad
+            elif pending.__class__ is Accumulator:
+                pending.add(parent_grad)
             else:
-                if pending.__class__ is not Accumulator:
-                    parent._pending = accumulator = Accumulator()
-                    accumulator.add(pending, shape)
-                    pending = accumulator
-                pending.add(parent_grad, shape)
+                parent._pending = Accumulator(pending, parent_grad, shape)
         if not retain_graph:
             ctx.saved_tensors = None
             ctx.__dict__.clear()  # what an op kept besides saved_tensors (masks, indices) goes too

@@ -261,7 +261,7 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
 
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor) -> Tensor:
     """input + mat1 @ mat2 as one op (one GEMM); mat2 is a matrix, input broadcasts to the product."""
-    return ops.AddMM.apply(*_tensors((input, mat1, mat2), "addmm"))
+    return ops.AddMM.apply(input, mat1, mat2)
 
 
 def _tensors(tensors: Sequence[Tensor], op: str) -> list[Tensor]:

@@ -151,7 +151,9 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, grad):
         out = ctx.saved_tensors[0]
-        return grad * (1 - out * out)
+        local = 1 - out * out
+        local *= grad  # local is ours: multiply in place (a Value's float just rebinds)
+        return local
 
 
 @register("sigmoid", sample=UNARY)
@@ -167,7 +169,10 @@ class Sigmoid(Function):
     @staticmethod
     def backward(ctx, grad):
         out = ctx.saved_tensors[0]
-        return grad * out * (1 - out)
+        local = 1 - out
+        local *= out
+        local *= grad  # local is ours: multiply in place (a Value's float just rebinds)
+        return local
 
 
 @register("relu", sample=UNARY)
