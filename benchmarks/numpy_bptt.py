@@ -5,7 +5,8 @@ Model (PyTorch's names and layout), for x: (T, B, I), targets y: (T, B, O), h_0 
     P_t = h_t W_hy + b_y                                        W_hy: (H, O)
     loss = mean((P - y)^2) over all t, b, o
 Only the recurrence is a Python loop; the input projection, the readout and every weight gradient are one GEMM
-over all T*B rows. This is the practical speed limit for numpy, the yardstick of `rnn_step.py`.
+over all T*B rows. Every product is np.dot, as in min-char-rnn: it calls BLAS directly, cheaper than `@` for
+small matrices. This is the practical speed limit for numpy, the yardstick of `rnn_step.py`.
 """
 
 from __future__ import annotations
@@ -46,35 +47,35 @@ def loss_and_gradients(parameters: dict[str, np.ndarray], inputs: np.ndarray,
     # forward: hidden[t + 1] = h_t, hidden[0] = h_0 = 0
     hidden = np.empty((length + 1, batch, hidden_size), dtype=weight_hh.dtype)
     hidden[0] = 0
-    projected = (flat_inputs @ weight_ih.T).reshape(length, batch, hidden_size)
+    projected = np.dot(flat_inputs, weight_ih.T).reshape(length, batch, hidden_size)
     projected += parameters["bias_ih"] + parameters["bias_hh"]
     weight_hh_t = weight_hh.T
     np.tanh(projected[0], out=hidden[1])  # h_0 = 0 contributes nothing
     for timestep in range(1, length):
-        np.tanh(projected[timestep] + hidden[timestep] @ weight_hh_t, out=hidden[timestep + 1])
+        np.tanh(projected[timestep] + np.dot(hidden[timestep], weight_hh_t), out=hidden[timestep + 1])
     flat_hidden = hidden[1:].reshape(rows, hidden_size)
-    residual = flat_hidden @ weight_hy
+    residual = np.dot(flat_hidden, weight_hy)
     residual += bias_y
     residual -= targets.reshape(rows, -1)
     loss = float(np.vdot(residual, residual)) / residual.size
 
     # backward: readout in one GEMM, then the recurrence in reverse, then all weight gradients in one GEMM each
     grad_prediction = residual * (2.0 / residual.size)
-    grad_weight_hy = flat_hidden.T @ grad_prediction
+    grad_weight_hy = np.dot(flat_hidden.T, grad_prediction)
     grad_bias_y = grad_prediction.sum(axis=0)
-    grad_hidden = (grad_prediction @ weight_hy.T).reshape(length, batch, hidden_size)
+    grad_hidden = np.dot(grad_prediction, weight_hy.T).reshape(length, batch, hidden_size)
     # tanh' = 1 - h^2 for all steps at once; each step then multiplies its gradient into it in place
     grad_preactivation = hidden[1:] * hidden[1:]
     np.subtract(1, grad_preactivation, out=grad_preactivation)
     grad_preactivation[-1] *= grad_hidden[-1]
     for timestep in range(length - 2, -1, -1):
-        grad_from_next = grad_preactivation[timestep + 1] @ weight_hh
+        grad_from_next = np.dot(grad_preactivation[timestep + 1], weight_hh)
         grad_from_next += grad_hidden[timestep]
         grad_preactivation[timestep] *= grad_from_next
     flat_grad = grad_preactivation.reshape(rows, hidden_size)
     grad_bias = flat_grad.sum(axis=0)
-    gradients = {"weight_ih": flat_grad.T @ flat_inputs,
-                 "weight_hh": flat_grad.T @ hidden[:-1].reshape(rows, hidden_size),
+    gradients = {"weight_ih": np.dot(flat_grad.T, flat_inputs),
+                 "weight_hh": np.dot(flat_grad.T, hidden[:-1].reshape(rows, hidden_size)),
                  "bias_ih": grad_bias, "bias_hh": grad_bias.copy(),
                  "weight_hy": grad_weight_hy, "bias_y": grad_bias_y}
     return loss, gradients
