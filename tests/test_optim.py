@@ -414,3 +414,54 @@ def test_clipping_matches_live_pytorch():
     assert total == pytest.approx(torch_total.item(), rel=1e-12)
     for param, torch_param in zip(params, theirs):
         np.testing.assert_allclose(param.grad, torch_param.grad.numpy(), rtol=1e-12)
+
+
+# ---- a graph recorded before an in-place update ---------------------------------------------------------------
+
+def _model_and_loss(rng: np.random.Generator) -> tuple[Tensor, Tensor, Tensor]:
+    weight = Tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    inputs = Tensor(rng.standard_normal((4, 3)))
+    return weight, inputs, ((inputs @ weight.T.T).tanh() ** 2).sum()
+
+
+def test_backward_through_a_graph_from_before_a_step_raises_instead_of_mixing_weights():
+    weight, _, loss = _model_and_loss(np.random.default_rng(0))
+    loss.backward(retain_graph=True)
+    optim.SGD([weight], lr=0.1).step()
+    with pytest.raises(tg.GraphError, match=r"op 'permute'.*changed in place after the op used it.*step\(\)"):
+        loss.backward()
+
+
+def test_the_renderer_refuses_stale_edges_too():
+    weight, _, loss = _model_and_loss(np.random.default_rng(1))
+    loss.backward(retain_graph=True, retain_grads=True)
+    optim.Adam([weight], lr=0.1).step()
+    with pytest.raises(tg.GraphError, match="changed in place"):
+        tg.viz.to_dot(loss)
+
+
+def test_a_graph_built_after_the_step_is_unaffected_and_matches_a_fresh_computation():
+    rng = np.random.default_rng(2)
+    weight, inputs, loss = _model_and_loss(rng)
+    optimizer = optim.SGD([weight], lr=0.1)
+    for _ in range(3):  # the usual loop: forward, backward, step; each graph is new
+        weight.grad = None
+        loss = ((inputs @ weight.T.T).tanh() ** 2).sum()
+        loss.backward()
+        optimizer.step()
+    weight.grad = None
+    ((inputs @ weight.T.T).tanh() ** 2).sum().backward()
+    x, w = inputs.data, weight.data
+    expected = x.T @ (2 * np.tanh(x @ w) * (1 - np.tanh(x @ w) ** 2))
+    np.testing.assert_allclose(weight.grad, expected, rtol=1e-12)
+
+
+def test_an_update_before_any_op_of_the_graph_is_not_flagged():
+    rng = np.random.default_rng(3)
+    weight = Tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    unrelated = (Tensor(rng.standard_normal(2), requires_grad=True) * 2).sum()  # an older graph
+    weight.grad = np.ones((3, 2))
+    optim.SGD([weight], lr=0.1).step()
+    (weight * 3).sum().backward()  # recorded after the step: fine
+    np.testing.assert_array_equal(weight.grad, 4 * np.ones((3, 2)))  # 1 (left by the step) + 3
+    unrelated.backward()  # its ops never used weight

@@ -18,18 +18,20 @@ import numpy as np
 from .gradients import Accumulator, GraphError, LazyGrad
 
 __all__ = ["GraphError", "Node", "backward", "detect_anomaly", "enable_grad", "input_gradients", "is_grad_enabled",
-           "no_grad", "scope", "toposort"]
+           "mark_modified", "no_grad", "scope", "toposort"]
 
 
 class _State:
-    """Global switches read by every op: grad recording, the current scope name, anomaly detection."""
+    """Global switches read by every op: grad recording, the current scope name, anomaly detection; and when a
+    value was last changed in place (see `mark_modified`)."""
 
-    __slots__ = ("grad_enabled", "scope", "anomaly")
+    __slots__ = ("grad_enabled", "scope", "anomaly", "modified")
 
     def __init__(self) -> None:
         self.grad_enabled = True
         self.scope: str | None = None
         self.anomaly = False
+        self.modified = -1
 
 
 STATE = _State()
@@ -90,7 +92,7 @@ class Node:
     """What both engines' values share: data, grad, and the context of the op that made them."""
 
     __slots__ = ("data", "grad", "requires_grad", "_ctx", "_seq", "_pending", "_hooks", "_retains_grad", "name",
-                 "__weakref__")
+                 "_modified", "__weakref__")
 
     shape: tuple[int, ...]
 
@@ -157,6 +159,37 @@ next_sequence_number = count().__next__
 """Called once per node made: creation order is the topological order `toposort` uses."""
 
 
+def mark_modified(node: Node) -> None:
+    """Note that `node.data` was just changed in place (an optimizer step, an init). A graph whose ops used it
+    before then refuses to go back through it: what those ops saved is no longer what they saw."""
+    node._modified = STATE.modified = next_sequence_number()
+
+
+def _check_unmodified(order: list[Node]) -> None:
+    """Raise if a value in the graph was changed in place after an op of the graph used it.
+
+    Free unless something was changed after the graph's first op. Then it is conservative: it does not ask
+    whether the op saved that very array (a view of it, such as `W.T`, is saved as often).
+    """
+    first_op = next((node._seq for node in order if node._ctx is not None), None)
+    if first_op is None or STATE.modified < first_op:
+        return
+    for node in order:
+        _check_inputs_unmodified(node)
+
+
+def _check_inputs_unmodified(node: Node) -> None:
+    ctx = node._ctx
+    if ctx is None:
+        return
+    for position, parent in enumerate(ctx.parents):
+        if getattr(parent, "_modified", -1) > node._seq:
+            raise GraphError(f"backward: input {position} (shape {np.shape(parent.data)}) of op '{ctx.name}' (scope "
+                             f"{ctx.scope}) was changed in place after the op used it (an optimizer step?), so "
+                             "the graph would mix old and new values; run backward before step(), or build the "
+                             "graph again")
+
+
 def backward(root: Node, grad: Any, *, retain_graph: bool = False, retain_grads: bool = False) -> None:
     """Send `grad` (d out/d root) back through the graph and accumulate it on the leaves.
 
@@ -167,6 +200,7 @@ def backward(root: Node, grad: Any, *, retain_graph: bool = False, retain_grads:
         raise GraphError("backward: this value does not require grad and has no graph "
                          "(was it made under no_grad, or from inputs without requires_grad=True?)")
     order = toposort(root)
+    _check_unmodified(order)
     root._pending = grad
     try:
         _run_backward(order, retain_graph, retain_grads)
@@ -249,6 +283,7 @@ def input_gradients(node: Node) -> list[Any]:
         return []
     if node.grad is None or ctx.saved_tensors is None:
         return [None] * len(ctx.parents)
+    _check_inputs_unmodified(node)
     grad = node.grad if isinstance(node.grad, np.ndarray) else np.float64(node.grad)  # a Value keeps a float
     grads = ctx.backward(ctx, grad)
     grads = grads if type(grads) is tuple else (grads,)

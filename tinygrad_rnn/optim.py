@@ -3,8 +3,8 @@
 Each updates `p.data` in place, in the parameter's own dtype, from `p.grad`, skipping parameters whose grad is
 None. `state_dict()` holds only arrays, numbers and tuples, so `tinygrad_rnn.save` can write it to `.npz`.
 Because the update is in place, a graph kept with `retain_graph=True` from before a `step()` holds the new
-weights: backward through it again would mix old activations with new weights (PyTorch refuses this with a
-version counter; here there is none), so build a new graph after each step.
+weights: backward through it again would mix old activations with new weights, so it raises a GraphError (as
+PyTorch's version counter does); build a new graph after each step.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .graph import enable_grad
+from .graph import enable_grad, mark_modified
 from .tensor import Tensor
 
 ParamsArg = Iterable[Tensor] | Iterable[dict[str, Any]]
@@ -107,6 +107,7 @@ class Optimizer:
                         raise ValueError(f"{type(self).__name__}.step: parameter {index} (group {group_number}) "
                                          f"has shape {param.data.shape} but its grad has shape {grad.shape}")
                     self._update(param.data, grad.astype(param.data.dtype, copy=False), self.state[index], group)
+                    mark_modified(param)
                 index += 1
         return loss
 

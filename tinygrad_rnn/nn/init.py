@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ..graph import mark_modified
 from ..tensor import Tensor
 from .random import default_generator
 
@@ -13,6 +14,7 @@ from .random import default_generator
 def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
     """Write `values` into the tensor's own array (cast to its dtype)."""
     tensor.data[...] = values
+    mark_modified(tensor)
     return tensor
 
 
