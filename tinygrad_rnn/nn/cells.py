@@ -56,6 +56,25 @@ def gru_step(projected_rz: Tensor, projected_n: Tensor, hidden: Tensor, weight_h
     return candidate + update * (hidden - candidate)
 
 
+def project(input: Tensor, weight_ih: Tensor, bias: Tensor | None) -> Tensor:
+    """x W_ih^T + bias for every leading index of x (every time step of a sequence) as one 2-D matmul, which is
+    faster than a batched one, also in backward."""
+    rows = input if input.ndim <= 2 else input.reshape(-1, input.shape[-1])
+    rows = rows @ weight_ih.T
+    if bias is not None:
+        rows = rows + bias
+    return rows if input.ndim <= 2 else rows.reshape(input.shape[:-1] + (weight_ih.shape[0],))
+
+
+def gru_inputs(projected: Tensor, bias_hh: Tensor | None, size: int) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Split the GRU's x W_ih^T + b_ih (..., 3H) into its r, z part with b_hr, b_hz folded in and its n part;
+    also return b_hn, which r multiplies, so it cannot be folded."""
+    projected_rz, projected_n = projected[..., :2 * size], projected[..., 2 * size:]
+    if bias_hh is None:
+        return projected_rz, projected_n, None
+    return projected_rz + bias_hh[:2 * size], projected_n, bias_hh[2 * size:]
+
+
 def check_nonlinearity(layer: str, nonlinearity: str) -> str:
     """`nonlinearity` if it is 'tanh' or 'relu', else a ValueError naming the layer."""
     if nonlinearity not in NONLINEARITIES:
@@ -131,10 +150,10 @@ class RNNCellBase(Module):
 
     def _project(self, input: Tensor, fold_hh_bias: bool) -> Tensor:
         """x W_ih^T + b_ih (+ b_hh when it can be folded in)."""
-        projected = input @ self.weight_ih.T
-        if self.bias_ih is None:
-            return projected
-        return projected + (self.bias_ih + self.bias_hh if fold_hh_bias else self.bias_ih)
+        bias = self.bias_ih
+        if bias is not None and fold_hh_bias:
+            bias = bias + self.bias_hh
+        return project(input, self.weight_ih, bias)
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
@@ -178,11 +197,5 @@ class GRUCell(RNNCellBase):
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         hidden = self._state(hx, self._check_input(input), "hx")
-        size = self.hidden_size
-        projected = self._project(input, False)
-        projected_rz, projected_n = projected[..., :2 * size], projected[..., 2 * size:]
-        bias_hn = None
-        if self.bias_hh is not None:
-            projected_rz = projected_rz + self.bias_hh[:2 * size]
-            bias_hn = self.bias_hh[2 * size:]
+        projected_rz, projected_n, bias_hn = gru_inputs(self._project(input, False), self.bias_hh, self.hidden_size)
         return gru_step(projected_rz, projected_n, hidden, self.weight_hh.T, bias_hn)
