@@ -37,11 +37,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from arguments import Parser, nonnegative_int, positive
 from tqdm import tqdm
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import nn
+from tinygrad_rnn.arguments import Parser, nonnegative, positive
 from tinygrad_rnn.nn.functional import cross_entropy
 from tinygrad_rnn.nn.utils import clip_grad_norm_
 from tinygrad_rnn.optim import Adagrad, Adam
@@ -361,14 +361,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=positive(int), default=32)
     parser.add_argument("--seq-len", type=positive(int), default=50, help="truncated-BPTT length")
     parser.add_argument("--eval-chars", type=positive(int), default=50_000, help="held-out characters to score")
-    parser.add_argument("--sample-every", type=nonnegative_int, default=500, help="0: never")
+    parser.add_argument("--sample-every", type=nonnegative(int), default=500, help="0: never")
     parser.add_argument("--sample-len", type=positive(int), default=200)
     parser.add_argument("--final-sample-len", type=positive(int), default=400)
     parser.add_argument("--checkpoint", default="out/char_rnn.npz")
-    parser.add_argument("--checkpoint-every", type=nonnegative_int, default=250, help="0: only at the end")
+    parser.add_argument("--checkpoint-every", type=nonnegative(int), default=250, help="0: only at the end")
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     parser.add_argument("--overwrite", action="store_true", help="start afresh even if --checkpoint exists")
-    parser.add_argument("--seed", type=nonnegative_int, default=0)
+    parser.add_argument("--seed", type=nonnegative(int), default=0)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--smoke", action="store_true", help="a tiny run for tests (seconds)")
     if argv is None:

@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from arguments import Parser, comma_list, positive
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import nn, viz
+from tinygrad_rnn.arguments import Parser, comma_list, positive
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 

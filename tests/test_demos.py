@@ -15,7 +15,7 @@ import pytest
 from tinygrad_rnn.serialization import load
 
 DEMOS = Path(__file__).resolve().parent.parent / "demos"
-sys.path.insert(0, str(DEMOS))  # the demos import their shared helpers (arguments.py) as a script would
+sys.path.insert(0, str(DEMOS))  # the tests import the demo scripts as modules
 HAS_DOT = shutil.which("dot") is not None
 ENV = dict(os.environ)  # the machine's OPENBLAS_* settings pass through unchanged
 

@@ -12,9 +12,11 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
+
+from .arguments import Parser, nonnegative, positive
 
 CELLS = ("rnn", "lstm", "gru")
 FORMATS = ("svg", "png", "pdf", "dot", "gv", "jpg", "jpeg")
@@ -27,33 +29,6 @@ class CommandError(Exception):
     """A problem with the user's request, reported as one line."""
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse whose errors are one line (`tinygrad-rnn graph: error: ...`), without the usage block."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return value
-
-
-def _radius(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not np.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
-
-
 def build_parser() -> Parser:
     """The argument parser of `tinygrad-rnn` and its subcommands."""
     parser = Parser(prog="tinygrad-rnn", description="See how recurrent networks learn.")
@@ -63,10 +38,10 @@ def build_parser() -> Parser:
                                 description="Build a small recurrent model, run forward and backward on random "
                                             "data, and draw the unrolled graph with its gradients.")
     graph.add_argument("--cell", choices=CELLS, default="rnn", help="recurrent cell (default rnn)")
-    graph.add_argument("--steps", type=_positive_int, default=5, help="sequence length T (default 5)")
-    graph.add_argument("--hidden", type=_positive_int, default=3, help="hidden size (default 3)")
-    graph.add_argument("--input-size", type=_positive_int, default=2, help="input features (default 2)")
-    graph.add_argument("--radius", type=_radius, default=None,
+    graph.add_argument("--steps", type=positive(int), default=5, help="sequence length T (default 5)")
+    graph.add_argument("--hidden", type=positive(int), default=3, help="hidden size (default 3)")
+    graph.add_argument("--input-size", type=positive(int), default=2, help="input features (default 2)")
+    graph.add_argument("--radius", type=nonnegative(float), default=None,
                        help="set W_hh = radius * Q (Q random orthogonal; for LSTM/GRU each gate's block), so "
                             "spectral radius = largest singular value = radius: 0.5 fades, 1.5 explodes")
     graph.add_argument("--loss", choices=("last", "all"), default="last",

@@ -1,4 +1,5 @@
-"""Command-line helpers the demos share: argument errors as one line, and types for numbers and lists."""
+"""Command-line helpers shared by `tinygrad-rnn` and the demos: argument errors as one line, and argparse types
+for numbers and lists."""
 
 from __future__ import annotations
 
@@ -9,36 +10,35 @@ from typing import Any, NoReturn
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a bad argument is one line on stderr (no usage block)."""
+    """argparse, but a bad argument is one line on stderr (`prog: error: ...`), without the usage block."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def positive(kind: type) -> Callable[[str], Any]:
     """An argparse type: a positive number of `kind` (int or float; floats must be finite)."""
+    return _number(kind, lambda value: value > 0, "a positive")
+
+
+def nonnegative(kind: type) -> Callable[[str], Any]:
+    """An argparse type: a number of `kind` that is 0 or more (and finite)."""
+    return _number(kind, lambda value: value >= 0, "0 or a positive")
+
+
+def _number(kind: type, allowed: Callable[[Any], bool], description: str) -> Callable[[str], Any]:
+    noun = "whole number" if kind is int else "number"
 
     def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not value > 0 or not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected a {noun}, got {text!r}") from None
+        if not (allowed(value) and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"expected {description} {noun}, got {text!r}")
         return value
 
     return parse
-
-
-def nonnegative_int(text: str) -> int:
-    """An argparse type: a whole number >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {text!r}")
-    return value
 
 
 def comma_list(item: Callable[[str], Any] | None = None, allowed: tuple[str, ...] = ()) -> Callable[[str], list]:
