@@ -430,3 +430,38 @@ def test_a_bug_inside_a_user_forward_keeps_its_own_error():
             Buggy.apply(leaf([1.0]))
     finally:
         del tg.OPS["buggy"]
+
+
+def test_a_weight_shared_by_many_addmms_sums_its_product_gradients_exactly():
+    """The weight's per-use gradients x_t^T g_t wait as factors and are summed in GEMMs over all their rows
+    (in chunks, however many there are): the total must equal the plain sum, in float64 to rounding."""
+    rng = np.random.default_rng(7)
+    weight = tg.Tensor(rng.standard_normal((5, 3)), requires_grad=True)
+    inputs = [rng.standard_normal((40, 5)) for _ in range(300)]  # enough rows for several chunks
+    bias = tg.Tensor(np.zeros(3))
+    total = sum(tg.addmm(bias, tg.Tensor(x), weight).tanh().sum() for x in inputs)
+    total.backward()
+    expected = sum(x.T @ (1 - np.tanh(x @ weight.data) ** 2) for x in inputs)
+    np.testing.assert_allclose(weight.grad, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_a_product_gradient_of_the_wrong_shape_is_refused_naming_the_op():
+    from tinygrad_rnn.gradients import ProductGrad
+
+    @tg.register("bad_product_test")
+    class BadProduct(tg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * 1.0
+
+        @staticmethod
+        def backward(ctx, grad):
+            return ProductGrad(np.ones((2, 4)), np.ones((2, 4)))  # (4, 4) for a (3, 3) input
+
+    try:
+        x = tg.Tensor(np.ones((3, 3)), requires_grad=True)
+        with pytest.raises(tg.GraphError, match=r"op 'bad_product_test'.*\(4, 4\).*\(3, 3\)"):
+            BadProduct.apply(x).sum().backward()
+    finally:
+        del tg.OPS["bad_product_test"]

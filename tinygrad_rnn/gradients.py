@@ -3,12 +3,11 @@
 In BPTT a weight receives one gradient per time step and a sliced sequence one slice per step. Summed as
 `a + b` each time, that allocates a new array per step, and a slice's gradient would be a full-size array of
 zeros. Instead the engine (graph.backward) adds everything that reaches a node into its `Accumulator`, in
-place once it owns the buffer, and an op's backward may return `IndexedGrad(index, values)` (getitem does):
-zero except `values` at `index`, scattered straight into that buffer. Hooks, `.grad` and every op's backward
+place once it owns the buffer. An op's backward may also return a gradient that is not dense yet:
+`IndexedGrad(index, values)` (getitem: zero except `values` at `index`, scattered straight into that buffer),
+or `ProductGrad(left, right)` (addmm's weight gradient left^T @ right: the products of all time steps are
+summed as one GEMM over all their rows, as a hand-written BPTT does). Hooks, `.grad` and every op's backward
 only ever see dense arrays.
-
-(Tried and measured, not kept: keeping matmul's weight gradients as factors to sum them as one GEMM per
-node; with this BLAS one (H, T*B) @ (T*B, H) GEMM was slower than T small ones added in place.)
 """
 
 from __future__ import annotations
@@ -69,30 +68,90 @@ class IndexedGrad(LazyGrad):
             buffer[index] += self.values
 
 
+class ProductGrad(LazyGrad):
+    """left^T @ right (left: (n, k), right: (n, m)), kept as its two factors.
+
+    A weight used at every time step gets one such gradient per step (addmm's x^T G). Kept as factors, the
+    `Accumulator` sums many of them as one GEMM over all their rows, as a hand-written BPTT does; T small GEMMs
+    cost several times more here (BLAS packs the inputs and clears the output of each one).
+    """
+
+    __slots__ = ("left", "right", "op")
+
+    def __init__(self, left: np.ndarray, right: np.ndarray) -> None:
+        self.left, self.right, self.op = left, right, "?"
+
+    def check(self, shape: tuple[int, ...], ctx: Any) -> None:
+        self.op = ctx.name
+        if (self.left.shape[1], self.right.shape[1]) != shape:
+            raise GraphError(f"op '{ctx.name}': backward returned a product gradient of shape "
+                             f"{(self.left.shape[1], self.right.shape[1])} for an input of shape {shape}")
+
+    def evaluate(self, shape: tuple[int, ...]) -> np.ndarray:
+        return np.dot(self.left.T, self.right)
+
+
+PRODUCT_ROWS_BYTES = 1 << 18
+"""Products waiting in an Accumulator are summed once their factors hold this many bytes: enough rows for an
+efficient GEMM, few enough that joining them stays in cache (one huge join costs more in fresh memory than it
+saves)."""
+
+
 class Accumulator(LazyGrad):
     """The sum of every gradient that reaches one node, kept in a buffer it made (so it may add in place).
 
-    It starts at a node's second gradient, as a new array holding the first two: an array an op returned may be
-    shared with another input (add hands the same gradient to both), so it is never written.
+    It starts at a node's second gradient. It never writes an array an op returned, which may be shared with
+    another input (add hands the same gradient to both): the first dense one is copied (or added to the
+    second into a new array). Product gradients wait, to be summed as one GEMM.
     """
 
-    __slots__ = ("dense",)
+    __slots__ = ("dense", "lefts", "rights", "waiting")
 
     def __init__(self, first: Any, second: Any, shape: tuple[int, ...]) -> None:
-        if first.__class__ is not IndexedGrad and second.__class__ is not IndexedGrad:
+        self.lefts: list[np.ndarray] = []
+        self.rights: list[np.ndarray] = []
+        self.waiting = 0
+        if first.__class__ not in LAZY and second.__class__ not in LAZY:
             self.dense = first + second
             return
-        values = [grad.values if grad.__class__ is IndexedGrad else grad for grad in (first, second)]
-        self.dense = np.zeros(shape, dtype=np.result_type(*values))
-        self.add(first)
-        self.add(second)
+        self.dense = None
+        self.add(first, shape)
+        self.add(second, shape)
 
-    def add(self, grad: Any) -> None:
-        """Add a dense or indexed gradient in place."""
-        if grad.__class__ is IndexedGrad:
+    def add(self, grad: Any, shape: tuple[int, ...]) -> None:
+        """Add a dense, indexed or product gradient."""
+        kind = grad.__class__
+        if kind is ProductGrad:
+            self.lefts.append(grad.left)
+            self.rights.append(grad.right)
+            self.waiting += grad.left.nbytes + grad.right.nbytes
+            if self.waiting >= PRODUCT_ROWS_BYTES:
+                self._sum_products()
+        elif kind is IndexedGrad:
+            if self.dense is None:
+                self.dense = np.zeros(shape, dtype=grad.values.dtype)
             grad.scatter_into(self.dense)
+        elif self.dense is None:
+            self.dense = grad.copy()
         else:
             self.dense += grad  # (a Value's float is immutable: this rebinds it instead)
 
+    def _sum_products(self) -> None:
+        """Add the waiting products as one GEMM: (all their left rows)^T @ (all their right rows)."""
+        lefts, rights = self.lefts, self.rights
+        left = lefts[0] if len(lefts) == 1 else np.concatenate(lefts)
+        right = rights[0] if len(rights) == 1 else np.concatenate(rights)
+        product = np.dot(left.T, right)
+        if self.dense is None:
+            self.dense = product
+        else:
+            self.dense += product
+        self.lefts, self.rights, self.waiting = [], [], 0
+
     def evaluate(self, shape: tuple[int, ...]) -> np.ndarray:
+        if self.lefts:
+            self._sum_products()
         return self.dense
+
+
+LAZY = (IndexedGrad, ProductGrad, Accumulator)

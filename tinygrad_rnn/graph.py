@@ -254,7 +254,7 @@ def _run_backward(order: list[Node], retain_graph: bool, retain_grads: bool) -> 
             if pending is None:
                 parent._pending = parent_grad
             elif pending.__class__ is Accumulator:
-                pending.add(parent_grad)
+                pending.add(parent_grad, shape)
             else:
                 parent._pending = Accumulator(pending, parent_grad, shape)
         if not retain_graph:

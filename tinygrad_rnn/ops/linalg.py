@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..function import Function, OpError, register
+from ..gradients import ProductGrad
 from .samples import cases, normal
 
 
@@ -69,5 +70,5 @@ class AddMM(Function):
         x, w = ctx.saved_tensors
         _, needs_x, needs_w = ctx.needs_input_grad
         grad_x = _product(grad, w.T) if needs_x else None
-        grad_w = np.dot(x.reshape(-1, w.shape[0]).T, grad.reshape(-1, w.shape[1])) if needs_w else None
+        grad_w = ProductGrad(x.reshape(-1, w.shape[0]), grad.reshape(-1, w.shape[1])) if needs_w else None
         return grad, grad_x, grad_w
