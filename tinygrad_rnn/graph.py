@@ -179,6 +179,7 @@ def _check_unmodified(order: list[Node]) -> None:
 
 
 def _check_inputs_unmodified(node: Node) -> None:
+    """Raise if an input of the op that made `node` was changed in place after that op ran."""
     ctx = node._ctx
     if ctx is None:
         return
