@@ -54,13 +54,15 @@ class Function:
         """Run the op on nodes (Tensors or Values) and record it when any input requires grad."""
         ctx = cls()
         ctx.saved_tensors = ()
+        arrays, needs = [], []
         try:
-            arrays = [node.data for node in inputs]
-            needs = tuple([node.requires_grad for node in inputs]) if STATE.grad_enabled else (False,) * len(inputs)
+            for node in inputs:  # a plain loop: two comprehensions cost twice as much (each is a call in 3.11)
+                arrays.append(node.data)
+                needs.append(node.requires_grad and STATE.grad_enabled)
         except AttributeError:
             kinds = ", ".join(type(node).__name__ for node in inputs)
             raise TypeError(f"op '{cls.name}': inputs must be Tensors (or scalar Values), got {kinds}") from None
-        ctx.needs_input_grad = needs
+        ctx.needs_input_grad = needs = tuple(needs)
         try:
             data = cls.forward(ctx, *arrays, **attrs)
         except (ValueError, TypeError, IndexError) as error:  # numpy's complaints; other errors keep their traceback
