@@ -36,7 +36,8 @@ class Function:
     """rng -> [(input arrays, attrs), ...]: small cases that the test suite gradchecks in float64."""
 
     def save_for_backward(self, *arrays: Any) -> None:
-        """Keep what backward will read (and nothing more)."""
+        """Keep the arrays (or index) backward will read, and nothing more: backward frees them as it passes.
+        Small things such as shapes and axes can be plain attributes (`ctx.axis = axis`), which stay."""
         self.saved_tensors = arrays
 
     @staticmethod

@@ -259,8 +259,7 @@ def _run_backward(order: list[Node], retain_graph: bool, retain_grads: bool) -> 
             else:
                 parent._pending = Accumulator(pending, parent_grad, shape)
         if not retain_graph:
-            ctx.saved_tensors = None
-            ctx.__dict__.clear()  # what an op kept besides saved_tensors (masks, indices) goes too
+            ctx.saved_tensors = None  # what ops keep as attributes stays: shapes and axes, small (as in PyTorch)
 
 
 def _run_hooks(node: Node, grad: Any) -> Any:

@@ -199,12 +199,13 @@ class Where(Function):
 
     @staticmethod
     def forward(ctx, x, y, condition):
-        ctx.condition = condition
+        ctx.save_for_backward(condition)  # an array: freed with the graph
         return np.where(condition, x, y)
 
     @staticmethod
     def backward(ctx, grad):
+        (condition,) = ctx.saved_tensors
         zero = np.zeros((), dtype=grad.dtype)
         needs_x, needs_y = ctx.needs_input_grad
-        return (np.where(ctx.condition, grad, zero) if needs_x else None), \
-            (np.where(ctx.condition, zero, grad) if needs_y else None)
+        return (np.where(condition, grad, zero) if needs_x else None), \
+            (np.where(condition, zero, grad) if needs_y else None)

@@ -48,12 +48,12 @@ class GetItem(Function):
 
     @staticmethod
     def forward(ctx, x, index):
-        ctx.index = index
+        ctx.save_for_backward(index)  # an index array is freed with the graph, like a saved array
         return np.asarray(x[index])
 
     @staticmethod
     def backward(ctx, grad):
-        return IndexedGrad(ctx.index, grad)
+        return IndexedGrad(ctx.saved_tensors[0], grad)
 
 
 @register("concatenate", sample=cases(((normal(2, 3), normal(4, 3)), {"axis": 0}),
