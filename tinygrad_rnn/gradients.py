@@ -155,3 +155,4 @@ class Accumulator(LazyGrad):
 
 
 LAZY = (IndexedGrad, ProductGrad, Accumulator)
+"""The kinds of gradient that are not arrays yet: two gradients of no such kind are simply added."""
