@@ -465,3 +465,12 @@ def test_an_update_before_any_op_of_the_graph_is_not_flagged():
     (weight * 3).sum().backward()  # recorded after the step: fine
     np.testing.assert_array_equal(weight.grad, 4 * np.ones((3, 2)))  # 1 (left by the step) + 3
     unrelated.backward()  # its ops never used weight
+
+
+def test_a_hand_written_update_can_mark_its_parameter():
+    weight, _, loss = _model_and_loss(np.random.default_rng(4))
+    loss.backward(retain_graph=True)
+    weight.data -= 0.1 * weight.grad  # raw numpy: the engine cannot see it ...
+    tg.mark_modified(weight)  # ... unless told
+    with pytest.raises(tg.GraphError, match="changed in place"):
+        loss.backward()
