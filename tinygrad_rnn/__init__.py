@@ -20,8 +20,7 @@ _FROM_SERIALIZATION = ("load", "save")
 __all__ = [
     "OPS", "Function", "GradcheckError", "GraphError", "OpError", "Tensor", "addmm", "arange", "cat", "detect_anomaly",
     "enable_grad", "get_op", "gradcheck", "is_grad_enabled", "load", "mark_modified", "nn", "no_grad", "ones", "optim",
-    "randn",
-    "register", "save", "scope", "stack", "tensor", "toposort", "where", "zeros",
+    "randn", "register", "save", "scope", "stack", "tensor", "toposort", "where", "zeros",
 ]
 
 
