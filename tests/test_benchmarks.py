@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,15 @@ def test_op_overhead_smoke_runs_and_its_float64_gradient_check_passes():
     assert "MISMATCH" not in output
     assert "ours: forward + record + backward" in output
     assert "import tinygrad_rnn in a fresh interpreter" in output
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_instruction_count_smoke_runs_and_counts_something_plausible():
+    output = run_script("instructions.py")
+    row = next(line for line in output.splitlines() if line.startswith("W1:"))
+    numpy_millions, ours_millions = (float(cell) for cell in row.split()[-3:-1])
+    assert 0 < numpy_millions < ours_millions  # the engine does numpy's work and more, at these tiny sizes
 
 
 def test_import_does_not_load_graphviz_or_matplotlib():
