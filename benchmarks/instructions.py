@@ -46,7 +46,8 @@ def run_steps(contender_name: str, workload: rnn_step.Workload, steps: int) -> N
 
 def count(contender_name: str, workload: rnn_step.Workload, steps: int) -> int:
     """Instructions of a fresh interpreter that runs `steps` (+1 warm-up) steps, under callgrind."""
-    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__, "--child",
+    python = [sys.executable] + (["-S"] if sys.flags.no_site else [])  # -S with PYTHONPATH: count another checkout
+    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *python, __file__, "--child",
                contender_name, workload.name, str(steps), str(workload.length), str(workload.batch)]
     if shutil.which("setarch"):
         command = ["setarch", platform.machine(), "-R"] + command  # same addresses, so the same hashing of ids
