@@ -359,15 +359,18 @@ def _base(array: np.ndarray) -> np.ndarray:
 
 
 def graph_array_bytes(root: tg.Tensor) -> int:
-    """Bytes of the distinct arrays a recorded graph keeps alive until backward: op outputs and saved arrays
-    (views counted once, with what they look at; the leaves' own data, i.e. parameters and inputs, left out)."""
+    """Bytes of the distinct arrays a recorded graph keeps alive until backward: the arrays its ops saved, and
+    their outputs where kept (views counted once, with what they look at; the leaves' own data, i.e.
+    parameters and inputs, left out)."""
     nodes = tg.toposort(root, all_inputs=True)
-    leaf_memory = {id(_base(node.data)) for node in nodes if node._ctx is None}
+    leaf_memory = {id(_base(node.data)) for node in nodes if not node.is_context}
     held: dict[int, int] = {}
     for node in nodes:
-        arrays = [node.data]
-        if node._ctx is not None:
-            arrays += [array for array in node._ctx.saved_tensors or () if isinstance(array, np.ndarray)]
+        if not node.is_context:
+            continue
+        arrays = [array for array in node.saved_tensors or () if isinstance(array, np.ndarray)]
+        if node.output is not None:
+            arrays.append(node.output.data)
         for array in arrays:
             base = _base(array)
             if id(base) not in leaf_memory:

@@ -118,8 +118,9 @@ def render_graphs(args: argparse.Namespace, folder: Path) -> Path:
     losses, models = [], []
     for radius in radii:
         model = tanh_rnn(radius, 2, args.graph_hidden, args.seed)
-        output, _ = model(inputs)
-        loss = output[-1].sum()
+        with tg.keep_values():  # the picture shows the values of small intermediates
+            output, _ = model(inputs)
+            loss = output[-1].sum()
         loss.backward(retain_graph=True, retain_grads=True)
         losses.append(loss)
         models.append(model)

@@ -298,7 +298,7 @@ def scopes_of(root):
 def test_each_step_runs_in_its_own_scope():
     rnn = nn.RNN(3, 4)
     output, _ = rnn(tg.randn(6, 2, 3, generator=0))
-    steps = output._ctx.parents  # the stacked hidden states, one per step
+    steps = output.grad_fn.parents  # the stacked hidden states, one per step
     assert [step.scope for step in steps] == [f"rnn.l0/t={t}" for t in range(6)]
     assert [step.op for step in steps] == ["tanh"] * 6
     step_scopes = {scope for scope in scopes_of(output.sum()) if "/t=" in scope}
@@ -325,7 +325,7 @@ def test_scopes_name_layer_direction_and_nest_under_the_callers():
 def test_reverse_direction_steps_are_named_by_the_input_position_they_read():
     gru = nn.GRU(2, 3, bidirectional=True)
     output, _ = gru(tg.randn(4, 2, generator=0))
-    forward_steps, reverse_steps = (stacked._ctx.parents for stacked in output._ctx.parents)
+    forward_steps, reverse_steps = (stacked.parents for stacked in output.grad_fn.parents)
     assert [step.scope for step in reverse_steps] == [f"gru.l0_reverse/t={t}" for t in range(4)]
     assert [step.scope for step in forward_steps] == [f"gru.l0/t={t}" for t in range(4)]
 

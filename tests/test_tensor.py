@@ -1,5 +1,7 @@
 """The engine's contract: accumulation, the classic traps, graph lifetime, grad mode, scopes, errors."""
 
+import weakref
+
 import numpy as np
 import pytest
 
@@ -73,6 +75,42 @@ def test_retain_grads_keeps_grad_on_every_node():
     out.backward(retain_grads=True)
     np.testing.assert_array_equal(hidden.grad, [1.0, 1.0])
     assert out.grad == 1.0
+
+
+def test_the_graph_holds_what_backward_reads_and_not_the_outputs():
+    x = leaf(np.ones((3, 4)))
+    preactivation = x * 2.0  # tanh saves its output, not its input: nothing reads this array in backward
+    array = weakref.ref(preactivation.data)
+    hidden = preactivation.tanh()
+    assert hidden.grad_fn.parents == (preactivation.grad_fn,)  # vertices, not the tensors and their data
+    del preactivation
+    assert array() is None  # freed: as in PyTorch, only what an op saved outlives the user's reference
+    hidden.sum().backward()
+    np.testing.assert_allclose(x.grad, 2.0 * (1.0 - np.tanh(2.0) ** 2))
+
+
+def test_keep_values_lets_the_graph_hold_every_output():
+    x = leaf(np.ones((3, 4)))
+    with tg.keep_values():
+        preactivation = x * 2.0
+        preactivation.name = "preactivation"
+        hidden = preactivation.tanh()
+    array = weakref.ref(preactivation.data)
+    del preactivation
+    kept = hidden.grad_fn.parents[0].output
+    assert array() is kept.data and kept.name == "preactivation"
+    assert (x * 2.0).grad_fn.output is None  # only inside the block
+
+
+def test_a_non_leaf_grad_lives_on_its_vertex():
+    a = leaf([1.0, 2.0])
+    hidden = a * 2.0
+    hidden.retain_grad()
+    (hidden * hidden).sum().backward()
+    np.testing.assert_array_equal(hidden.grad, [4.0, 8.0])
+    assert hidden.grad is hidden.grad_fn.grad
+    hidden.grad = None
+    assert hidden.grad_fn.grad is None
 
 
 def test_second_backward_through_freed_graph_is_a_clear_error():
@@ -152,8 +190,8 @@ def test_toposort_orders_inputs_before_outputs():
     a = leaf([1.0])
     b = a * 2
     c = b + a
-    order = tg.toposort(c)
-    assert order.index(a) < order.index(b) < order.index(c)
+    order = tg.toposort(c)  # the graph's vertices: leaves, and the contexts that stand for op outputs
+    assert order == [a, b.grad_fn, c.grad_fn]
 
 
 def test_dtypes_default_float32_and_float64_is_kept():

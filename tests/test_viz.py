@@ -328,3 +328,18 @@ def test_value_graph_edges_carry_what_each_op_sends_back():
     sent = sorted(float(attribute(attrs, "label")) for tail, _, attrs in edges if tail == a_id)
     np.testing.assert_allclose(sent, sorted([abs(-3 * local), abs(local)]), rtol=5e-3)
     assert a.grad == pytest.approx(-3 * local + local)
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_intermediate_values_are_drawn_when_the_graph_kept_them(keep):
+    x = tg.Tensor(np.array([0.5, -1.0]), requires_grad=True)
+    with tg.keep_values() if keep else tg.enable_grad():
+        hidden = (x * 2.0).tanh()
+        hidden.name = "hidden"
+        loss = hidden.sum()
+    del hidden  # the drawing reads the graph, not the caller's variables
+    loss.backward(retain_graph=True, retain_grads=True)
+    labels = [label.split("\n|grad|")[0] for label, _ in parse(viz.to_dot(loss))[0].values()]
+    assert "(2,)\n[0.5 -1]" in labels  # a leaf, always
+    assert ("hidden\n(2,)\n[0.762 -0.964]" in labels) is keep
+    assert ("(2,)" in labels) is not keep  # the shape, from the context, is all that is left otherwise

@@ -9,7 +9,17 @@ from typing import Any
 
 from .function import OPS, Function, OpError, get_op, register
 from .gradcheck import GradcheckError, gradcheck
-from .graph import GraphError, detect_anomaly, enable_grad, is_grad_enabled, mark_modified, no_grad, scope, toposort
+from .graph import (
+    GraphError,
+    detect_anomaly,
+    enable_grad,
+    is_grad_enabled,
+    keep_values,
+    mark_modified,
+    no_grad,
+    scope,
+    toposort,
+)
 from .tensor import Tensor, addmm, arange, cat, ones, randn, stack, tensor, where, zeros
 
 __version__ = "0.1.0"
@@ -19,8 +29,8 @@ _FROM_SERIALIZATION = ("load", "save")
 
 __all__ = [
     "OPS", "Function", "GradcheckError", "GraphError", "OpError", "Tensor", "addmm", "arange", "cat", "detect_anomaly",
-    "enable_grad", "get_op", "gradcheck", "is_grad_enabled", "load", "mark_modified", "nn", "no_grad", "ones", "optim",
-    "randn", "register", "save", "scope", "stack", "tensor", "toposort", "where", "zeros",
+    "enable_grad", "get_op", "gradcheck", "is_grad_enabled", "keep_values", "load", "mark_modified", "nn", "no_grad",
+    "ones", "optim", "randn", "register", "save", "scope", "stack", "tensor", "toposort", "where", "zeros",
 ]
 
 

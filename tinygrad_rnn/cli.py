@@ -133,12 +133,13 @@ def unrolled_loss(cell: str, steps: int, hidden: int, input_size: int, radius: f
         set_recurrent_radius(model.weight_hh_l0, radius, rng)
     inputs = tg.Tensor(rng.standard_normal((steps, 1, input_size)))
     inputs.name = "x"
-    output, state = model(inputs)
-    last = state[0] if cell == "lstm" else state
-    prediction = last if loss_kind == "last" else output
-    target = tg.Tensor(rng.standard_normal(prediction.shape))
-    target.name = "target"
-    loss = ((prediction - target) ** 2).mean()
+    with tg.keep_values():  # the picture shows the values of small intermediates
+        output, state = model(inputs)
+        last = state[0] if cell == "lstm" else state
+        prediction = last if loss_kind == "last" else output
+        target = tg.Tensor(rng.standard_normal(prediction.shape))
+        target.name = "target"
+        loss = ((prediction - target) ** 2).mean()
     loss.backward(retain_graph=True, retain_grads=True)
     return loss, {f"{cell}.{name}": parameter for name, parameter in model.named_parameters()}
 

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .graph import STATE, _check_finite
+from .graph import STATE, Context, _check_finite, next_sequence_number
 
 SampleFn = Callable[[np.random.Generator], list[tuple[tuple[Any, ...], dict[str, Any]]]]
 
@@ -25,9 +25,8 @@ class OpError(ValueError):
 
 
 class Function:
-    """An op; an instance is the context (`ctx`) that one application saves for its backward."""
-
-    __slots__ = ("parents", "saved_tensors", "needs_input_grad", "scope", "__dict__")
+    """An op: `forward` and `backward` on arrays, and what one application of it saves for its backward is a
+    `Context` (`ctx`), which is also the graph's vertex for the op's output."""
 
     name: ClassVar[str] = "function"
     expects: ClassVar[str] = ""
@@ -35,31 +34,28 @@ class Function:
     sample: ClassVar[SampleFn | None] = None
     """rng -> [(input arrays, attrs), ...]: small cases that the test suite gradchecks in float64."""
 
-    def save_for_backward(self, *arrays: Any) -> None:
-        """Keep the arrays (or index) backward will read, and nothing more: backward frees them as it passes.
-        Small things such as shapes and axes can be plain attributes (`ctx.axis = axis`), which stay."""
-        self.saved_tensors = arrays
-
     @staticmethod
-    def forward(ctx: Function, *arrays: Any, **attrs: Any) -> Any:
+    def forward(ctx: Context, *arrays: Any, **attrs: Any) -> Any:
         """Compute the output array from the input arrays."""
         raise NotImplementedError
 
     @staticmethod
-    def backward(ctx: Function, grad: Any) -> Any:
+    def backward(ctx: Context, grad: Any) -> Any:
         """Given d loss/d output, return d loss/d input: one array (or None) per input."""
         raise NotImplementedError
 
     @classmethod
     def apply(cls, *inputs: Any, **attrs: Any) -> Any:
         """Run the op on nodes (Tensors or Values) and record it when any input requires grad."""
-        ctx = cls()
+        ctx = Context()
+        ctx.function = cls
         ctx.saved_tensors = ()
-        arrays, needs = [], []
+        arrays, needs, parents = [], [], []
         try:
-            for node in inputs:  # a plain loop: two comprehensions cost twice as much (each is a call in 3.11)
+            for node in inputs:  # a plain loop: comprehensions cost more (each is a call in 3.11)
                 arrays.append(node.data)
                 needs.append(node.requires_grad and STATE.grad_enabled)
+                parents.append(node._ctx or node)  # the input's vertex: its op's context, or a leaf itself
         except AttributeError:
             kinds = ", ".join(type(node).__name__ for node in inputs)
             raise TypeError(f"op '{cls.name}': inputs must be Tensors (or scalar Values), got {kinds}") from None
@@ -71,13 +67,20 @@ class Function:
                 raise
             raise _forward_error(cls, inputs, attrs, error) from None
         if True in needs:
-            ctx.parents = inputs
+            ctx.parents = tuple(parents)
             ctx.scope = STATE.scope
+            ctx._seq = next_sequence_number()
+            ctx._pending = ctx._hooks = None
+            ctx._retains_grad = False
+            ctx.requires_grad = True
             out = inputs[0]._from_op(data, ctx)
+            ctx.grad_shape = out.data.shape
+            if STATE.keep_values:
+                ctx.output = out
         else:
             out = inputs[0]._from_op(data, None)
         if STATE.anomaly:
-            ctx.parents, ctx.scope = inputs, STATE.scope
+            ctx.parents, ctx.scope = tuple(parents), STATE.scope
             _check_finite(out.data, ctx, "forward")
         return out
 

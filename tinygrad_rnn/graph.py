@@ -17,20 +17,21 @@ import numpy as np
 
 from .gradients import Accumulator, GraphError, LazyGrad
 
-__all__ = ["GraphError", "Node", "backward", "detect_anomaly", "enable_grad", "input_gradients", "is_grad_enabled",
-           "mark_modified", "no_grad", "scope", "toposort"]
+__all__ = ["Context", "GraphError", "Node", "backward", "detect_anomaly", "enable_grad", "input_gradients",
+           "is_grad_enabled", "keep_values", "mark_modified", "no_grad", "scope", "toposort", "vertex"]
 
 
 class _State:
-    """Global switches read by every op: grad recording, the current scope name, anomaly detection; and when a
-    value was last changed in place (see `mark_modified`)."""
+    """Global switches read by every op: grad recording, the current scope name, anomaly detection, keeping op
+    outputs for drawing; and when a value was last changed in place (see `mark_modified`)."""
 
-    __slots__ = ("grad_enabled", "scope", "anomaly", "modified")
+    __slots__ = ("grad_enabled", "scope", "anomaly", "keep_values", "modified")
 
     def __init__(self) -> None:
         self.grad_enabled = True
         self.scope: str | None = None
         self.anomaly = False
+        self.keep_values = False
         self.modified = -1
 
 
@@ -83,18 +84,53 @@ class scope:  # noqa: N801 (used like a function: `with scope("t=3"):`)
         STATE.scope = self.previous
 
 
+def keep_values() -> AbstractContextManager[None]:
+    """Let the graph recorded inside keep every op's output (`ctx.output`), so that a drawing can show the
+    values and names of intermediates. Without it the graph holds only what backward reads, as in PyTorch."""
+    return _switched("keep_values", True)
+
+
 def detect_anomaly() -> AbstractContextManager[None]:
     """Make the first op whose forward or backward yields NaN/inf raise, naming the op, scope and shapes."""
     return _switched("anomaly", True)
 
 
 class Node:
-    """What both engines' values share: data, grad, and the context of the op that made them."""
+    """A value the user holds, a `Tensor` or a `Value`: its `data`, its `grad`, and the context (`_ctx`) of the
+    op that made it, or None for a leaf.
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_seq", "_pending", "_hooks", "_retains_grad", "name",
-                 "_modified", "__weakref__")
+    The graph is not made of these. Its vertices are the leaves and the op contexts (`function.Function`): a
+    context stands for its op's output and links to its inputs' vertices (`parents`), never to the output's
+    data. So an intermediate that no backward reads is freed when the user drops it, as in PyTorch; a context
+    keeps its output (`ctx.output`) only under `keep_values()`, for drawing. A non-leaf's `.grad` lives on its
+    context (see `retain_grad`).
+    """
+
+    __slots__ = ("data", "_grad", "requires_grad", "_ctx", "_seq", "_pending", "_hooks", "name", "_modified",
+                 "__weakref__")
 
     shape: tuple[int, ...]
+    is_context = False
+    """False: a leaf is its own vertex of the graph (an op context says True)."""
+
+    @property
+    def grad(self) -> Any:
+        """d loss/d this value after backward: always kept on a leaf, on other nodes only when retained."""
+        ctx = self._ctx
+        return self._grad if ctx is None else ctx.grad
+
+    @grad.setter
+    def grad(self, grad: Any) -> None:
+        ctx = self._ctx
+        if ctx is None:
+            self._grad = grad
+        else:
+            ctx.grad = grad
+
+    @property
+    def grad_fn(self) -> Any:
+        """The context of the op that made this node: its vertex in the graph (None for a leaf), as in PyTorch."""
+        return self._ctx
 
     @property
     def op(self) -> str | None:
@@ -111,9 +147,15 @@ class Node:
         """True for values made by the user rather than by an op that records a graph."""
         return self._ctx is None
 
+    @property
+    def grad_shape(self) -> tuple[int, ...]:
+        """The shape every gradient reaching this vertex has (a context keeps its output's)."""
+        return self.data.shape
+
     def retain_grad(self) -> None:
         """Keep `.grad` on this non-leaf node after backward (leaves always keep theirs)."""
-        self._retains_grad = True
+        if self._ctx is not None:
+            self._ctx._retains_grad = True
 
     def register_hook(self, hook: Callable[[Any], Any]) -> Callable[[], None]:
         """Call `hook(grad)` when this node's gradient is complete; a non-None return replaces the gradient.
@@ -122,18 +164,73 @@ class Node:
         """
         if not self.requires_grad:
             raise GraphError("register_hook: this value does not require grad, so no gradient will reach it")
-        if self._hooks is None:
-            self._hooks = []
-        self._hooks.append(hook)
-        return lambda: self._hooks.remove(hook)
+        vertex = self if self._ctx is None else self._ctx
+        if vertex._hooks is None:
+            vertex._hooks = []
+        hooks = vertex._hooks
+        hooks.append(hook)
+        return lambda: hooks.remove(hook)
 
     def _accumulate(self, grad: Any) -> None:
         """Add `grad` into `.grad` without touching an array someone else may hold."""
         raise NotImplementedError
 
 
-def toposort(root: Node, *, all_inputs: bool = False) -> list[Node]:
-    """Nodes reachable from `root`, every node after all of its inputs (iterative: no recursion limit).
+class Context:
+    """What one application of an op saves for its backward (`ctx`), and the graph's vertex that stands for the
+    op's output (PyTorch's `grad_fn`).
+
+    The engine's attributes: `function` (the op), `parents` (the inputs' vertices), `needs_input_grad`,
+    `saved_tensors`, `scope`, `grad_shape` (the output's shape), `grad` (the output's gradient, when retained)
+    and `output` (the output itself, under `keep_values()`). An op may add its own (`ctx.axis = axis`) under
+    other names. One class for every op, so that Python's attribute caches stay warm in the backward loop.
+    """
+
+    __slots__ = ("function", "parents", "saved_tensors", "needs_input_grad", "scope", "grad_shape", "requires_grad",
+                 "_seq", "_pending", "_hooks", "_retains_grad", "__dict__")
+
+    is_context = True
+    grad: Any = None
+    output: Any = None
+    _modified = -1
+    """Defaults that few contexts change (one that does keeps its own in `__dict__`)."""
+
+    @property
+    def name(self) -> str:
+        """The op's registered name."""
+        return self.function.name
+
+    @property
+    def op(self) -> str:
+        """The op's registered name, as a value's `.op` says it: every vertex of the graph answers `.op`."""
+        return self.function.name
+
+    def save_for_backward(self, *arrays: Any) -> None:
+        """Keep the arrays (or index) backward will read, and nothing more: backward frees them as it passes.
+        Small things such as shapes and axes can be plain attributes (`ctx.axis = axis`), which stay."""
+        self.saved_tensors = arrays
+
+    def _accumulate(self, grad: Any) -> None:
+        """Keep the output's gradient (retain_grad, or backward with retain_grads=True), as a copy of its own."""
+        if isinstance(grad, np.ndarray):
+            grad = grad.copy()
+        self.grad = grad if self.grad is None else self.grad + grad
+
+    def __repr__(self) -> str:
+        return f"<Context of {self.function.name}, scope {self.scope}>"
+
+
+def vertex(node: Any) -> Any:
+    """The graph vertex that stands for `node`: the context of the op that made it, or a leaf itself."""
+    ctx = getattr(node, "_ctx", None)
+    return node if ctx is None else ctx
+
+
+def toposort(root: Any, *, all_inputs: bool = False) -> list[Any]:
+    """The graph's vertices reachable from `root` (a Tensor, Value or vertex), every vertex after all of its
+    inputs (iterative: no recursion limit). A vertex is a leaf (a Tensor or Value) or an op's context, which
+    stands for the op's output: its `name` is the op, its `parents` its inputs' vertices, its `grad` the
+    output's gradient when retained, and its `output` the output itself under `keep_values()`.
 
     Backward needs this order because a node used twice (`b = a + a; c = b + b`) must receive all of its
     gradient before it passes any on. Every node gets a sequence number when it is made, and an op's output is
@@ -141,11 +238,12 @@ def toposort(root: Node, *, all_inputs: bool = False) -> list[Node]:
     explicit stack), then sort by that number. By default only nodes that need a gradient are listed; the
     renderer asks for `all_inputs=True` to see constant inputs too.
     """
+    root = vertex(root)
     nodes, seen, stack = [root], {root}, [root]
     while stack:
-        ctx = stack.pop()._ctx
-        if ctx is not None:
-            for parent in ctx.parents:
+        node = stack.pop()
+        if type(node) is Context:  # (faster than node.is_context, a class attribute, in the hot loops)
+            for parent in node.parents:
                 if parent not in seen and (all_inputs or parent.requires_grad):
                     seen.add(parent)
                     nodes.append(parent)
@@ -162,7 +260,7 @@ next_sequence_number = count().__next__
 def mark_modified(node: Node) -> None:
     """Note that `node.data` was just changed in place (an optimizer step, an init). A graph whose ops used it
     before then refuses to go back through it: what those ops saved is no longer what they saw."""
-    node._modified = STATE.modified = next_sequence_number()
+    vertex(node)._modified = STATE.modified = next_sequence_number()
 
 
 def _check_unmodified(order: list[Node]) -> None:
@@ -171,21 +269,20 @@ def _check_unmodified(order: list[Node]) -> None:
     Free unless something was changed after the graph's first op. Then it is conservative: it does not ask
     whether the op saved that very array (a view of it, such as `W.T`, is saved as often).
     """
-    first_op = next((node._seq for node in order if node._ctx is not None), None)
+    first_op = next((node._seq for node in order if node.is_context), None)
     if first_op is None or STATE.modified < first_op:
         return
     for node in order:
         _check_inputs_unmodified(node)
 
 
-def _check_inputs_unmodified(node: Node) -> None:
-    """Raise if an input of the op that made `node` was changed in place after that op ran."""
-    ctx = node._ctx
-    if ctx is None:
+def _check_inputs_unmodified(ctx: Any) -> None:
+    """Raise if an input of the op context `ctx` (a vertex) was changed in place after that op ran."""
+    if not ctx.is_context:
         return
     for position, parent in enumerate(ctx.parents):
-        if getattr(parent, "_modified", -1) > node._seq:
-            raise GraphError(f"backward: input {position} (shape {np.shape(parent.data)}) of op '{ctx.name}' (scope "
+        if getattr(parent, "_modified", -1) > ctx._seq:
+            raise GraphError(f"backward: input {position} (shape {parent.grad_shape}) of op '{ctx.name}' (scope "
                              f"{ctx.scope}) was changed in place after the op used it (an optimizer step?), so "
                              "the graph would mix old and new values; run backward before step(), or build the "
                              "graph again")
@@ -202,7 +299,7 @@ def backward(root: Node, grad: Any, *, retain_graph: bool = False, retain_grads:
                          "(was it made under no_grad, or from inputs without requires_grad=True?)")
     order = toposort(root)
     _check_unmodified(order)
-    root._pending = grad
+    vertex(root)._pending = grad
     try:
         _run_backward(order, retain_graph, retain_grads)
     except BaseException:
@@ -220,19 +317,20 @@ def _run_backward(order: list[Node], retain_graph: bool, retain_grads: bool) -> 
             continue
         node._pending = None
         if isinstance(grad, LazyGrad):
-            grad = grad.evaluate(node.data.shape)
+            grad = grad.evaluate(node.grad_shape)
         if node._hooks:
             grad = _run_hooks(node, grad)
-        ctx = node._ctx
-        if ctx is None or retain_grads or node._retains_grad:
+        if type(node) is not Context:  # a leaf
             node._accumulate(grad)
-        if ctx is None:
             continue
+        ctx = node
+        if retain_grads or ctx._retains_grad:
+            ctx._accumulate(grad)
         if ctx.saved_tensors is None:
             raise GraphError(f"backward: the graph through op '{ctx.name}' (scope {ctx.scope}) was already "
                              "freed by an earlier backward; call the first backward(retain_graph=True) to "
                              "go through it twice")
-        grads = ctx.backward(ctx, grad)
+        grads = ctx.function.backward(ctx, grad)
         parents = ctx.parents
         if type(grads) is not tuple:
             grads = (grads,)
@@ -242,7 +340,7 @@ def _run_backward(order: list[Node], retain_graph: bool, retain_grads: bool) -> 
         for parent, parent_grad in zip(parents, grads):
             if parent_grad is None or not parent.requires_grad:
                 continue
-            shape = parent.data.shape
+            shape = parent.grad_shape
             if isinstance(parent_grad, LazyGrad):
                 parent_grad.check(shape, ctx)
                 if anomaly:
@@ -267,32 +365,32 @@ def _run_hooks(node: Node, grad: Any) -> Any:
     for hook in node._hooks:
         replaced = hook(grad)
         if replaced is not None:
-            if np.shape(replaced) != np.shape(node.data):
+            if np.shape(replaced) != node.grad_shape:
                 raise GraphError(f"backward: hook {getattr(hook, '__qualname__', hook)!r} returned a gradient "
-                                 f"of shape {np.shape(replaced)} for a node of shape {np.shape(node.data)}")
+                                 f"of shape {np.shape(replaced)} for a node of shape {node.grad_shape}")
             grad = replaced
     return grad
 
 
-def input_gradients(node: Node) -> list[Any]:
-    """The gradient the op that made `node` sends to each of its inputs, as dense input-shaped arrays (None
-    where nothing flows): what the renderer draws on each edge. Needs `node.grad` (backward with
-    retain_grads=True) and the saved arrays (retain_graph=True)."""
-    ctx = node._ctx
-    if ctx is None:
+def input_gradients(node: Any) -> list[Any]:
+    """The gradient the op that made `node` (a value or its vertex) sends to each of its inputs, as dense
+    input-shaped arrays (None where nothing flows): what the renderer draws on each edge. Needs the output's
+    gradient (backward with retain_grads=True) and the saved arrays (retain_graph=True)."""
+    ctx = vertex(node)
+    if not ctx.is_context:
         return []
-    if node.grad is None or ctx.saved_tensors is None:
+    if ctx.grad is None or ctx.saved_tensors is None:
         return [None] * len(ctx.parents)
-    _check_inputs_unmodified(node)
-    grad = node.grad if isinstance(node.grad, np.ndarray) else np.float64(node.grad)  # a Value keeps a float
-    grads = ctx.backward(ctx, grad)
+    _check_inputs_unmodified(ctx)
+    grad = ctx.grad if isinstance(ctx.grad, np.ndarray) else np.float64(ctx.grad)  # a Value keeps a float
+    grads = ctx.function.backward(ctx, grad)
     grads = grads if type(grads) is tuple else (grads,)
     flows: list[Any] = []
     for parent, grad in zip(ctx.parents, grads):
         if grad is None or not parent.requires_grad:
             flows.append(None)
             continue
-        shape = parent.data.shape
+        shape = parent.grad_shape
         if isinstance(grad, LazyGrad):
             grad.check(shape, ctx)
             grad = grad.evaluate(shape)
@@ -319,6 +417,6 @@ def _unbroadcast(grad: np.ndarray, shape: tuple[int, ...], ctx: Any) -> np.ndarr
 def _check_finite(array: Any, ctx: Any, phase: str) -> None:
     """Raise when `array` holds NaN or inf (only while `detect_anomaly` is on)."""
     if not np.all(np.isfinite(array)):
-        shapes = ", ".join(str(getattr(p, "shape", ())) for p in ctx.parents)
+        shapes = ", ".join(str(p.grad_shape) for p in ctx.parents)
         raise FloatingPointError(f"detect_anomaly: op '{ctx.name}' produced NaN/inf in its {phase} "
                                  f"(scope {ctx.scope}, input shapes {shapes})")

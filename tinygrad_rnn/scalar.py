@@ -32,21 +32,24 @@ class Value(Arithmetic):
             raise TypeError(f"Value holds one number, got {type(data).__name__} of shape {np.shape(data)}")
         self.data = np.float64(data)
         self._seq = next_sequence_number()
-        self.grad: float | None = None
+        self._ctx = self._grad = self._pending = self._hooks = self.name = None
         self.requires_grad = requires_grad
-        self._ctx = self._pending = self._hooks = self.name = None
-        self._retains_grad = False
 
     @staticmethod
     def _from_op(data: Any, ctx: Any = None) -> Value:
-        """Wrap an op's output as a Value; `ctx` if recorded."""
+        """Wrap an op's output as a Value; `ctx` if recorded. A Value graph keeps every value (`ctx.output`),
+        so that it can be drawn micrograd-style: numbers cost nothing worth freeing."""
         out = object.__new__(Value)
         out.data = np.float64(data)
-        out._seq = next_sequence_number()
         out._ctx = ctx
-        out.requires_grad = ctx is not None
-        out.grad = out._pending = out._hooks = out.name = None
-        out._retains_grad = False
+        out.name = None
+        if ctx is None:
+            out.requires_grad = False
+            out._seq = next_sequence_number()
+            out._grad = out._pending = out._hooks = None
+        else:
+            out.requires_grad = True
+            ctx.output = out
         return out
 
     def __repr__(self) -> str:
@@ -57,7 +60,7 @@ class Value(Arithmetic):
         backward(self, np.float64(1.0), retain_graph=retain_graph, retain_grads=retain_grads)
 
     def _accumulate(self, grad: Any) -> None:
-        self.grad = float(grad) if self.grad is None else self.grad + float(grad)
+        self._grad = float(grad) if self._grad is None else self._grad + float(grad)
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient."""

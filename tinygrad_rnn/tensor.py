@@ -40,26 +40,25 @@ class Tensor(Arithmetic):
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         self.data = _as_array(data, dtype)
         self._seq = next_sequence_number()
-        self.grad: np.ndarray | None = None
-        self._ctx = None
-        self._pending = None
-        self._hooks = None
-        self._retains_grad = False
-        self.name: str | None = None
+        self._ctx = self._grad = self._pending = self._hooks = self.name = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
 
     @staticmethod
     def _from_op(data: np.ndarray, ctx: Any = None) -> Tensor:
-        """Wrap an op's output array without copying it (the fast path for every op); `ctx` if recorded."""
+        """Wrap an op's output array without copying it (the fast path for every op). With `ctx` (recorded) the
+        context is its vertex in the graph; without, it is a new leaf that needs no gradient."""
         out = object.__new__(Tensor)
         out.data = data
-        out._seq = next_sequence_number()
         out._ctx = ctx
-        out.requires_grad = ctx is not None
-        out.grad = out._pending = out._hooks = out.name = None
-        out._retains_grad = False
+        out.name = None
+        if ctx is None:
+            out.requires_grad = False
+            out._seq = next_sequence_number()
+            out._grad = out._pending = out._hooks = None
+        else:
+            out.requires_grad = True
         return out
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -130,11 +129,11 @@ class Tensor(Arithmetic):
         backward(self, grad, retain_graph=retain_graph, retain_grads=retain_grads)
 
     def _accumulate(self, grad: np.ndarray) -> None:
-        """Add `grad` into `.grad` as a new array in this tensor's dtype (never mutating a shared one)."""
-        if self.grad is None:
-            self.grad = np.array(grad, dtype=self.data.dtype)
+        """Add `grad` into a leaf's `.grad` as a new array in its dtype (never mutating a shared one)."""
+        if self._grad is None:
+            self._grad = np.array(grad, dtype=self.data.dtype)
         else:
-            self.grad = (self.grad + grad).astype(self.data.dtype, copy=False)
+            self._grad = (self._grad + grad).astype(self.data.dtype, copy=False)
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient."""

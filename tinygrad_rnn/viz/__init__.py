@@ -46,8 +46,9 @@ def to_dot(root: Node, **options: Any) -> str:
     max_steps: keep the first and last steps of each layer and elide the middle. intermediates: draw the
     tensors ops make as boxes (default True; False leaves only leaves, hidden states and the output).
     rankdir: "LR" (default), "TB", "RL", "BT". legend: draw the colour key (default True). max_values: print
-    the values of tensors with at most this many elements (4). grad_range: fixed (log10 low, log10 high) of the
-    width scale, so several pictures compare. title: a caption.
+    the values of tensors with at most this many elements (4): leaves and the root always, intermediates when
+    the graph was recorded under `tg.keep_values()` (otherwise it holds only their shapes). grad_range: fixed
+    (log10 low, log10 high) of the width scale, so several pictures compare. title: a caption.
     """
     return "digraph tinygrad_rnn {\n" + "".join(line + "\n" for line in statements(root, **options)) + "}\n"
 

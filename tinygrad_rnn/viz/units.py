@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..graph import Node, input_gradients, toposort
+from ..graph import Node, input_gradients, toposort, vertex
 
 MAX_FAN = 16
 """A node read by more steps than this gets one edge labelled 'into each of N steps' (dot slows down a lot
@@ -37,19 +37,19 @@ def collect_units(root: Node, params: Mapping[str, Node] | None,
     """Tensor and op units in topological order, and units folded into another (a transposed parameter is
     drawn as the parameter). One-element constants without grad appear inside their op's label."""
     names = {id(tensor): name for name, tensor in (params or {}).items()}
+    held, root = root, vertex(root)  # the root itself is in hand: its name and values can be shown
     nodes = toposort(root, all_inputs=True)
     reader_scopes: dict[int, list[str | None]] = {}
     for node in nodes:
-        if node._ctx is not None:
-            for parent in node._ctx.parents:
-                reader_scopes.setdefault(id(parent), []).append(node._ctx.scope)
+        if node.is_context:
+            for parent in node.parents:
+                reader_scopes.setdefault(id(parent), []).append(node.scope)
     units: list[Unit] = []
     unit_of: dict[int, int] = {}
     folded: dict[int, int] = {}
     for node in nodes:
-        name = names.get(id(node), node.name)
-        ctx = node._ctx
-        if ctx is None:
+        if not node.is_context:
+            name = names.get(id(node), node.name)
             if not node.requires_grad and name is None and np.size(node.data) == 1 and node is not root:
                 continue
             parameter = id(node) in names or (params is None and node.requires_grad)
@@ -57,8 +57,11 @@ def collect_units(root: Node, params: Mapping[str, Node] | None,
             scopes = reader_scopes.get(id(node), [])
             shared = parameter or not scopes or any(scope != scopes[0] for scope in scopes)
             unit_of[id(node)] = len(units)
-            units.append(Unit(kind, node, None if shared else scopes[0], _tensor_label(node, name, max_values)))
+            units.append(Unit(kind, node, None if shared else scopes[0], _tensor_label(node, node, name,
+                                                                                      max_values)))
             continue
+        ctx, output = node, (held if node is root else node.output)  # an output is kept only under keep_values
+        name = None if output is None else names.get(id(output), output.name)
         drawn = [unit_of.get(id(parent)) for parent in ctx.parents]
         args = ["·" if index is not None else format_number(np.asarray(parent.data).item())
                 for index, parent in zip(drawn, ctx.parents)]
@@ -66,7 +69,7 @@ def collect_units(root: Node, params: Mapping[str, Node] | None,
         op.parents = [index for index in drawn if index is not None]
         op.flows = _flows(node, [index is not None for index in drawn])
         tensor = Unit("output" if node is root else "intermediate", node, ctx.scope,
-                       _tensor_label(node, name, max_values))
+                       _tensor_label(node, output, name, max_values))
         tensor.parents, tensor.flows = [len(units)], [tensor.grad]
         source = units[op.parents[0]] if len(op.parents) == 1 else None
         if ctx.name == "permute" and source is not None and source.kind == "parameter" and op.step is None \
@@ -105,15 +108,20 @@ def _assign_roles(units: list[Unit]) -> None:
     """Number the units each step made, in order: the same role in two steps is the same part of the cell."""
     counters: dict[tuple[str, int], int] = {}
     for unit in units:
-        if unit.step is not None and unit.node._ctx is not None:
+        if unit.step is not None and unit.node.is_context:
             unit.role = counters.get(unit.step, 0)
             counters[unit.step] = unit.role + 1
 
 
-def _tensor_label(node: Node, name: str | None, max_values: int) -> str:
-    """Name, shape and (for a tiny tensor) values; for a scalar Value, its data and grad."""
+def _tensor_label(node: Any, value: Node | None, name: str | None, max_values: int) -> str:
+    """Name, shape and (for a tiny tensor whose `value` is in hand) values; for a scalar Value, its data and
+    grad. `node` is the vertex: a leaf, or an op's context standing for its output."""
     lines = [name] if name else []
-    data = node.data
+    if value is None:
+        shape = node.grad_shape
+        lines.append("(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")")
+        return "\n".join(lines)
+    data = value.data
     if isinstance(data, float):
         lines.append(f"data {format_number(data)}")
         if node.grad is not None:
@@ -147,7 +155,7 @@ def hidden_path(units: list[Unit]) -> tuple[set[int], set[int]]:
     first: dict[str, int] = {}
     last: dict[str, int] = {}
     for unit in units:  # steps in the order they ran
-        if unit.step is not None and unit.step not in previous and unit.node._ctx is not None:
+        if unit.step is not None and unit.step not in previous and unit.node.is_context:
             layer, t = unit.step
             previous[unit.step] = last.get(layer)
             first.setdefault(layer, t)
@@ -226,7 +234,7 @@ def group_units(units: list[Unit], folded: dict[int, int], hidden: set[int], col
             key_index[key] = len(groups)
             groups.append(_new_group(key, unit, elided))
         group_of.append(key_index[key])
-        if key[0] == "step" and index in hidden and unit.grad is not None and unit.node._ctx is not None:
+        if key[0] == "step" and index in hidden and unit.grad is not None and unit.node.is_context:
             group = groups[key_index[key]]
             group["norm"] = math.hypot(group["norm"] or 0.0, _norm(unit.grad))
     return groups, group_of
