@@ -1,8 +1,8 @@
-"""Function (an op and its context) and the op registry: the only way an op is defined.
+"""Function (an op) and the op registry: the only way an op is defined.
 
 An op is a `Function` subclass with `forward(ctx, *arrays, **attrs)` and `backward(ctx, grad)` on numpy arrays
 (or Python floats, for the scalar engine), registered by name with `@register`. `Op.apply(*nodes, **attrs)`
-runs the forward and, when a gradient is wanted, records the context in the graph.
+runs the forward and, when a gradient is wanted, records its context (`graph.Context`) in the graph.
 """
 
 from __future__ import annotations

@@ -99,7 +99,7 @@ class Node:
     """A value the user holds, a `Tensor` or a `Value`: its `data`, its `grad`, and the context (`_ctx`) of the
     op that made it, or None for a leaf.
 
-    The graph is not made of these. Its vertices are the leaves and the op contexts (`function.Function`): a
+    The graph is not made of these. Its vertices are the leaves and the op contexts (`Context`, below): a
     context stands for its op's output and links to its inputs' vertices (`parents`), never to the output's
     data. So an intermediate that no backward reads is freed when the user drops it, as in PyTorch; a context
     keeps its output (`ctx.output`) only under `keep_values()`, for drawing. A non-leaf's `.grad` lives on its
@@ -164,10 +164,10 @@ class Node:
         """
         if not self.requires_grad:
             raise GraphError("register_hook: this value does not require grad, so no gradient will reach it")
-        vertex = self if self._ctx is None else self._ctx
-        if vertex._hooks is None:
-            vertex._hooks = []
-        hooks = vertex._hooks
+        target = self if self._ctx is None else self._ctx
+        if target._hooks is None:
+            target._hooks = []
+        hooks = target._hooks
         hooks.append(hook)
         return lambda: hooks.remove(hook)
 
@@ -217,7 +217,7 @@ class Context:
         self.grad = grad if self.grad is None else self.grad + grad
 
     def __repr__(self) -> str:
-        return f"<Context of {self.function.name}, scope {self.scope}>"
+        return f"<Context of {self.function.name}, scope {getattr(self, 'scope', None)}>"
 
 
 def vertex(node: Any) -> Any:
