@@ -25,8 +25,8 @@ class OpError(ValueError):
 
 
 class Function:
-    """An op: `forward` and `backward` on arrays, and what one application of it saves for its backward is a
-    `Context` (`ctx`), which is also the graph's vertex for the op's output."""
+    """An op: `forward` and `backward` on arrays. What one application saves for its backward is a `Context`
+    (`ctx`), which is also the graph's vertex for the op's output."""
 
     name: ClassVar[str] = "function"
     expects: ClassVar[str] = ""

@@ -200,10 +200,7 @@ class Context:
         """The op's registered name."""
         return self.function.name
 
-    @property
-    def op(self) -> str:
-        """The op's registered name, as a value's `.op` says it: every vertex of the graph answers `.op`."""
-        return self.function.name
+    op = name  # as a value's `.op` says it: every vertex of the graph answers `.op`
 
     def save_for_backward(self, *arrays: Any) -> None:
         """Keep the arrays (or index) backward will read, and nothing more: backward frees them as it passes.
