@@ -1,8 +1,10 @@
 """The graph core shared by `Tensor` and the scalar `Value`: nodes, grad mode, scopes, toposort, backward.
 
-A node is a value plus the context (`_ctx`) of the op that made it. `backward` is the only place gradients
-move: it walks one topological order, calls each op's backward, undoes broadcasting, checks every gradient's
-shape against its input's, and accumulates. Both engines run through exactly this code.
+A node is a value plus the context (`_ctx`) of the op that made it; the graph's vertices are the leaves and
+those contexts (`Context`), which hold what backward reads and not the values. `backward` is the only place
+gradients move: it walks one topological order of the vertices, calls each op's backward, undoes
+broadcasting, checks every gradient's shape against its input's, and accumulates. Both engines run through
+exactly this code.
 """
 
 from __future__ import annotations
@@ -251,7 +253,7 @@ def toposort(root: Any, *, all_inputs: bool = False) -> list[Any]:
 
 _sequence_number = attrgetter("_seq")
 next_sequence_number = count().__next__
-"""Called once per node made: creation order is the topological order `toposort` uses."""
+"""Called once per leaf and per recorded context: creation order is the topological order `toposort` uses."""
 
 
 def mark_modified(node: Node) -> None:
@@ -260,7 +262,7 @@ def mark_modified(node: Node) -> None:
     vertex(node)._modified = STATE.modified = next_sequence_number()
 
 
-def _check_unmodified(order: list[Node]) -> None:
+def _check_unmodified(order: list[Any]) -> None:
     """Raise if a value in the graph was changed in place after an op of the graph used it.
 
     Free unless something was changed after the graph's first op. Then it is conservative: it does not ask
@@ -305,7 +307,7 @@ def backward(root: Node, grad: Any, *, retain_graph: bool = False, retain_grads:
         raise
 
 
-def _run_backward(order: list[Node], retain_graph: bool, retain_grads: bool) -> None:
+def _run_backward(order: list[Any], retain_graph: bool, retain_grads: bool) -> None:
     """The backward pass proper, over `order` (inputs before outputs) from the last node to the first."""
     anomaly = STATE.anomaly
     for node in reversed(order):
