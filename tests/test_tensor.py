@@ -175,6 +175,21 @@ def test_scopes_nest_and_tag_nodes():
     assert (a * 2).scope is None
 
 
+def test_step_scopes_name_each_step_and_restore_the_scope_even_after_an_error():
+    from tinygrad_rnn.graph import step_scopes
+
+    a = leaf([1.0])
+    outputs = []
+    with tg.scope("net"), step_scopes("rnn.l0", [2, 1]) as steps:
+        for _ in steps:
+            outputs.append(a.tanh())
+    assert [out.scope for out in outputs] == ["net/rnn.l0/t=2", "net/rnn.l0/t=1"]
+    with pytest.raises(ZeroDivisionError), step_scopes("rnn.l0", range(3)) as steps:
+        for step in steps:
+            1 / (1 - step)
+    assert (a * 2).scope is None  # the error did not leave the step's scope behind
+
+
 def test_hooks_see_and_may_replace_the_gradient():
     a = leaf([1.0, 2.0])
     hidden = a * 3.0
@@ -488,3 +503,21 @@ def test_a_product_gradient_of_the_wrong_shape_is_refused_naming_the_op():
     x = tg.Tensor(np.ones((3, 3)), requires_grad=True)
     with pytest.raises(tg.GraphError, match=r"op 'bad_product_test'.*\(4, 4\).*\(3, 3\)"):
         BadProduct.apply(x).sum().backward()
+
+
+def test_an_indexed_gradient_whose_values_do_not_fit_the_slice_is_refused_naming_the_op():
+    from tinygrad_rnn.gradients import IndexedGrad
+
+    @tg.register("bad_indexed_test")
+    class BadIndexed(tg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x[0]
+
+        @staticmethod
+        def backward(ctx, grad):
+            return IndexedGrad(0, np.ones(5))  # the slice x[0] has shape (3,)
+
+    x = tg.Tensor(np.ones((2, 3)), requires_grad=True)
+    with pytest.raises(tg.GraphError, match=r"op 'bad_indexed_test'.*\(5,\).*\(3,\)"):
+        BadIndexed.apply(x).sum().backward()

@@ -40,10 +40,10 @@ class IndexedGrad(LazyGrad):
     __slots__ = ("index", "values", "op")
 
     def __init__(self, index: Any, values: np.ndarray) -> None:
-        self.index, self.values, self.op = index, values, "?"
+        self.index, self.values, self.op = index, values, None
 
     def check(self, shape: tuple[int, ...], ctx: Any) -> None:
-        self.op = ctx.name  # the slice's shape is known only against a buffer: scatter_into checks it
+        self.op = ctx.function  # the slice's shape is known only against a buffer: scatter_into checks it
 
     def evaluate(self, shape: tuple[int, ...]) -> np.ndarray:
         buffer = np.zeros(shape, dtype=self.values.dtype)
@@ -55,8 +55,8 @@ class IndexedGrad(LazyGrad):
         index = self.index
         target = buffer[index]
         if self.values.shape != target.shape:
-            raise GraphError(f"op '{self.op}': backward returned values of shape {self.values.shape} "
-                             f"for an indexed gradient whose slice has shape {target.shape}")
+            raise GraphError(f"op '{getattr(self.op, 'name', '?')}': backward returned values of shape "
+                             f"{self.values.shape} for an indexed gradient whose slice has shape {target.shape}")
         kind = type(index)
         if kind is slice or (kind is int and buffer.ndim > 1):
             target += self.values  # basic indexing gave a view of the buffer: add through it
@@ -76,13 +76,12 @@ class ProductGrad(LazyGrad):
     cost several times more here (BLAS packs the inputs and clears the output of each one).
     """
 
-    __slots__ = ("left", "right", "op")
+    __slots__ = ("left", "right")
 
     def __init__(self, left: np.ndarray, right: np.ndarray) -> None:
-        self.left, self.right, self.op = left, right, "?"
+        self.left, self.right = left, right
 
     def check(self, shape: tuple[int, ...], ctx: Any) -> None:
-        self.op = ctx.name
         if (self.left.shape[1], self.right.shape[1]) != shape:
             raise GraphError(f"op '{ctx.name}': backward returned a product gradient of shape "
                              f"{(self.left.shape[1], self.right.shape[1])} for an input of shape {shape}")
@@ -105,13 +104,11 @@ class Accumulator(LazyGrad):
     second into a new array). Product gradients wait, to be summed as one GEMM.
     """
 
-    __slots__ = ("dense", "lefts", "rights", "waiting")
+    __slots__ = ("dense", "products", "waiting")
 
     def __init__(self, first: Any, second: Any, shape: tuple[int, ...]) -> None:
-        self.lefts: list[np.ndarray] = []
-        self.rights: list[np.ndarray] = []
-        self.waiting = 0
-        if first.__class__ not in LAZY and second.__class__ not in LAZY:
+        self.products: list[ProductGrad] | None = None  # product gradients waiting to be summed
+        if not isinstance(first, LazyGrad) and not isinstance(second, LazyGrad):
             self.dense = first + second
             return
         self.dense = None
@@ -122,8 +119,9 @@ class Accumulator(LazyGrad):
         """Add a dense, indexed or product gradient."""
         kind = grad.__class__
         if kind is ProductGrad:
-            self.lefts.append(grad.left)
-            self.rights.append(grad.right)
+            if self.products is None:
+                self.products, self.waiting = [], 0
+            self.products.append(grad)
             self.waiting += grad.left.nbytes + grad.right.nbytes
             if self.waiting >= PRODUCT_ROWS_BYTES:
                 self._sum_products()
@@ -138,21 +136,17 @@ class Accumulator(LazyGrad):
 
     def _sum_products(self) -> None:
         """Add the waiting products as one GEMM: (all their left rows)^T @ (all their right rows)."""
-        lefts, rights = self.lefts, self.rights
-        left = lefts[0] if len(lefts) == 1 else np.concatenate(lefts)
-        right = rights[0] if len(rights) == 1 else np.concatenate(rights)
+        products, self.products = self.products, None
+        left = np.concatenate([product.left for product in products])
+        right = np.concatenate([product.right for product in products])
         product = np.dot(left.T, right)
         if self.dense is None:
             self.dense = product
         else:
             self.dense += product
-        self.lefts, self.rights, self.waiting = [], [], 0
 
     def evaluate(self, shape: tuple[int, ...]) -> np.ndarray:
-        if self.lefts:
+        if self.products:
             self._sum_products()
         return self.dense
 
-
-LAZY = (IndexedGrad, ProductGrad, Accumulator)
-"""The kinds of gradient that are not arrays yet: two gradients of no such kind are simply added."""

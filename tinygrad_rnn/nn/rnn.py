@@ -2,7 +2,7 @@
 
 PyTorch's contract: arguments, parameter names and shapes (`weight_ih_l{k}`, `_reverse` suffix), gate order,
 init, input layouts (L, N, I), (N, L, I) with batch_first, unbatched (L, I), and return values. Each layer
-projects the whole sequence with one matmul, then runs its steps, each inside scope("<layer>/t=<t>").
+projects the whole sequence with one matmul, then runs its steps, each inside the scope "<layer>/t=<t>" (`step_scopes`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..graph import scope
+from ..graph import scope, step_scopes
 from ..tensor import Tensor, cat, stack
 from . import functional
 from .cells import (
@@ -189,10 +189,10 @@ class RNN(RNNBase):
         (hidden,) = start
         nonlinearity = self.nonlinearity
         outputs = []
-        for timestep in steps:
-            with scope(f"{layer_name}/t={timestep}"):
+        with step_scopes(layer_name, steps) as timesteps:
+            for timestep in timesteps:
                 hidden = rnn_step(projected[_step_index(time_axis, timestep)], hidden, weight_hh_t, nonlinearity)
-            outputs.append(hidden)
+                outputs.append(hidden)
         return outputs, [hidden]
 
     def extra_repr(self) -> str:
@@ -224,10 +224,10 @@ class LSTM(RNNBase):
             weight_hh_t = weights[1].T
         hidden, cell = start
         outputs = []
-        for timestep in steps:
-            with scope(f"{layer_name}/t={timestep}"):
+        with step_scopes(layer_name, steps) as timesteps:
+            for timestep in timesteps:
                 hidden, cell = lstm_step(projected[_step_index(time_axis, timestep)], hidden, cell, weight_hh_t)
-            outputs.append(hidden)
+                outputs.append(hidden)
         return outputs, [hidden, cell]
 
 
@@ -253,9 +253,9 @@ class GRU(RNNBase):
             weight_hh_t = weight_hh.T
         (hidden,) = start
         outputs = []
-        for timestep in steps:
-            index = _step_index(time_axis, timestep)
-            with scope(f"{layer_name}/t={timestep}"):
+        with step_scopes(layer_name, steps) as timesteps:
+            for timestep in timesteps:
+                index = _step_index(time_axis, timestep)
                 hidden = gru_step(projected_rz[index], projected_n[index], hidden, weight_hh_t, bias_hn)
-            outputs.append(hidden)
+                outputs.append(hidden)
         return outputs, [hidden]

@@ -70,5 +70,7 @@ class AddMM(Function):
         x, w = ctx.saved_tensors
         _, needs_x, needs_w = ctx.needs_input_grad
         grad_x = _product(grad, w.T) if needs_x else None
-        grad_w = ProductGrad(x.reshape(-1, w.shape[0]), grad.reshape(-1, w.shape[1])) if needs_w else None
-        return grad, grad_x, grad_w
+        if not needs_w:
+            return grad, grad_x, None
+        rows, grad_rows = (x, grad) if x.ndim == 2 else (x.reshape(-1, w.shape[0]), grad.reshape(-1, w.shape[1]))
+        return grad, grad_x, ProductGrad(rows, grad_rows)
