@@ -57,11 +57,12 @@ class AddMM(Function):
 
     @staticmethod
     def forward(ctx, c, x, w):
-        if w.ndim != 2 or x.ndim == 0:
+        rank = x.ndim
+        if w.ndim != 2 or rank == 0:
             raise OpError(f"op 'addmm': expected x (..., k) and a matrix w (k, m), got shapes {x.shape} and "
                           f"{w.shape}")
         ctx.save_for_backward(x, w)
-        out = _product(x, w)
+        out = np.dot(x, w) if rank <= 2 else x @ w  # (np.dot: straight to BLAS, see _product)
         out += c  # the product is ours: add the (broadcast) c in place
         return out
 

@@ -87,4 +87,4 @@ class Stack(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return tuple(np.moveaxis(grad, ctx.axis, 0))
+        return tuple(grad if ctx.axis == 0 else np.moveaxis(grad, ctx.axis, 0))
