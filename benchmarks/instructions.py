@@ -26,7 +26,7 @@ import numpy as np
 import numpy_bptt
 import rnn_step
 
-CONTENDERS = {"numpy": rnn_step.NumpyBPTT, "ours": rnn_step.OurNNRNN}
+CONTENDERS = {"numpy": rnn_step.NumpyBPTT, "ours": rnn_step.OurNNRNN, "floor": rnn_step.Floor}
 DEFAULT_STEPS = {"W1": 20, "W2": 3, "W3": 1, "W4": 2}
 DEFAULT_LENGTHS = {"W3": 10, "W4": 100}
 """Shorter sequences for the slow workloads (valgrind runs ~50x slower); a step costs about the same per time step."""
@@ -102,9 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         for contender_name in CONTENDERS:
             counted = count(contender_name, workload, steps) - count(contender_name, workload, 0)
             per_step[contender_name] = counted / steps
-        rows.append([workload.describe(), f"{per_step['numpy'] / 1e6:.3f}", f"{per_step['ours'] / 1e6:.3f}",
-                     f"{per_step['ours'] / per_step['numpy']:.2f}x"])
-    print(harness.format_table(["workload", "numpy BPTT M/step", "ours: nn.RNN M/step", "ours / numpy"], rows))
+        numpy_count = per_step["numpy"]
+        rows.append([workload.describe(), f"{numpy_count / 1e6:.3f}", f"{per_step['ours'] / 1e6:.3f}",
+                     f"{per_step['ours'] / numpy_count:.2f}x", f"{per_step['floor'] / numpy_count:.2f}x"])
+    print(harness.format_table(["workload", "numpy BPTT M/step", "ours: nn.RNN M/step", "ours / numpy",
+                                "floor.py / numpy"], rows))
     return 0
 
 

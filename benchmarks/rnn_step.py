@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import floor
 import harness
 import numpy as np
 import numpy_bptt
@@ -185,6 +186,25 @@ class OurNNRNN(OurContender):
         return self.readout_loss(output)
 
 
+class Floor(Contender):
+    name = "pure-Python floor (floor.py)"
+
+    def __init__(self, parameters: dict[str, np.ndarray], inputs: np.ndarray, targets: np.ndarray) -> None:
+        self.parameters = {name: floor.Node(array.copy()) for name, array in parameters.items()}
+        self.inputs, self.flat_targets = inputs, targets.reshape(-1, targets.shape[-1])
+
+    def gradients(self) -> dict[str, np.ndarray]:
+        floor.backward(floor.rnn_loss(self.parameters, self.inputs, self.flat_targets))
+        gradients = {name: floor.gradient(node) for name, node in self.parameters.items()}
+        for node in self.parameters.values():
+            node.grad = None
+        return gradients
+
+    def step(self) -> None:
+        for node, gradient in zip(self.parameters.values(), self.gradients().values()):
+            node.data -= LEARNING_RATE * gradient
+
+
 class TorchContender(Contender):
     """Shared by the PyTorch contenders: `self.tensors` maps parameter names to leaf torch tensors."""
 
@@ -265,7 +285,7 @@ def contenders(torch: Any) -> tuple[list[type[Contender]], list[str]]:
         notes.append(f"skipped 'ours: nn.RNN': {reason}")
     else:
         available.append(OurNNRNN)
-    available += [OurLoopHoisted, OurLoopPerStep]
+    available += [OurLoopHoisted, OurLoopPerStep, Floor]
     if torch is None:
         notes.append("skipped the torch rows: torch is not importable here (run under a Python that has it, "
                      "with PYTHONPATH pointing at this checkout)")
