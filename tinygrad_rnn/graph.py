@@ -88,7 +88,7 @@ class scope:  # noqa: N801 (used like a function: `with scope("t=3"):`)
 
 class step_scopes:  # noqa: N801 (used like a function, as scope is)
     """`with step_scopes("rnn.l0", range(T)) as steps: for t in steps: ...` runs each step in the scope
-    "rnn.l0/t=<t>", as a `with scope(...)` inside the loop would, for a fifth of its cost per step; the scope
+    "rnn.l0/t=<t>", as a `with scope(...)` inside the loop would, at under a third of its cost per step; the scope
     is restored when the block ends, however it ends."""
 
     __slots__ = ("name", "steps", "previous")
