@@ -35,10 +35,12 @@ class Node:
 
 def _add_grad(node: Node, grad: Any) -> None:
     """Accumulate `grad` on `node`: the first is kept, later ones are summed (a list of factors for a product)."""
-    if node.grad is None:
-        node.grad = grad
-    elif type(grad) is tuple:  # (left, right): left^T @ right, summed later as one GEMM
+    if type(grad) is tuple:  # (left, right): left^T @ right, kept to be summed with the others as one GEMM
+        if node.grad is None:
+            node.grad = []
         node.grad.append(grad)
+    elif node.grad is None:
+        node.grad = grad
     else:
         node.grad = node.grad + grad
 
@@ -78,7 +80,7 @@ def addmm(bias: Node, x: Node, weight: Node) -> Node:
         _add_grad(bias, grad if grad.shape == bias.data.shape else grad.sum(axis=0))
         if x.needs_grad:
             _add_grad(x, np.dot(grad, weight.data.T))
-        _add_grad(weight, [(x.data, grad)] if weight.grad is None else (x.data, grad))
+        _add_grad(weight, (x.data, grad))
     return Node(out, (bias, x, weight), send)
 
 
