@@ -2,7 +2,8 @@
 
 PyTorch's contract: arguments, parameter names and shapes (`weight_ih_l{k}`, `_reverse` suffix), gate order,
 init, input layouts (L, N, I), (N, L, I) with batch_first, unbatched (L, I), and return values. Each layer
-projects the whole sequence with one matmul, then runs its steps, each inside the scope "<layer>/t=<t>" (`step_scopes`).
+projects the whole sequence with one matmul, then runs its steps, each in the scope "<layer>/t=<t>" (see
+`step_scopes`).
 """
 
 from __future__ import annotations
