@@ -1,5 +1,5 @@
-"""The pure-Python floor: the smallest reverse-mode autograd that trains the benchmark's RNN, to show how close
-any engine written in Python can come to the hand-written numpy BPTT.
+"""The pure-Python floor: the smallest reverse-mode autograd that trains the benchmark's RNN, to show how close an
+engine written in Python, with nothing but the essentials, comes to the hand-written numpy BPTT.
 
 A node is one object: its array, its inputs, and a closure that sends its gradient to them (micrograd's design,
 on arrays). Nothing else: no op registry, scopes, hooks, shape or input checks, error messages, graph freeing,
