@@ -1,11 +1,11 @@
 """Time one full RNN training step through our generic autograd against a hand-written numpy BPTT (and PyTorch).
 
-One step: forward over T steps, readout P_t = h_t W_hy + b_y, loss mean((P - y)^2) over all t, full backward,
-SGD update. Contenders: our `nn.RNN` (when it exists), our RNN as a plain loop of Tensor ops (input projection
-hoisted into one matmul, and not), the numpy baseline (`numpy_bptt.py`), and PyTorch eager (a manual loop, and
-`nn.RNN`) when torch is importable. First every contender's float64 gradients must equal the numpy BPTT's to
-1e-10 relative (else exit 1); then float32 is timed with one BLAS thread, round-robin, and each contender's
-time is divided by the numpy baseline's from the same round (median over rounds).
+One step: forward over T steps, readout P_t = h_t W_hy + b_y, loss mean((P - y)^2) over all t, full backward, SGD
+update. Contenders: our `nn.RNN` (when it exists), our RNN as a plain loop of Tensor ops (input projection hoisted
+into one matmul, and not), the numpy baseline (`numpy_bptt.py`), the smallest pure-Python autograd (`floor.py`),
+and PyTorch eager (a manual loop, and `nn.RNN`) when torch is importable. First every contender's float64 gradients
+must equal the numpy BPTT's to 1e-10 relative (else exit 1); then float32 is timed with one BLAS thread,
+round-robin, and each contender's time is divided by the numpy baseline's from the same round (median over rounds).
 
     python benchmarks/rnn_step.py [--workloads W1,W2] [--repeats N] [--memory-lengths 250,1000] [--smoke]
 """
@@ -187,6 +187,8 @@ class OurNNRNN(OurContender):
 
 
 class Floor(Contender):
+    """floor.py's bare autograd on the same model: what Python's per-op cost alone takes."""
+
     name = "pure-Python floor (floor.py)"
 
     def __init__(self, parameters: dict[str, np.ndarray], inputs: np.ndarray, targets: np.ndarray) -> None:
