@@ -84,7 +84,7 @@ def addmm(bias: Node, x: Node, weight: Node) -> Node:
     return Node(out, (bias, x, weight), send)
 
 
-def row(x: Node, index: int) -> Node:
+def row(x: Node, index: slice) -> Node:
     """x[index] along the first axis."""
     def send(grad: np.ndarray) -> None:
         if x.grad is None:
