@@ -239,6 +239,8 @@ def test_embedding_errors():
         nn.Embedding(4, 2)(np.array([0, 4]))
     with pytest.raises(TypeError, match=r"embedding: expected integer indices, got dtype float64"):
         nn.Embedding(4, 2)(np.array([0.0, 1.0]))
+    with pytest.raises(IndexError, match=r"got values from -4 to 0"):  # a negative alias of the padding row
+        nn.Embedding(4, 2, padding_idx=0)(np.array([-4, 0]))
 
 
 def test_dropout_scales_survivors_and_is_identity_in_eval():

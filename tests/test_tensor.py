@@ -233,6 +233,40 @@ def test_factories_are_reproducible_and_arange_is_integer():
     rng = np.random.default_rng(1)
     assert tg.randn(2, generator=rng).shape == (2,)
     assert tg.arange(5).dtype.kind == "i" and tg.arange(0.0, 1.0, 0.25).shape == (4,)
+    assert tg.arange(0.0, 1.0, 0.25).dtype == np.float32 and tg.arange(3, step=0.5).dtype == np.float32
+
+
+def test_numpy_integers_work_as_sizes():
+    assert tg.zeros(np.int64(3)).shape == (3,) and tg.ones((np.int32(2), 3)).shape == (2, 3)
+    x = tg.randn(2, 3)
+    assert x.reshape(np.prod((2, 3))).shape == (6,) and x.reshape(np.int64(3), 2).shape == (3, 2)
+    assert [p.shape for p in tg.randn(6).split(np.int64(4))] == [(4,), (2,)]
+    assert [p.shape for p in tg.randn(6).chunk(np.int64(2))] == [(3,), (3,)]
+
+
+def test_split_refuses_negative_sizes_and_keeps_an_empty_piece():
+    with pytest.raises(ValueError, match=r"split: expected sizes of at least 0 that add up to the length 3 of "
+                                         r"axis 0, got \[4, -1\]"):
+        tg.arange(3.0).split([4, -1])
+    assert [p.shape for p in tg.zeros(0, 2).split(1)] == [(0, 2)]  # as torch.split: one empty piece
+
+
+def test_tensors_are_numbers_to_numpy_and_to_tensor():
+    x = tg.tensor([1.0, 2.0])
+    assert np.array(x).dtype == np.float32 and np.allclose(x, [1.0, 2.0])
+    assert np.array(x, dtype=np.float64).dtype == np.float64
+    joined = tg.tensor([tg.tensor(1.0), tg.tensor(2.0)])
+    assert joined.dtype == np.float32 and joined.shape == (2,)
+    for bad in (None, "abc", [[1.0], [1.0, 2.0]], {"a": 1}):
+        with pytest.raises(TypeError, match=r"tensor: expected numbers"):
+            tg.tensor(bad)
+
+
+def test_truth_value_of_a_tensor_as_in_pytorch():
+    assert not tg.tensor([0.0]) and tg.tensor(2.0) and float(tg.tensor([[2.5]])) == 2.5
+    with pytest.raises(ValueError, match=r"bool: the truth value of a tensor of shape \(2,\) \(2 elements\) "
+                                         r"is ambiguous"):
+        bool(tg.tensor([0.0, 0.0]))
 
 
 def test_numpy_item_transpose_and_indexing():

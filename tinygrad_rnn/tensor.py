@@ -6,6 +6,7 @@ Every method calls a registered op (see ops/); the graph core (graph.py) does th
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -19,13 +20,23 @@ Generator = np.random.Generator | int | None
 
 
 def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
-    """Copy `data` into an array: floats from Python become float32, numpy keeps its dtype, ints stay ints."""
+    """Copy `data` into an array: floats from Python become float32, numpy keeps its dtype, ints stay ints.
+    Anything that is not numbers (strings, None, ragged lists) is refused rather than kept as an object array."""
     if isinstance(data, Tensor):
         data = data.data
-    if dtype is None and not isinstance(data, (np.ndarray, np.generic)):
-        array = np.array(data)
-        return array.astype(DEFAULT_DTYPE) if array.dtype.kind == "f" else array
-    return np.array(data, dtype=dtype)
+    try:
+        if dtype is None and not isinstance(data, (np.ndarray, np.generic)):
+            array = np.array(data)
+            array = array.astype(DEFAULT_DTYPE) if array.dtype.kind == "f" else array
+        else:
+            array = np.array(data, dtype=dtype)
+    except (ValueError, TypeError) as error:
+        raise TypeError(f"tensor: expected numbers (a number, nested lists of numbers, an array or a Tensor), "
+                        f"got {type(data).__name__} ({error})") from None
+    if array.dtype.kind not in "biufc":
+        raise TypeError(f"tensor: expected numbers (a number, nested lists of numbers, an array or a Tensor), "
+                        f"got {type(data).__name__} of numpy dtype {array.dtype}")
+    return array
 
 
 class Tensor(Arithmetic):
@@ -91,6 +102,25 @@ class Tensor(Arithmetic):
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return len(self.data)
+
+    def __bool__(self) -> bool:
+        """The truth of a one-element tensor (`if loss < 1:`); more elements are ambiguous, as in PyTorch."""
+        if self.data.size != 1:
+            raise ValueError(f"bool: the truth value of a tensor of shape {self.shape} ({self.data.size} elements) "
+                             "is ambiguous; use .any() or .all() on .numpy(), or compare one element")
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        """`float(loss)`: the one element, as in PyTorch (numpy also reads a 0-d tensor inside a list this way)."""
+        if self.data.size != 1:
+            raise TypeError(f"float: only a tensor with one element is a number, got shape {self.shape}")
+        return float(self.data.item())
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """The data for numpy (`np.array(t)`, `np.allclose(t, a)`), so numpy sees numbers, not objects."""
+        if dtype is not None and dtype != self.data.dtype:
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
 
     def __iter__(self) -> Iterator[Tensor]:
         return (self[i] for i in range(len(self)))
@@ -179,9 +209,7 @@ class Tensor(Arithmetic):
 
     # ---- shape ---------------------------------------------------------------------------------------------
     def reshape(self, *shape: int | Sequence[int]) -> Tensor:
-        if len(shape) == 1 and not isinstance(shape[0], int):
-            shape = tuple(shape[0])
-        return ops.Reshape.apply(self, shape=shape)
+        return ops.Reshape.apply(self, shape=_shape(shape))
 
     def permute(self, *axes: int | Sequence[int]) -> Tensor:
         if len(axes) == 1 and not isinstance(axes[0], int):
@@ -209,21 +237,22 @@ class Tensor(Arithmetic):
         """Pieces of `split_size` along `axis` (or of the given sizes), each a getitem of this tensor."""
         axis = self._axis(axis, "split")
         length = self.shape[axis]
-        if isinstance(split_size, int):
+        if isinstance(split_size, Integral):
             if split_size <= 0:
                 raise ValueError(f"split: split_size must be positive, got {split_size}")
-            sizes = [min(split_size, length - start) for start in range(0, length, split_size)]
+            sizes = [min(int(split_size), length - start) for start in range(0, length, int(split_size))] or [0]
         else:
-            sizes = list(split_size)
-            if sum(sizes) != length:
-                raise ValueError(f"split: sizes {sizes} add up to {sum(sizes)}, but axis {axis} has length {length}")
+            sizes = [int(size) for size in split_size]
+            if any(size < 0 for size in sizes) or sum(sizes) != length:
+                raise ValueError(f"split: expected sizes of at least 0 that add up to the length {length} of axis "
+                                 f"{axis}, got {sizes}")
         lead = (slice(None),) * axis
         starts = np.cumsum([0] + sizes[:-1])
         return tuple(self[lead + (slice(int(start), int(start) + size),)] for start, size in zip(starts, sizes))
 
     def chunk(self, chunks: int, axis: int = 0) -> tuple[Tensor, ...]:
         """`chunks` nearly equal pieces along `axis` (as torch.chunk: the last may be smaller)."""
-        if not isinstance(chunks, int) or chunks <= 0:
+        if not isinstance(chunks, Integral) or chunks <= 0:
             raise ValueError(f"chunk: chunks must be a positive integer, got {chunks!r}")
         return self.split(-(-self.shape[self._axis(axis, "chunk")] // chunks), axis)
 
@@ -295,7 +324,10 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
 
 
 def _shape(shape: tuple[Any, ...]) -> tuple[int, ...]:
-    return tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
+    """Sizes given one by one or as one sequence, as plain ints (numpy integers too)."""
+    if len(shape) == 1 and not isinstance(shape[0], Integral):
+        shape = tuple(shape[0])
+    return tuple(int(size) if isinstance(size, Integral) else size for size in shape)
 
 
 def zeros(*shape: int, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -315,5 +347,7 @@ def randn(*shape: int, generator: Generator = None, dtype: Any = None, requires_
 
 
 def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None) -> Tensor:
-    """Evenly spaced values in [start, stop), as numpy.arange (integers stay integers)."""
+    """Evenly spaced values in [start, stop), as numpy.arange: integers stay integers, floats are float32."""
+    if dtype is None and any(isinstance(bound, float) for bound in (start, stop, step)):
+        dtype = DEFAULT_DTYPE
     return Tensor(np.arange(start, stop, step, dtype=dtype))

@@ -43,7 +43,7 @@ def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> T
     count = weight.shape[0]
     if index.dtype.kind not in "iu":
         raise TypeError(f"embedding: expected integer indices, got dtype {index.dtype}")
-    if index.size and (index.min() < -count or index.max() >= count):
+    if index.size and (index.min() < 0 or index.max() >= count):  # as PyTorch: no negative aliases
         raise IndexError(f"embedding: indices must be in [0, {count}) for {count} embeddings, "
                          f"got values from {index.min()} to {index.max()}")
     rows = weight[index]
