@@ -54,6 +54,16 @@ def test_shared_parameter_is_listed_once():
     assert names.count("encoder.scale") == 1 and "head.0.weight" not in names
 
 
+def test_state_dict_lists_a_tied_parameter_under_each_name_as_pytorch_does():
+    shared = nn.Linear(2, 2)
+    model = nn.Sequential(shared, nn.Tanh(), shared)
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert [name for name, _ in model.named_parameters()] == ["0.weight", "0.bias"]
+    state = {name: np.full_like(array, 0.5) for name, array in model.state_dict().items()}
+    model.load_state_dict(state)  # strict: every name is expected, and both fill the one shared parameter
+    np.testing.assert_array_equal(shared.weight.data, 0.5)
+
+
 def test_children_and_modules():
     model = Model()
     assert [name for name, _ in model.named_children()] == ["encoder", "head"]
@@ -283,6 +293,7 @@ def test_activations_and_sequential():
     model = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
     model.append(nn.Linear(3, 1))
     assert len(model) == 3 and isinstance(model[-1], nn.Linear) and len(model[:2]) == 2
+    assert list(model[1:].state_dict()) == ["2.weight", "2.bias"]  # a slice keeps the names, as in PyTorch
     assert [type(layer).__name__ for layer in model] == ["Linear", "ReLU", "Linear"]
     named = nn.Sequential({"hidden": nn.Linear(2, 3), "act": nn.Tanh()})
     assert [name for name, _ in named.named_parameters()] == ["hidden.weight", "hidden.bias"]

@@ -127,9 +127,9 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):  # the pieces keep their names, so their state_dict keys stay too
+            return Sequential(dict(list(self._modules.items())[index]))
         modules = list(self._modules.values())
-        if isinstance(index, slice):
-            return Sequential(*modules[index])
         if not -len(modules) <= index < len(modules):
             raise IndexError(f"Sequential: index {index} is out of range for {len(modules)} modules")
         return modules[index]

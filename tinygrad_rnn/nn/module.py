@@ -120,13 +120,15 @@ class Module:
         self._modules[name] = module
 
     # ---- traversal -----------------------------------------------------------------------------------------
-    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
-        """(dotted name, parameter) pairs, each parameter once even when shared, in registration order."""
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, parameter) pairs in registration order, each parameter once even when shared (under
+        every name it has with `remove_duplicate=False`, as `state_dict` lists it)."""
         seen: set[int] = set()
-        modules = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        modules = self.named_modules(prefix, remove_duplicate) if recurse else iter([(prefix, self)])
         for module_prefix, module in modules:
             for name, parameter in module._parameters.items():
-                if parameter is None or id(parameter) in seen:
+                if parameter is None or (remove_duplicate and id(parameter) in seen):
                     continue
                 seen.add(id(parameter))
                 yield (f"{module_prefix}.{name}" if module_prefix else name), parameter
@@ -147,13 +149,14 @@ class Module:
         for _, module in self.named_children():
             yield module
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        """(dotted name, module) for this module and every descendant, each once, parents first."""
+    def named_modules(self, prefix: str = "", remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        """(dotted name, module) for this module and every descendant, parents first, each once (or under every
+        name it has with `remove_duplicate=False`)."""
         seen: set[int] = set()
         stack: list[tuple[str, Module]] = [(prefix, self)]
         while stack:
             name, module = stack.pop()
-            if id(module) in seen:
+            if remove_duplicate and id(module) in seen:
                 continue
             seen.add(id(module))
             yield name, module
@@ -201,8 +204,9 @@ class Module:
 
     # ---- state ---------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
-        """{dotted name: copy of the parameter's array}, in `named_parameters()` order."""
-        return {name: parameter.data.copy() for name, parameter in self.named_parameters()}
+        """{dotted name: copy of the parameter's array}, in registration order; a shared (tied) parameter appears
+        under each of its names, as in PyTorch, so the keys match a PyTorch model's."""
+        return {name: parameter.data.copy() for name, parameter in self.named_parameters(remove_duplicate=False)}
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Copy arrays (or Tensors) from `state_dict` into the parameters, cast to each parameter's dtype.
@@ -210,7 +214,7 @@ class Module:
         Shape mismatches always raise; with `strict`, missing or unexpected keys raise too, all listed in one
         error. Nothing is changed unless everything checks out. Returns the missing and unexpected keys.
         """
-        own = dict(self.named_parameters())
+        own = dict(self.named_parameters(remove_duplicate=False))
         missing = [name for name in own if name not in state_dict]
         unexpected = [name for name in state_dict if name not in own]
         problems: list[str] = []
