@@ -243,6 +243,19 @@ def test_embedding_padding_row_is_zero_and_gets_no_gradient():
     np.testing.assert_array_equal(embedding.weight.grad[0], 1.0)
 
 
+@pytest.mark.parametrize("make, message", [
+    (lambda: nn.Linear(-1, 3), r"Linear: in_features must be an integer of at least 0, got -1"),
+    (lambda: nn.Embedding(0, 2), r"Embedding: num_embeddings must be a positive integer, got 0"),
+    (lambda: nn.RNN(3.0, 4), r"RNN: input_size must be an integer of at least 0, got 3.0"),
+    (lambda: nn.LSTMCell(3, 0), r"LSTMCell: hidden_size must be a positive integer, got 0"),
+    (lambda: nn.GRU(3, 4, num_layers=0), r"GRU: num_layers must be a positive integer, got 0"),
+])
+def test_layer_sizes_are_checked_naming_the_layer(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+    assert nn.RNN(np.int64(3), 4).input_size == 3  # numpy integers are sizes too
+
+
 def test_embedding_errors():
     with pytest.raises(IndexError, match=r"embedding: indices must be in \[0, 4\) for 4 embeddings, got values "
                                          r"from 0 to 4"):

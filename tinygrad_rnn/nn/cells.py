@@ -19,7 +19,7 @@ import numpy as np
 
 from ..tensor import Tensor, addmm
 from . import init
-from .module import Module, Parameter, resolve_dtype
+from .module import Module, Parameter, check_size, resolve_dtype
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -124,6 +124,9 @@ class RNNCellBase(Module):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype: Any = None) -> None:
         super().__init__()
         dtype = resolve_dtype(dtype)
+        name = type(self).__name__
+        input_size = check_size(name, "input_size", input_size)
+        hidden_size = check_size(name, "hidden_size", hidden_size, minimum=1)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         rows = self.gate_count * hidden_size
         self.weight_ih = recurrent_parameter((rows, input_size), hidden_size, dtype)

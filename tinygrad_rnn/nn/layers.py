@@ -10,7 +10,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from . import functional, init
-from .module import Module, Parameter, resolve_dtype
+from .module import Module, Parameter, check_size, resolve_dtype
 
 
 class Linear(Module):
@@ -19,6 +19,8 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = None) -> None:
         super().__init__()
         dtype = resolve_dtype(dtype)
+        in_features = check_size("Linear", "in_features", in_features)
+        out_features = check_size("Linear", "out_features", out_features)
         self.in_features, self.out_features = in_features, out_features
         bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
         self.weight = init.uniform_(Parameter(np.empty((out_features, in_features), dtype=dtype)), -bound, bound)
@@ -43,6 +45,8 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  dtype: Any = None) -> None:
         super().__init__()
+        num_embeddings = check_size("Embedding", "num_embeddings", num_embeddings, minimum=1)
+        embedding_dim = check_size("Embedding", "embedding_dim", embedding_dim)
         if padding_idx is not None and not -num_embeddings <= padding_idx < num_embeddings:
             raise ValueError(f"Embedding: padding_idx must be within [-{num_embeddings}, {num_embeddings}), "
                              f"got {padding_idx}")

@@ -7,6 +7,7 @@ yields dotted names (`encoder.weight_ih_l0`) in the order they were assigned.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from numbers import Integral
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -42,6 +43,14 @@ def resolve_dtype(dtype: Any) -> np.dtype:
     if resolved.kind != "f":
         raise TypeError(f"dtype: parameters must be floating point (e.g. np.float32, np.float64), got {resolved}")
     return resolved
+
+
+def check_size(layer: str, name: str, size: Any, minimum: int = 0) -> int:
+    """`size` (a layer's constructor argument, e.g. in_features) as an int, or an error naming the layer."""
+    if isinstance(size, bool) or not isinstance(size, Integral) or size < minimum:
+        wanted = "a positive integer" if minimum == 1 else f"an integer of at least {minimum}"
+        raise ValueError(f"{layer}: {name} must be {wanted}, got {size!r}")
+    return int(size)
 
 
 class Module:

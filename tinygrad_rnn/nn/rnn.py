@@ -27,7 +27,7 @@ from .cells import (
     recurrent_parameter,
     rnn_step,
 )
-from .module import Module, resolve_dtype
+from .module import Module, check_size, resolve_dtype
 
 Weights = tuple[Tensor, Tensor, Tensor | None, Tensor | None]
 
@@ -42,10 +42,9 @@ class RNNBase(Module):
                  dtype: Any = None) -> None:
         super().__init__()
         name = type(self).__name__
-        if not (isinstance(hidden_size, int) and hidden_size > 0):
-            raise ValueError(f"{name}: hidden_size must be a positive integer, got {hidden_size!r}")
-        if not (isinstance(num_layers, int) and num_layers > 0):
-            raise ValueError(f"{name}: num_layers must be a positive integer, got {num_layers!r}")
+        input_size = check_size(name, "input_size", input_size)
+        hidden_size = check_size(name, "hidden_size", hidden_size, minimum=1)
+        num_layers = check_size(name, "num_layers", num_layers, minimum=1)
         if not (isinstance(dropout, (int, float)) and 0.0 <= dropout <= 1.0):
             raise ValueError(f"{name}: dropout must be a probability in [0, 1], got {dropout!r}")
         if dropout > 0 and num_layers == 1:
