@@ -206,6 +206,8 @@ class StopFlag:
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
     """Train (or resume) as the arguments say; returns the final checkpoint dictionary."""
+    if Path(args.checkpoint).is_dir():
+        raise UsageError(f"--checkpoint {args.checkpoint} is a folder: expected the name of a file to write")
     if not args.resume and not args.overwrite and Path(args.checkpoint).exists():
         raise UsageError(f"{args.checkpoint} already exists: continue it with --resume, start afresh over it with "
                          "--overwrite, or choose another --checkpoint")

@@ -169,6 +169,12 @@ def test_checkpoint_from_another_model_is_refused_and_kept(char_rnn, text_file, 
     assert checkpoint.read_bytes() == before
 
 
+def test_a_checkpoint_path_that_is_a_folder_fails_before_training(text_file, tmp_path):
+    result = run_script("char_rnn", *smoke_args(text_file, tmp_path, "--overwrite"))
+    assert_clean_failure(result, f"--checkpoint {tmp_path} is a folder: expected the name of a file to write")
+    assert "step" not in result.stdout  # refused before any training
+
+
 def test_a_fresh_run_never_overwrites_a_checkpoint_unasked(char_rnn, text_file, tmp_path):
     checkpoint = tmp_path / "precious.npz"
     assert char_rnn.main(smoke_args(text_file, checkpoint, "--steps", 3)) == 0

@@ -149,6 +149,14 @@ def test_failure_on_first_save_leaves_nothing(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+def test_save_errors_name_the_path_asked_for(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"save: cannot write '.*missing/x.npz': No such file"):
+        tg.save({"a": 1}, tmp_path / "missing" / "x.npz")
+    with pytest.raises(IsADirectoryError, match=r"save: '.*' is a folder; give the name of the file to write"):
+        tg.save({"a": 1}, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_failing_rename_keeps_old_file_and_removes_temporary(tmp_path, monkeypatch):
     path = tmp_path / "checkpoint.npz"
     save({"step": 1}, path)

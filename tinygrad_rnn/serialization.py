@@ -90,7 +90,12 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
     arrays[MANIFEST] = np.frombuffer(manifest.encode("utf-8"), dtype=np.uint8)
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"save: '{path}' is a folder; give the name of the file to write")
+    try:
+        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    except OSError as error:  # name the file asked for, not the temporary one
+        raise type(error)(error.errno, f"save: cannot write '{path}': {error.strerror}") from None
     try:
         with os.fdopen(descriptor, "wb") as file:
             _write_npz(file, arrays)
