@@ -474,3 +474,18 @@ def test_a_hand_written_update_can_mark_its_parameter():
     tg.mark_modified(weight)  # ... unless told
     with pytest.raises(tg.GraphError, match="changed in place"):
         loss.backward()
+
+
+@pytest.mark.parametrize("share", [lambda weight: weight.detach(), lambda weight: weight[1].detach()],
+                         ids=["detach", "detached view"])
+def test_a_tensor_sharing_the_updated_array_is_stale_too(share):
+    """As PyTorch's version counter: detach() and views share the array, so the step changes what they saw."""
+    rng = np.random.default_rng(5)
+    weight = Tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    other = Tensor(rng.standard_normal(2), requires_grad=True)
+    loss = (share(weight) * other * other).sum()
+    weight.grad = np.ones((3, 2))
+    optim.SGD([weight], lr=0.1).step()
+    with pytest.raises(tg.GraphError, match=r"input 0 .* of op 'mul'.*changed in place after the op used it"):
+        loss.backward()
+    (share(weight) * other).sum().backward()  # a graph recorded after the step is fine

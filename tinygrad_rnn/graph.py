@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager, contextmanager
 from itertools import count
 from operator import attrgetter
 from typing import Any
+from weakref import ref
 
 import numpy as np
 
@@ -281,8 +282,38 @@ next_sequence_number = count().__next__
 
 def mark_modified(node: Node) -> None:
     """Note that `node.data` was just changed in place (an optimizer step, an init). A graph whose ops used it
-    before then refuses to go back through it: what those ops saved is no longer what they saw."""
-    vertex(node)._modified = STATE.modified = next_sequence_number()
+    before then refuses to go back through it: what those ops saved is no longer what they saw. That holds for
+    every tensor that shares the array too (`detach()`, views), as PyTorch's version counter does."""
+    vertex(node)._modified = STATE.modified = sequence = next_sequence_number()
+    data = getattr(node, "data", None)
+    if isinstance(data, np.ndarray):
+        owner = _owner(data)
+        key = id(owner)
+        _MODIFIED_ARRAYS[key] = (ref(owner, lambda _, key=key: _MODIFIED_ARRAYS.pop(key, None)), sequence)
+
+
+_MODIFIED_ARRAYS: dict[int, tuple[Any, int]] = {}
+"""id(array that owns its memory) -> (a weak reference to it, when it was last marked modified)."""
+
+
+def _owner(array: np.ndarray) -> np.ndarray:
+    """The array whose memory `array` views (itself when it owns it)."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+def _modified_since(parent: Any) -> int:
+    """When the value of vertex `parent` was last changed in place: through it, or (a leaf) through any tensor
+    that shares its array."""
+    sequence = getattr(parent, "_modified", -1)
+    data = getattr(parent, "data", None)
+    if isinstance(data, np.ndarray):
+        owner = _owner(data)
+        entry = _MODIFIED_ARRAYS.get(id(owner))
+        if entry is not None and entry[0]() is owner:
+            sequence = max(sequence, entry[1])
+    return sequence
 
 
 def _check_unmodified(order: list[Any]) -> None:
@@ -303,7 +334,7 @@ def _check_inputs_unmodified(ctx: Any) -> None:
     if not ctx.is_context:
         return
     for position, parent in enumerate(ctx.parents):
-        if getattr(parent, "_modified", -1) > ctx._seq:
+        if _modified_since(parent) > ctx._seq:
             raise GraphError(f"backward: input {position} (shape {parent.grad_shape}) of op '{ctx.name}' (scope "
                              f"{ctx.scope}) was changed in place after the op used it (an optimizer step?), so "
                              "the graph would mix old and new values; run backward before step(), or build the "
