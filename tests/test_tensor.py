@@ -236,6 +236,12 @@ def test_factories_are_reproducible_and_arange_is_integer():
     assert tg.arange(0.0, 1.0, 0.25).dtype == np.float32 and tg.arange(3, step=0.5).dtype == np.float32
 
 
+def test_reductions_take_a_list_of_axes():
+    x = tg.tensor(np.arange(24.0).reshape(2, 3, 4))
+    for reduce in ("sum", "mean", "max"):
+        np.testing.assert_array_equal(getattr(x, reduce)(axis=[0, 2]).data, getattr(x.data, reduce)(axis=(0, 2)))
+
+
 def test_numpy_integers_work_as_sizes():
     assert tg.zeros(np.int64(3)).shape == (3,) and tg.ones((np.int32(2), 3)).shape == (2, 3)
     x = tg.randn(2, 3)

@@ -193,13 +193,13 @@ class Tensor(Arithmetic):
 
     # ---- reductions ----------------------------------------------------------------------------------------
     def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
+        return ops.Sum.apply(self, axis=_axes(axis), keepdims=keepdims)
 
     def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
+        return ops.Mean.apply(self, axis=_axes(axis), keepdims=keepdims)
 
     def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return ops.Max.apply(self, axis=axis, keepdims=keepdims)
+        return ops.Max.apply(self, axis=_axes(axis), keepdims=keepdims)
 
     def softmax(self, axis: int = -1) -> Tensor:
         return ops.Softmax.apply(self, axis=axis)
@@ -261,6 +261,11 @@ class Tensor(Arithmetic):
         if not -self.ndim <= axis < self.ndim:
             raise ValueError(f"{op}: axis {axis} is out of range for a tensor of shape {self.shape}")
         return axis % self.ndim
+
+
+def _axes(axis: Any) -> Any:
+    """A list of axes as the tuple numpy wants (`x.sum(axis=[0, 1])`)."""
+    return tuple(axis) if isinstance(axis, list) else axis
 
 
 def _plain_index(index: Any) -> Any:
