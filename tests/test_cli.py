@@ -105,6 +105,39 @@ def test_missing_dot_is_one_line_saying_how_to_install(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@needs_dot
+def test_graph_keeps_an_existing_gv_file_beside_the_picture(tmp_path):
+    (tmp_path / "mine.gv").write_text("my notes\n")
+    result = run_module("graph", "--out", str(tmp_path / "mine.svg"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "mine.gv").read_text() == "my notes\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["mine.gv", "mine.svg"]
+
+
+@needs_dot
+def test_graph_onto_a_folder_is_one_line_naming_it_and_leaves_no_stray_file(tmp_path):
+    (tmp_path / "dir.svg").mkdir()
+    result = run_module("graph", "--out", str(tmp_path / "dir.svg"))
+    assert result.returncode == 1
+    assert result.stderr.startswith("tinygrad-rnn graph: error: ") and result.stderr.count("\n") == 1
+    assert "dir.svg" in result.stderr and "Traceback" not in result.stderr
+    assert [path.name for path in tmp_path.iterdir()] == ["dir.svg"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the stand-in dot is a shell script")
+def test_graph_with_a_failing_dot_is_one_line_with_dots_message(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    (folder / "dot").write_text("#!/bin/sh\necho 'Error: <stdin>: syntax error in line 3' >&2\nexit 1\n")
+    (folder / "dot").chmod(0o755)
+    monkeypatch.setenv("PATH", str(folder))
+    assert cli.main(["graph", "--out", str(tmp_path / "x.svg")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("tinygrad-rnn graph: error: ") and err.count("\n") == 1
+    assert "x.svg" in err and "Error: <stdin>: syntax error in line 3" in err
+    assert [path.name for path in tmp_path.iterdir()] == ["bin"]
+
+
 def test_demo_runs_the_named_script_with_the_remaining_arguments(tmp_path):
     (tmp_path / "echo.py").write_text("import sys\nprint(sys.argv[1:])\nsys.exit(3)\n")
     (tmp_path / "_private.py").write_text("")

@@ -294,6 +294,44 @@ def test_render_a_value_graph(tmp_path):
 
 
 @needs_dot
+@pytest.mark.parametrize("fmt", ["svg", "png"])
+def test_render_writes_only_the_picture_and_keeps_a_gv_file_beside_it(tmp_path, fmt):
+    loss, params, _ = hand_rnn(steps=2)
+    (tmp_path / "graph.gv").write_text("my notes\n")
+    viz.render(loss, tmp_path / f"graph.{fmt}", params=params)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["graph.gv", f"graph.{fmt}"]
+    assert (tmp_path / "graph.gv").read_text() == "my notes\n"
+
+
+@needs_dot
+def test_render_onto_a_folder_names_it_and_leaves_no_stray_file(tmp_path):
+    loss, params, _ = hand_rnn(steps=2)
+    (tmp_path / "graph.svg").mkdir()
+    with pytest.raises(OSError, match="graph.svg"):
+        viz.render(loss, tmp_path / "graph.svg", params=params)
+    assert [path.name for path in tmp_path.iterdir()] == ["graph.svg"]
+    assert list((tmp_path / "graph.svg").iterdir()) == []
+
+
+def failing_dot(folder, message: str):
+    """A folder holding a stand-in `dot` that prints `message` to stderr and exits with status 1."""
+    folder.mkdir()
+    dot = folder / "dot"
+    dot.write_text(f"#!/bin/sh\necho '{message}' >&2\nexit 1\n")
+    dot.chmod(0o755)
+    return folder
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the stand-in dot is a shell script")
+def test_a_failing_dot_is_a_render_error_naming_the_path_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(failing_dot(tmp_path / "bin", "Error: <stdin>: syntax error in line 3")))
+    loss, params, _ = hand_rnn(steps=2)
+    with pytest.raises(viz.RenderError, match=r"graph\.svg.*Error: <stdin>: syntax error in line 3"):
+        viz.render(loss, tmp_path / "graph.svg", params=params)
+    assert [path.name for path in tmp_path.iterdir()] == ["bin"]
+
+
+@needs_dot
 def test_a_long_lstm_renders_when_elided(tmp_path):
     loss, params = _nn_loss("lstm", steps=200, hidden=4)
     for options in ({"collapse": "timestep", "max_steps": 8}, {"max_steps": 4, "intermediates": False}):

@@ -115,8 +115,10 @@ def graph_command(args: argparse.Namespace) -> str:
                           legend=not args.no_legend, rankdir=args.rankdir, title=title)
     except viz.GraphvizNotFoundError as error:
         raise CommandError(f"{error} (--out {out.with_suffix('.dot').name} writes the DOT text without it)") from None
+    except viz.RenderError as error:
+        raise CommandError(str(error)) from None
     except OSError as error:
-        raise CommandError(f"could not write {args.out!r}: {error}") from None
+        raise CommandError(f"could not write {args.out!r}: {error.strerror or error}") from None
 
 
 def unrolled_loss(cell: str, steps: int, hidden: int, input_size: int, radius: float | None, loss_kind: str,

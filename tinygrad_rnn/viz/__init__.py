@@ -25,7 +25,7 @@ from .dot import MAX_WIDTH as MAX_WIDTH  # re-exported: the edge widths and the 
 from .dot import MIN_WIDTH as MIN_WIDTH
 from .units import MAX_FAN as MAX_FAN
 
-__all__ = ["COLOURS", "GraphvizNotFoundError", "draw", "render", "to_dot"]
+__all__ = ["COLOURS", "GraphvizNotFoundError", "RenderError", "draw", "render", "to_dot"]
 
 INSTALL_HINT = ("install Graphviz (Debian/Ubuntu: sudo apt-get install graphviz; macOS: brew install graphviz; "
                 "conda: conda install -c conda-forge graphviz; others: https://graphviz.org/download/), "
@@ -34,6 +34,10 @@ INSTALL_HINT = ("install Graphviz (Debian/Ubuntu: sudo apt-get install graphviz;
 
 class GraphvizNotFoundError(RuntimeError):
     """The Graphviz `dot` program is not installed, so a picture cannot be rendered (DOT text still can)."""
+
+
+class RenderError(RuntimeError):
+    """Graphviz `dot` ran but failed to render the picture; the message names the output and quotes dot."""
 
 
 def to_dot(root: Node, **options: Any) -> str:
@@ -61,14 +65,28 @@ def draw(root: Node, **options: Any) -> Any:
 
 
 def render(root: Node, path: str | Path, format: str | None = None, **options: Any) -> str:  # noqa: A002
-    """Write the picture to `path` (format from the suffix: svg, png, pdf, ...; .dot/.gv writes DOT text, no
-    Graphviz needed); returns the path written."""
+    """Write the picture to `path` and no other file (format from the suffix: svg, png, pdf, ...; .dot/.gv writes
+    DOT text, no Graphviz needed); returns the path written.
+
+    The DOT text is piped to `dot` rather than saved beside the picture, so a user's `<name>.gv` is never
+    overwritten or deleted, and nothing is written when `dot` fails (`RenderError`) or is missing.
+    """
     target = Path(path)
     fmt = (format or target.suffix.lstrip(".") or "svg").lower()
     if fmt in ("dot", "gv"):
         target.write_text(to_dot(root, **options), encoding="utf-8")
         return str(target)
-    return draw(root, **options).render(outfile=str(target), format=fmt, cleanup=True)
+    import graphviz
+
+    source = to_dot(root, **options).encode("utf-8")
+    try:  # quiet: dot's message goes into the error; bytes, not lines, so a dot that dies early is no BrokenPipe
+        picture = _with_dot(lambda: graphviz.pipe("dot", fmt, source, quiet=True), graphviz)
+    except graphviz.CalledProcessError as error:
+        message = " ".join((error.stderr or b"").decode(errors="replace").split()) or "no message"
+        raise RenderError(f"viz: Graphviz 'dot' could not render {str(target)!r} "
+                          f"(exit status {error.returncode}): {message}") from None
+    target.write_bytes(picture)
+    return str(target)
 
 
 @cache
