@@ -31,12 +31,13 @@ def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
         else:
             array = np.array(data, dtype=dtype)
     except (ValueError, TypeError) as error:
-        raise TypeError(f"tensor: expected numbers (a number, nested lists of numbers, an array or a Tensor), "
-                        f"got {type(data).__name__} ({error})") from None
+        raise TypeError(f"{_NOT_NUMBERS}, got {type(data).__name__} ({error})") from None
     if array.dtype.kind not in "biufc":
-        raise TypeError(f"tensor: expected numbers (a number, nested lists of numbers, an array or a Tensor), "
-                        f"got {type(data).__name__} of numpy dtype {array.dtype}")
+        raise TypeError(f"{_NOT_NUMBERS}, got {type(data).__name__} of numpy dtype {array.dtype}")
     return array
+
+
+_NOT_NUMBERS = "tensor: expected numbers (a number, nested lists of numbers, an array or a Tensor)"
 
 
 class Tensor(Arithmetic):
