@@ -201,6 +201,16 @@ def test_hooks_see_and_may_replace_the_gradient():
     np.testing.assert_array_equal(a.grad, [1.5, 1.5])
 
 
+def test_a_removed_hook_is_not_called_and_removing_twice_is_harmless():
+    a = leaf([1.0])
+    calls = []
+    remove = a.register_hook(calls.append)
+    remove()
+    remove()  # as PyTorch's handle.remove(): nothing left to remove
+    (a * 2).sum().backward()
+    assert calls == [] and a.grad[0] == 2.0
+
+
 def test_toposort_orders_inputs_before_outputs():
     a = leaf([1.0])
     b = a * 2
@@ -341,6 +351,11 @@ def test_user_op_returning_wrong_gradient_shape_is_named():
 def test_registering_a_name_twice_is_an_error():
     with pytest.raises(ValueError, match="already registered"):
         tg.register("add")(type("Again", (tg.Function,), {}))
+    with pytest.raises(ValueError, match=r"register\('my_mul'\): Mul is already registered as 'mul'"):
+        tg.register("my_mul")(tg.get_op("mul"))
+    assert tg.get_op("mul").name == "mul" and "my_mul" not in tg.OPS
+    with pytest.raises(TypeError, match=r"register: an op's name must be a non-empty string, got 3"):
+        tg.register(3)
 
 
 def test_detect_anomaly_names_op_scope_and_shapes():
@@ -475,8 +490,11 @@ def test_bad_inputs_get_clear_errors():
 
     with pytest.raises(TypeError, match="other operand, got Value"):
         x + Value(1.0)
-    with pytest.raises(TypeError, match="Value holds one number"):
+    with pytest.raises(TypeError, match=r"Value holds one real number, got ndarray of shape \(3,\)"):
         Value(np.ones(3))
+    for not_a_number in (None, "3.5"):  # numpy's float64 would take both (as nan and 3.5)
+        with pytest.raises(TypeError, match="Value holds one real number, got"):
+            Value(2.0) + not_a_number
     with pytest.raises(TypeError, match="where: condition must be a boolean"):
         tg.where(None, x, x)
 

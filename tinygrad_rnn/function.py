@@ -88,11 +88,17 @@ class Function:
 def register(name: str, sample: SampleFn | None = None) -> Callable[[type[Function]], type[Function]]:
     """Class decorator: add a Function to the registry under `name` (names are unique)."""
 
+    if not (isinstance(name, str) and name):
+        raise TypeError(f"register: an op's name must be a non-empty string, got {name!r}")
+
     def add(op: type[Function]) -> type[Function]:
         if name in OPS:
             raise ValueError(f"register: an op named '{name}' is already registered ({OPS[name].__qualname__})")
         if not (isinstance(op, type) and issubclass(op, Function)):
             raise TypeError(f"register('{name}'): expected a Function subclass, got {op!r}")
+        if op in OPS.values():  # renaming it would change the registered op's name and samples
+            raise ValueError(f"register('{name}'): {op.__qualname__} is already registered as '{op.name}'; "
+                             "register a subclass to add it under another name")
         op.name = name
         op.sample = staticmethod(sample) if sample is not None else None
         OPS[name] = op

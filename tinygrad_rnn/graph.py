@@ -195,7 +195,13 @@ class Node:
             target._hooks = []
         hooks = target._hooks
         hooks.append(hook)
-        return lambda: hooks.remove(hook)
+
+        def remove() -> None:
+            """Remove the hook (again: nothing happens, as in PyTorch)."""
+            if hook in hooks:
+                hooks.remove(hook)
+
+        return remove
 
     def _accumulate(self, grad: Any) -> None:
         """Add `grad` into `.grad` without touching an array someone else may hold."""

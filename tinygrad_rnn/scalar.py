@@ -9,6 +9,7 @@ so the engine's gradient-shape check is the same for both.
 
 from __future__ import annotations
 
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -28,8 +29,9 @@ class Value(Arithmetic):
         return np.dtype(np.float64)
 
     def __init__(self, data: float, requires_grad: bool = True) -> None:
-        if isinstance(data, Node) or np.ndim(data) != 0:
-            raise TypeError(f"Value holds one number, got {type(data).__name__} of shape {np.shape(data)}")
+        if not _is_real(data):  # np.float64 would also take None (nan) and numeric strings
+            shape = f" of shape {data.shape}" if isinstance(data, (np.ndarray, Node)) else ""
+            raise TypeError(f"Value holds one real number, got {type(data).__name__}{shape}: {data!r:.40}")
         self.data = np.float64(data)
         self._seq = next_sequence_number()
         self._ctx = self._grad = self._pending = self._hooks = self.name = None
@@ -68,3 +70,10 @@ class Value(Arithmetic):
 
     def _other(self, other: Any) -> Value:
         return other if isinstance(other, Value) else Value(other, requires_grad=False)
+
+
+def _is_real(data: Any) -> bool:
+    """True for a real number: a Python or numpy int or float, or a 0-d numeric array."""
+    if isinstance(data, np.ndarray):
+        return data.ndim == 0 and data.dtype.kind in "biuf"
+    return isinstance(data, Real)

@@ -105,7 +105,7 @@ class Tensor(Arithmetic):
         return len(self.data)
 
     def __bool__(self) -> bool:
-        """The truth of a one-element tensor (`if loss < 1:`); more elements are ambiguous, as in PyTorch."""
+        """A one-element tensor's value as a bool; more elements are ambiguous, as in PyTorch."""
         if self.data.size != 1:
             raise ValueError(f"bool: the truth value of a tensor of shape {self.shape} ({self.data.size} elements) "
                              "is ambiguous; use .any() or .all() on .numpy(), or compare one element")
