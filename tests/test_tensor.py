@@ -470,6 +470,14 @@ def test_gradcheck_takes_non_contiguous_inputs_and_runs_under_no_grad():
         assert tg.gradcheck(lambda x: x * x, [np.array([1.0, 2.0])])
 
 
+@pytest.mark.parametrize("scalar", [np.array(0.3), 0.3, np.float32(0.3), tg.tensor(0.3)],
+                         ids=["0-d array", "float", "numpy float32", "0-d tensor"])
+def test_gradcheck_keeps_a_scalar_input_a_scalar(scalar):
+    shapes = []
+    assert tg.gradcheck(lambda x: (shapes.append(x.shape), (x * x).tanh())[1], [scalar])
+    assert set(shapes) == {()}
+
+
 def test_bad_inputs_get_clear_errors():
     x = tg.randn(2, 3)
     with pytest.raises(TypeError, match="cat: expected a Tensor at position 1, got ndarray"):

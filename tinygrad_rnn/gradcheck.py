@@ -23,8 +23,8 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Any], eps: float = 1e-
     A random projection R (not a bare sum) makes a backward that ignores its incoming gradient fail.
     Returns True, or raises GradcheckError at the worst element.
     """
-    # C-contiguous copies, so that perturbing a flat view of a leaf perturbs the leaf itself
-    leaves = [Tensor(np.ascontiguousarray(x.data if isinstance(x, Tensor) else x, dtype=np.float64),
+    # C-contiguous copies of the same shape (0-d too), so that perturbing a flat view of a leaf perturbs the leaf
+    leaves = [Tensor(np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float64, order="C"),
                      requires_grad=True) if _is_float(x) else x for x in inputs]
     with enable_grad():
         output = fn(*leaves)
@@ -63,4 +63,4 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Any], eps: float = 1e-
 def _is_float(x: Any) -> bool:
     if isinstance(x, Tensor):
         return x.dtype.kind == "f"
-    return isinstance(x, float) or (isinstance(x, np.ndarray) and x.dtype.kind == "f")
+    return isinstance(x, (float, np.floating)) or (isinstance(x, np.ndarray) and x.dtype.kind == "f")
