@@ -332,6 +332,41 @@ def test_user_op_returning_wrong_number_of_gradients_is_named():
         out.sum().backward()
 
 
+def test_user_op_whose_backward_fails_or_returns_no_array_is_named():
+    @tg.register("bad_matmul_test")
+    class BadMatMul(tg.Function):
+        @staticmethod
+        def forward(ctx, x, w):
+            ctx.save_for_backward(x, w)
+            return x @ w
+
+        @staticmethod
+        def backward(ctx, grad):
+            x, w = ctx.saved_tensors
+            return grad @ w, x.T @ grad  # the first should be grad @ w.T
+
+    out = BadMatMul.apply(leaf(np.ones((2, 3))), leaf(np.ones((3, 4))))
+    with pytest.raises(tg.GraphError, match=r"op 'bad_matmul_test': its backward failed for input shapes \(2, 3\) "
+                                            r"and \(3, 4\) and an output gradient of shape \(2, 4\) \(ValueError: "):
+        out.sum().backward()
+
+    @tg.register("float_grad_test")
+    class FloatGrad(tg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return 2.0 * x
+
+        @staticmethod
+        def backward(ctx, grad):
+            return 2.0 * float(grad)  # a Python float has no shape: the engine wants an array (np.float64)
+
+    from tinygrad_rnn.scalar import Value
+
+    with pytest.raises(tg.GraphError, match=r"op 'float_grad_test': backward returned a float for input 0; "
+                                            r"expected an array \(np.float64 for a Value\) or None"):
+        FloatGrad.apply(Value(1.5)).backward()
+
+
 def test_user_op_returning_wrong_gradient_shape_is_named():
     @tg.register("bad_shape")
     class BadShape(tg.Function):

@@ -389,7 +389,12 @@ def _run_backward(order: list[Any], retain_graph: bool, retain_grads: bool) -> N
             raise GraphError(f"backward: the graph through op '{ctx.name}' (scope {ctx.scope}) was already "
                              "freed by an earlier backward; call the first backward(retain_graph=True) to "
                              "go through it twice")
-        grads = ctx.function.backward(ctx, grad)
+        try:
+            grads = ctx.function.backward(ctx, grad)
+        except (ValueError, TypeError, IndexError, AttributeError) as error:  # a user op's bug: name the op
+            shapes = " and ".join(str(parent.grad_shape) for parent in ctx.parents)
+            raise GraphError(f"op '{ctx.name}': its backward failed for input shapes {shapes} and an output "
+                             f"gradient of shape {np.shape(grad)} ({type(error).__name__}: {error})") from error
         parents = ctx.parents
         if type(grads) is not tuple:
             grads = (grads,)
@@ -404,8 +409,15 @@ def _run_backward(order: list[Any], retain_graph: bool, retain_grads: bool) -> N
                 parent_grad.check(shape, ctx)
                 if anomaly:
                     parent_grad = parent_grad.evaluate(shape)
-            elif parent_grad.shape != shape:
-                parent_grad = _unbroadcast(parent_grad, shape, ctx)
+            else:
+                try:
+                    mismatched = parent_grad.shape != shape
+                except AttributeError:
+                    raise GraphError(f"op '{ctx.name}': backward returned a {type(parent_grad).__name__} for input "
+                                     f"{parents.index(parent)}; expected an array (np.float64 for a Value) or None"
+                                     ) from None
+                if mismatched:
+                    parent_grad = _unbroadcast(parent_grad, shape, ctx)
             if anomaly:
                 _check_finite(parent_grad, ctx, "backward")
             pending = parent._pending
