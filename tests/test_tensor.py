@@ -405,6 +405,20 @@ def test_detect_anomaly_names_op_scope_and_shapes():
             out.backward()
 
 
+
+def test_detect_anomaly_blames_the_data_or_the_hook_that_brought_nan_not_the_next_op():
+    x = tg.tensor([1.0, np.nan])
+    with tg.detect_anomaly(), pytest.raises(FloatingPointError, match=r"op 'reshape' received NaN/inf in its input "
+                                                                      r"0 .*: they came in with the data"):
+        x.reshape(2, 1)
+    a = leaf([1.0])
+    hidden = a * 2.0
+    hidden.register_hook(lambda grad: grad * np.nan)
+    with tg.detect_anomaly(), pytest.raises(FloatingPointError, match=r"hook .*<lambda>.* returned NaN/inf for a "
+                                                                      r"node of shape \(1,\)"):
+        (hidden * 3.0).sum().backward()
+
+
 def test_dense_and_indexed_gradients_mix_on_one_node():
     x = leaf(np.arange(4.0))
     y = x * 2.0

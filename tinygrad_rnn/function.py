@@ -81,7 +81,7 @@ class Function:
             out = inputs[0]._from_op(data, None)
         if STATE.anomaly:
             ctx.parents, ctx.scope = tuple(parents), STATE.scope
-            _check_finite(out.data, ctx, "forward")
+            _check_finite(out.data, ctx, "forward", arrays)
         return out
 
 

@@ -440,6 +440,9 @@ def _run_hooks(node: Node, grad: Any) -> Any:
                 raise GraphError(f"backward: hook {getattr(hook, '__qualname__', hook)!r} returned a gradient "
                                  f"of shape {np.shape(replaced)} for a node of shape {node.grad_shape}")
             grad = replaced
+            if STATE.anomaly and not np.all(np.isfinite(grad)):
+                raise FloatingPointError(f"detect_anomaly: hook {getattr(hook, '__qualname__', hook)!r} returned "
+                                         f"NaN/inf for a node of shape {node.grad_shape}")
     return grad
 
 
@@ -485,9 +488,15 @@ def _unbroadcast(grad: np.ndarray, shape: tuple[int, ...], ctx: Any) -> np.ndarr
                      f"of shape {shape}; expected the input's shape (or a shape it broadcasts to)")
 
 
-def _check_finite(array: Any, ctx: Any, phase: str) -> None:
-    """Raise when `array` holds NaN or inf (only while `detect_anomaly` is on)."""
+def _check_finite(array: Any, ctx: Any, phase: str, inputs: Any = ()) -> None:
+    """Raise when `array` holds NaN or inf (only while `detect_anomaly` is on), blaming the forward's `inputs`
+    instead of the op when they already held them."""
     if not np.all(np.isfinite(array)):
         shapes = ", ".join(str(p.grad_shape) for p in ctx.parents)
-        raise FloatingPointError(f"detect_anomaly: op '{ctx.name}' produced NaN/inf in its {phase} "
-                                 f"(scope {ctx.scope}, input shapes {shapes})")
+        where = f"(scope {ctx.scope}, input shapes {shapes})"
+        for position, data in enumerate(inputs):
+            if np.issubdtype(np.result_type(data), np.inexact) and not np.all(np.isfinite(data)):
+                raise FloatingPointError(f"detect_anomaly: op '{ctx.name}' received NaN/inf in its input {position} "
+                                         f"{where}: they came in with the data, not from an op run under "
+                                         "detect_anomaly")
+        raise FloatingPointError(f"detect_anomaly: op '{ctx.name}' produced NaN/inf in its {phase} {where}")
