@@ -210,12 +210,20 @@ def test_spectral_tools():
 
 @pytest.mark.parametrize("call, message", [
     (lambda: analysis.spectral_radius(np.ones((2, 3))), r"spectral_radius: expected a square matrix .*\(2, 3\)"),
-    (lambda: analysis.largest_singular_value(np.ones(3)), r"largest_singular_value: expected a matrix .*\(3,\)"),
+    (lambda: analysis.largest_singular_value(np.ones(3)), r"largest_singular_value: expected a non-empty matrix "
+                                                         r".*\(3,\)"),
+    (lambda: analysis.spectral_radius(np.zeros((0, 0))), r"spectral_radius: expected a non-empty matrix"),
+    (lambda: analysis.spectral_radius(np.array([[np.nan]])), r"spectral_radius: .* holds NaN or inf"),
+    (lambda: analysis.scale_to_spectral_radius(np.eye(2), -1.0), r"rho must be a finite number of at least 0, "
+                                                                 r"got -1.0"),
+    (lambda: analysis.scaled_orthogonal(3, "a"), r"scale must be a finite number of at least 0, got 'a'"),
     (lambda: analysis.scale_to_spectral_radius(np.triu(np.ones((3, 3)), 1), 0.9), "spectral radius 0"),
     (lambda: analysis.scaled_orthogonal(0, 1.0), "size must be a positive integer"),
     (lambda: analysis.jacobian_norms(nn.RNN(2, 3, bidirectional=True), np.zeros((4, 2))), "bidirectional"),
     (lambda: analysis.jacobian_norms(nn.RNN(2, 3), np.zeros((4, 2), dtype=int)), "floating point"),
     (lambda: analysis.jacobian_norms(nn.RNN(2, 3), np.zeros(4)), r"got \(4,\)"),
+    (lambda: analysis.jacobian_norms(nn.RNN(2, 3), np.full((4, 2), np.nan)), r"jacobian_norms: the inputs of "
+                                                                             r"shape \(4, 2\) hold NaN or inf"),
     (lambda: analysis.gradient_norms_through_time(nn.RNN(2, 3), np.zeros((4, 2), np.float32), lambda out: out),
      "one-element Tensor"),
 ])

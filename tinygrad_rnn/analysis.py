@@ -98,6 +98,7 @@ def largest_singular_value(W: Any) -> float:
 def scale_to_spectral_radius(W: Any, rho: float) -> np.ndarray:
     """W * rho / rho(W): a copy of W with spectral radius `rho` (its singular values scale by the same factor)."""
     matrix = _square(W, "scale_to_spectral_radius")
+    _check_scale(rho, "scale_to_spectral_radius", "rho")
     current = spectral_radius(matrix)
     if current == 0.0:
         raise ValueError(f"scale_to_spectral_radius: W of shape {matrix.shape} has spectral radius 0 (nilpotent), "
@@ -110,6 +111,7 @@ def scaled_orthogonal(size: int, scale: float, generator: np.random.Generator | 
     """s * Q with Q a random orthogonal (size, size) matrix (Haar): spectral radius = largest singular value = s."""
     if not isinstance(size, (int, np.integer)) or size < 1:
         raise ValueError(f"scaled_orthogonal: size must be a positive integer, got {size!r}")
+    _check_scale(scale, "scaled_orthogonal", "scale")
     rng = generator if isinstance(generator, np.random.Generator) else np.random.default_rng(generator)
     q, r = np.linalg.qr(rng.standard_normal((size, size)))
     q = q * np.where(np.diag(r) < 0, -1.0, 1.0)  # sign fix makes Q Haar-distributed
@@ -124,6 +126,11 @@ def _unroll(model: Any, inputs: Any, caller: str) -> tuple[list[Tensor], list[Te
     if data.dtype.kind != "f":
         raise ValueError(f"{caller}: inputs must be floating point (T, N, input_size) or (T, input_size), "
                          f"got dtype {data.dtype}")
+    if not np.all(np.isfinite(data)):
+        raise ValueError(f"{caller}: the inputs of shape {data.shape} hold NaN or inf")
+    if not callable(model):
+        raise TypeError(f"{caller}: expected a recurrent layer or cell (such as nn.RNN or nn.LSTMCell), got "
+                        f"{type(model).__name__}")
     if getattr(model, "bidirectional", False):
         raise ValueError(f"{caller}: a bidirectional layer has no single direction of time; analyse each "
                          "direction as its own unidirectional layer")
@@ -170,9 +177,19 @@ def _frozen(model: Any) -> Iterator[None]:
 
 def _matrix(W: Any, caller: str) -> np.ndarray:
     matrix = W.data if isinstance(W, Tensor) else np.asarray(W)
-    if matrix.ndim != 2:
-        raise ValueError(f"{caller}: expected a matrix (2-D), got shape {matrix.shape}")
+    if matrix.ndim != 2 or matrix.size == 0 or matrix.dtype.kind not in "biuf":
+        raise ValueError(f"{caller}: expected a non-empty matrix (2-D) of real numbers, got shape {matrix.shape} "
+                         f"of dtype {matrix.dtype}")
+    if not np.all(np.isfinite(matrix)):
+        raise ValueError(f"{caller}: the matrix of shape {matrix.shape} holds NaN or inf")
     return matrix
+
+
+def _check_scale(scale: Any, caller: str, name: str) -> None:
+    """A spectral radius or scale is a finite number of at least 0."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)) or not (
+            np.isfinite(scale) and scale >= 0):
+        raise ValueError(f"{caller}: {name} must be a finite number of at least 0, got {scale!r}")
 
 
 def _square(W: Any, caller: str) -> np.ndarray:
