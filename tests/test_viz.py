@@ -245,6 +245,17 @@ def test_bad_options_are_named():
         viz.to_dot(loss, highlight="cell")
     with pytest.raises(TypeError, match="expected a Tensor or Value"):
         viz.to_dot(np.zeros(3))
+    with pytest.raises(TypeError, match=r"params must map names to tensors"):
+        viz.to_dot(loss, params=[1, 2])
+    for bad in ((1,), (1, -3), ("a", 1)):
+        with pytest.raises(ValueError, match=r"grad_range must be \(log10 low, log10 high\) with low < high"):
+            viz.to_dot(loss, grad_range=bad)
+    with pytest.raises(ValueError, match=r"max_values must be an int >= 0, got 'a'"):
+        viz.to_dot(loss, max_values="a")
+    with pytest.raises(TypeError, match=r"title must be a string, got int"):
+        viz.to_dot(loss, title=3)
+    with pytest.raises(TypeError, match=r"scope: a scope's name is a string \(such as 't=3'\), got int"):
+        tg.scope(3)
 
 
 def test_without_retained_graph_edges_carry_the_tensor_gradient():

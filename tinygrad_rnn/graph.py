@@ -76,6 +76,8 @@ class scope:  # noqa: N801 (used like a function: `with scope("t=3"):`)
     __slots__ = ("name", "previous")
 
     def __init__(self, name: str) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"scope: a scope's name is a string (such as 't=3'), got {type(name).__name__}")
         self.name = name
 
     def __enter__(self) -> str:

@@ -41,6 +41,17 @@ def statements(root: Node, *, params: Mapping[str, Node] | None = None, show_gra
         raise ValueError(f"viz: max_steps must be an int >= 2 (the first and last steps are kept), got {max_steps!r}")
     if rankdir not in ("LR", "TB", "RL", "BT"):
         raise ValueError(f"viz: rankdir must be one of LR, TB, RL, BT, got {rankdir!r}")
+    if params is not None and not isinstance(params, Mapping):
+        raise TypeError(f"viz: params must map names to tensors (e.g. dict(model.named_parameters())), got "
+                        f"{type(params).__name__}")
+    if isinstance(max_values, bool) or not isinstance(max_values, int) or max_values < 0:
+        raise ValueError(f"viz: max_values must be an int >= 0, got {max_values!r}")
+    if grad_range is not None and not (isinstance(grad_range, (tuple, list)) and len(grad_range) == 2
+                                       and all(isinstance(bound, (int, float)) for bound in grad_range)
+                                       and grad_range[0] < grad_range[1]):
+        raise ValueError(f"viz: grad_range must be (log10 low, log10 high) with low < high, got {grad_range!r}")
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"viz: title must be a string, got {type(title).__name__}")
     units, folded = collect_units(root, params, max_values)
     hidden, on_path = hidden_path(units)
     if show_grad is None:
