@@ -248,7 +248,7 @@ def test_bad_options_are_named():
     with pytest.raises(TypeError, match=r"params must map names to tensors"):
         viz.to_dot(loss, params=[1, 2])
     for bad in ((1,), (1, -3), ("a", 1)):
-        with pytest.raises(ValueError, match=r"grad_range must be \(log10 low, log10 high\) with low < high"):
+        with pytest.raises(ValueError, match=r"grad_range must be \(log10 low, log10 high\) with low <= high"):
             viz.to_dot(loss, grad_range=bad)
     with pytest.raises(ValueError, match=r"max_values must be an int >= 0, got 'a'"):
         viz.to_dot(loss, max_values="a")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from numbers import Real
 from typing import Any
 
 from ..graph import Node
@@ -47,9 +48,9 @@ def statements(root: Node, *, params: Mapping[str, Node] | None = None, show_gra
     if isinstance(max_values, bool) or not isinstance(max_values, int) or max_values < 0:
         raise ValueError(f"viz: max_values must be an int >= 0, got {max_values!r}")
     if grad_range is not None and not (isinstance(grad_range, (tuple, list)) and len(grad_range) == 2
-                                       and all(isinstance(bound, (int, float)) for bound in grad_range)
-                                       and grad_range[0] < grad_range[1]):
-        raise ValueError(f"viz: grad_range must be (log10 low, log10 high) with low < high, got {grad_range!r}")
+                                       and all(isinstance(bound, Real) for bound in grad_range)
+                                       and grad_range[0] <= grad_range[1]):
+        raise ValueError(f"viz: grad_range must be (log10 low, log10 high) with low <= high, got {grad_range!r}")
     if title is not None and not isinstance(title, str):
         raise TypeError(f"viz: title must be a string, got {type(title).__name__}")
     units, folded = collect_units(root, params, max_values)
