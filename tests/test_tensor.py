@@ -201,6 +201,11 @@ def test_hooks_see_and_may_replace_the_gradient():
     np.testing.assert_array_equal(a.grad, [1.5, 1.5])
 
 
+def test_retain_grad_on_a_value_without_grad_says_so():
+    with pytest.raises(tg.GraphError, match="retain_grad: this value does not require grad"):
+        tg.tensor([1.0]).retain_grad()
+
+
 def test_a_removed_hook_is_not_called_and_removing_twice_is_harmless():
     a = leaf([1.0])
     calls = []

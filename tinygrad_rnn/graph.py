@@ -182,6 +182,8 @@ class Node:
 
     def retain_grad(self) -> None:
         """Keep `.grad` on this non-leaf node after backward (leaves always keep theirs)."""
+        if not self.requires_grad:
+            raise GraphError("retain_grad: this value does not require grad, so no gradient will reach it")
         if self._ctx is not None:
             self._ctx._retains_grad = True
 
