@@ -1,11 +1,12 @@
 """Time one full RNN training step through our generic autograd against a hand-written numpy BPTT (and PyTorch).
 
 One step: forward over T steps, readout P_t = h_t W_hy + b_y, loss mean((P - y)^2) over all t, full backward, SGD
-update. Contenders: our `nn.RNN` (when it exists), our RNN as a plain loop of Tensor ops (input projection hoisted
-into one matmul, and not), the numpy baseline (`numpy_bptt.py`), the smallest pure-Python autograd (`floor.py`),
-and PyTorch eager (a manual loop, and `nn.RNN`) when torch is importable. First every contender's float64 gradients
-must equal the numpy BPTT's to 1e-10 relative (else exit 1); then float32 is timed with one BLAS thread,
-round-robin, and each contender's time is divided by the numpy baseline's from the same round (median over rounds).
+update. Contenders: our `nn.RNN` (when it exists), its ops replayed with no engine around them (`ops_only.py`),
+our RNN as a plain loop of Tensor ops (input projection hoisted into one matmul, and not), the numpy baseline
+(`numpy_bptt.py`), the smallest pure-Python autograd (`floor.py`), and PyTorch eager (a manual loop, and
+`nn.RNN`) when torch is importable. First every contender's float64 gradients must equal the numpy BPTT's to
+1e-10 relative (else exit 1); then float32 is timed with one BLAS thread, round-robin, and each contender's time
+is divided by the numpy baseline's from the same round (median over rounds).
 
     python benchmarks/rnn_step.py [--workloads W1,W2] [--repeats N] [--memory-lengths 250,1000] [--smoke]
 """
@@ -24,6 +25,7 @@ import floor
 import harness
 import numpy as np
 import numpy_bptt
+import ops_only
 
 import tinygrad_rnn as tg
 
@@ -207,6 +209,25 @@ class Floor(Contender):
             node.data -= LEARNING_RATE * gradient
 
 
+class OpsOnly(Contender):
+    """ops_only.py: our nn.RNN's ops, recorded once and replayed as straight-line calls with no engine around
+    them, a lower bound for any engine (one in C too) that keeps our ops."""
+
+    name = "our ops alone, no engine (ops_only.py)"
+
+    def __init__(self, parameters: dict[str, np.ndarray], inputs: np.ndarray, targets: np.ndarray) -> None:
+        model = OurNNRNN(parameters, inputs, targets)
+        self.tensors = model.tensors
+        self.replay = ops_only.OpsOnly(model.loss, model.tensors)
+
+    def gradients(self) -> dict[str, np.ndarray]:
+        return self.replay()
+
+    def step(self) -> None:
+        for name, gradient in self.replay().items():
+            self.tensors[name].data -= LEARNING_RATE * gradient
+
+
 class TorchContender(Contender):
     """Shared by the PyTorch contenders: `self.tensors` maps parameter names to leaf torch tensors."""
 
@@ -286,7 +307,7 @@ def contenders(torch: Any) -> tuple[list[type[Contender]], list[str]]:
     if rnn_class is None:
         notes.append(f"skipped 'ours: nn.RNN': {reason}")
     else:
-        available.append(OurNNRNN)
+        available += [OurNNRNN, OpsOnly]
     available += [OurLoopHoisted, OurLoopPerStep, Floor]
     if torch is None:
         notes.append("skipped the torch rows: torch is not importable here (run under a Python that has it, "
@@ -408,7 +429,8 @@ def _per_step(values: list[int], lengths: list[int]) -> float:
 
 def measure_memory(workload: Workload, lengths: list[int], classes: list[type[Contender]]) -> None:
     """Peak memory of one float32 step at W4's sizes for several T, per time step, against three yardsticks."""
-    ours = [c for c in classes if not issubclass(c, TorchContender)]
+    # (the ops-only replay keeps every context to the end of its one function: a bound on time, not on memory)
+    ours = [c for c in classes if not issubclass(c, (TorchContender, OpsOnly))]
     need = workload.batch * (workload.hidden_size + workload.input_size) * np.dtype(np.float32).itemsize
     print(f"\npeak memory of one float32 step (tracemalloc: numpy arrays and Python objects) at {workload.name}'s "
           f"B={workload.batch} I={workload.input_size} H={workload.hidden_size}, for several T. Per time step: "

@@ -36,6 +36,7 @@ def test_rnn_step_smoke_runs_and_its_float64_gradient_check_passes():
     assert "MISMATCH" not in output
     assert "numpy BPTT (hand-written)" in output and "ours: loop of ops, hoisted x@W_ih" in output
     assert "pure-Python floor (floor.py)" in output  # its gradients are checked like every contender's
+    assert "our ops alone, no engine (ops_only.py)" in output
     assert "summary:" in output and "peak memory" in output
 
 
@@ -52,8 +53,10 @@ def test_op_overhead_smoke_runs_and_its_float64_gradient_check_passes():
 def test_instruction_count_smoke_runs_and_counts_something_plausible():
     output = run_script("instructions.py")
     row = next(line for line in output.splitlines() if line.startswith("W1:"))
-    numpy_millions, ours_millions = (float(cell) for cell in row.split()[-4:-2])
+    numpy_millions, ours_millions = (float(cell) for cell in row.split()[-5:-3])
+    ours_ratio, ops_ratio = (float(cell.rstrip("x")) for cell in row.split()[-3:-1])
     assert 0 < numpy_millions < ours_millions  # the engine does numpy's work and more, at these tiny sizes
+    assert 1 < ops_ratio < ours_ratio  # the ops alone do numpy's work and more, the engine more again
 
 
 def test_import_does_not_load_graphviz_or_matplotlib():
