@@ -3,8 +3,9 @@
 `OpsOnly(loss_fn, leaves)` runs `loss_fn()` once through our engine while noting every op it applies (inputs,
 attributes, output), then writes that tape out as one straight-line Python function: for each op, a `Context` and
 a call of its `forward`; then, in reverse, a call of its `backward`, the gradient summed into its inputs with the
-engine's own `Accumulator` and `_unbroadcast` where (and only where) the tape needs them. Nothing else runs: no
-Tensor objects, no layer code, no graph walk, no shape or anomaly checks, no scopes or hooks.
+engine's own `Accumulator` and `_unbroadcast` where (and only where) the tape needs them. Each value is dropped
+once nothing reads it, as the engine frees what backward has passed. Nothing else runs: no Tensor objects, no
+layer code, no graph walk, no shape or anomaly checks, no scopes or hooks.
 
 So this is a lower bound for ANY engine that keeps our ops and their `Function` contract, one written in C
 included: such an engine still calls every op's Python forward and backward and does their numpy work. The gap
@@ -107,6 +108,13 @@ class OpsOnly:
         space = self.namespace
         lines = ["def forward_backward(leaves):"]
         lines += [f"    leaf_{name} = leaves[{name!r}]" for name in self.leaves]
+        last_use = {f"out{k}": k for k, *_ in self.steps}  # a forward output is dropped after its last use
+        for k, _, inputs, *_ in self.steps:
+            last_use.update((name, k) for name in inputs if name in last_use)
+        dropped_after: dict[int, list[str]] = {}
+        for name, k in last_use.items():
+            if name != self.root:
+                dropped_after.setdefault(k, []).append(name)
         for k, op, inputs, attrs, _, needs, _ in self.steps:
             space[f"forward{k}"], space[f"backward{k}"], space[f"needs{k}"] = op.forward, op.backward, needs
             arguments = ", ".join([f"ctx{k}", *inputs])
@@ -115,12 +123,15 @@ class OpsOnly:
                 arguments += f", **attrs{k}"
             lines.append(f"    ctx{k} = Context(); ctx{k}.saved_tensors = (); ctx{k}.needs_input_grad = needs{k}")
             lines.append(f"    out{k} = forward{k}({arguments})")
+            if k in dropped_after:
+                lines.append(f"    del {', '.join(dropped_after[k])}")
         arrivals: dict[str, int] = {self.root: 1}  # gradients written so far into each value's `grad_<name>`
         needs_evaluate: dict[str, bool] = {self.root: False}
         lines.append(f"    grad_{self.root} = ones_like({self.root})")
         for k, _, inputs, _, shapes, _, shape in reversed(self.steps):
             output = f"out{k}"
             if k not in forms or output not in arrivals:
+                lines.append(f"    del ctx{k}")  # no gradient reaches it: the engine would not keep it either
                 continue
             if needs_evaluate[output]:
                 space[f"shape{k}"] = shape
@@ -144,6 +155,7 @@ class OpsOnly:
                 else:
                     lines.append(f"    grad_{name}.add({grad}, shape{k}_{position})")
                 arrivals[name] = seen + 1
+            lines.append(f"    del ctx{k}, grad_{output}, grads")  # freed as backward passes, as the engine does
         results = []
         for name, tensor in self.leaves.items():
             leaf = f"leaf_{name}"
