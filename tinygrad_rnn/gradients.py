@@ -91,9 +91,12 @@ class ProductGrad(LazyGrad):
 
 
 PRODUCT_ROWS_BYTES = 1 << 18
-"""Products waiting in an Accumulator are summed once their factors hold this many bytes: enough rows for an
-efficient GEMM, few enough that joining them stays in cache (one huge join costs more in fresh memory than it
-saves)."""
+PRODUCT_OUTPUT_MULTIPLE = 4
+"""Products waiting in an Accumulator are summed once their factors hold PRODUCT_ROWS_BYTES, and at least
+PRODUCT_OUTPUT_MULTIPLE times the bytes of the (k, m) result: enough rows for an efficient GEMM whose fresh output,
+added into the sum, is small beside its inputs; few enough that joining them stays in cache (one huge join costs
+more in fresh memory than it saves). Measured at W3's sizes (H=512, 64 rows a step), the second rule sums 16
+steps at a time instead of 1, and the training step takes 8% less time; W1, W2 and W4 are as before."""
 
 
 class Accumulator(LazyGrad):
@@ -104,7 +107,7 @@ class Accumulator(LazyGrad):
     second into a new array). Product gradients wait, to be summed as one GEMM.
     """
 
-    __slots__ = ("dense", "products", "waiting")
+    __slots__ = ("dense", "products", "waiting", "enough")
 
     def __init__(self, first: Any, second: Any, shape: tuple[int, ...]) -> None:
         self.products: list[ProductGrad] | None = None  # product gradients waiting to be summed
@@ -121,9 +124,11 @@ class Accumulator(LazyGrad):
         if kind is ProductGrad:
             if self.products is None:
                 self.products, self.waiting = [], 0
+                output_bytes = grad.left.shape[1] * grad.right.shape[1] * grad.right.itemsize
+                self.enough = max(PRODUCT_ROWS_BYTES, PRODUCT_OUTPUT_MULTIPLE * output_bytes)
             self.products.append(grad)
             self.waiting += grad.left.nbytes + grad.right.nbytes
-            if self.waiting >= PRODUCT_ROWS_BYTES:
+            if self.waiting >= self.enough:
                 self._sum_products()
         elif kind is IndexedGrad:
             if self.dense is None:
