@@ -120,7 +120,7 @@ def test_op_overhead_hand_written_backward_matches_central_differences(benchmark
 
     step = 1e-6
     for kind in op_overhead.KINDS:
-        inputs = op_overhead.make_inputs(3, np.float64, seed=2)
+        inputs = op_overhead.make_inputs(3, np.float64, kind, seed=2)
         gradients = op_overhead.numpy_gradients(*inputs, kind, depth=4)
         for array, gradient in zip(inputs, gradients):
             numeric = np.zeros_like(array)
@@ -133,3 +133,16 @@ def test_op_overhead_hand_written_backward_matches_central_differences(benchmark
                 array[index] = original
                 numeric[index] = (plus - minus) / (2 * step)
             np.testing.assert_allclose(gradient, numeric, rtol=1e-6, atol=1e-8, err_msg=kind)
+
+
+def test_op_overhead_chains_keep_their_gradients_out_of_denormal_floats(benchmark_modules):
+    """Denormal arithmetic runs several times slower on some CPUs: the per-op timing must not measure that."""
+    import op_overhead
+
+    smallest_normal = np.finfo(np.float32).tiny
+    for kind in op_overhead.KINDS:
+        inputs = op_overhead.make_inputs(256, np.float32, kind)
+        for gradient in op_overhead.numpy_gradients(*inputs, kind, depth=50):
+            magnitudes = np.abs(gradient)
+            assert not np.any((magnitudes > 0) & (magnitudes < smallest_normal)), kind
+            assert np.all(np.isfinite(gradient)), kind
