@@ -5,7 +5,7 @@ In BPTT a weight receives one gradient per time step and a sliced sequence one s
 zeros. Instead the engine (graph.backward) adds everything that reaches a node into its `Accumulator`, in
 place once it owns the buffer. An op's backward may also return a gradient that is not dense yet:
 `IndexedGrad(index, values)` (getitem: zero except `values` at `index`, scattered straight into that buffer),
-or `ProductGrad(left, right)` (addmm's weight gradient left^T @ right: the products of all time steps are
+or `ProductGrad(left, right)` (addmm's weight gradient left^T @ right: the products of many time steps are
 summed as one GEMM over all their rows, as a hand-written BPTT does). Hooks, `.grad` and every op's backward
 only ever see dense arrays.
 """
