@@ -61,6 +61,9 @@ class OpsOnly:
         for k, (op, inputs, attrs, output) in enumerate(tape):
             for node in inputs:
                 if id(node) not in names:  # a constant: the data, the targets, a zero initial state
+                    if node.requires_grad:  # made before loss_fn from a leaf (W.T outside it): its grad would be lost
+                        raise ValueError(f"ops_only: op '{op.name}' reads a value that requires grad but is neither "
+                                         "one of the leaves nor made on the tape; make it inside loss_fn")
                     names[id(node)] = name = f"constant{len(names)}"
                     self.namespace[name] = node.data
             names[id(output)] = f"out{k}"

@@ -429,7 +429,7 @@ def _per_step(values: list[int], lengths: list[int]) -> float:
 
 def measure_memory(workload: Workload, lengths: list[int], classes: list[type[Contender]]) -> None:
     """Peak memory of one float32 step at W4's sizes for several T, per time step, against three yardsticks."""
-    # (the ops-only replay keeps every context to the end of its one function: a bound on time, not on memory)
+    # (the ops-only replay is a bound on time: it holds values as one function's locals, not as any engine would)
     ours = [c for c in classes if not issubclass(c, (TorchContender, OpsOnly))]
     need = workload.batch * (workload.hidden_size + workload.input_size) * np.dtype(np.float32).itemsize
     print(f"\npeak memory of one float32 step (tracemalloc: numpy arrays and Python objects) at {workload.name}'s "

@@ -146,3 +146,37 @@ def test_op_overhead_chains_keep_their_gradients_out_of_denormal_floats(benchmar
             magnitudes = np.abs(gradient)
             assert not np.any((magnitudes > 0) & (magnitudes < smallest_normal)), kind
             assert np.all(np.isfinite(gradient)), kind
+
+
+def test_ops_only_replays_an_lstm_with_the_engines_gradients(benchmark_modules):
+    """The replay must sum gradients exactly as the engine does, also where values feed several ops (gates)."""
+    import ops_only
+
+    import tinygrad_rnn as tg
+    from tinygrad_rnn import nn
+
+    tg.nn.manual_seed(3)
+    lstm = nn.LSTM(3, 4, num_layers=2, dtype=np.float64)
+    inputs = tg.Tensor(np.random.default_rng(5).standard_normal((6, 2, 3)))
+    weights = tg.Tensor(np.random.default_rng(6).standard_normal((6, 2, 4)))
+    leaves = dict(lstm.named_parameters())
+
+    def loss():
+        return (lstm(inputs)[0] * weights).sum()
+
+    replay = ops_only.OpsOnly(loss, leaves)
+    loss().backward()
+    replayed = replay()
+    for name, parameter in leaves.items():
+        np.testing.assert_allclose(replayed[name], parameter.grad, rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+def test_ops_only_refuses_a_value_that_needs_grad_made_outside_the_loss(benchmark_modules):
+    import ops_only
+
+    import tinygrad_rnn as tg
+
+    weight = tg.Tensor(np.ones((2, 2)), requires_grad=True)
+    transposed = weight.T  # made before the loss: the replay could not send its gradient on to weight
+    with pytest.raises(ValueError, match="op 'matmul' reads a value that requires grad"):
+        ops_only.OpsOnly(lambda: (tg.ones(1, 2, dtype=np.float64) @ transposed).sum(), {"weight": weight})
