@@ -626,6 +626,24 @@ def test_product_gradients_of_a_wide_weight_wait_for_enough_rows_beside_the_outp
     assert sums == [75, 75, 10]
 
 
+def test_product_gradients_of_a_very_wide_weight_wait_for_at_most_4_mb(monkeypatch):
+    """4x a (600, 600) float64 output would be 11.5 MB of waiting factors; the wait stops at 4 MB (55 uses of 8
+    rows), so that backward's memory stays bounded."""
+    from tinygrad_rnn.gradients import Accumulator
+
+    sums = []
+    original = Accumulator._sum_products
+    monkeypatch.setattr(Accumulator, "_sum_products", lambda self: sums.append(len(self.products)) or original(self))
+    rng = np.random.default_rng(9)
+    weight = tg.Tensor(rng.standard_normal((600, 600)) / 30, requires_grad=True)
+    inputs = [rng.standard_normal((8, 600)) for _ in range(120)]
+    bias = tg.Tensor(np.zeros(600))
+    sum(tg.addmm(bias, tg.Tensor(x), weight).tanh().sum() for x in inputs).backward()
+    expected = sum(x.T @ (1 - np.tanh(x @ weight.data) ** 2) for x in inputs)
+    np.testing.assert_allclose(weight.grad, expected, rtol=1e-12, atol=1e-12)
+    assert sums == [55, 55, 10]
+
+
 def test_a_product_gradient_of_the_wrong_shape_is_refused_naming_the_op():
     from tinygrad_rnn.gradients import ProductGrad
 

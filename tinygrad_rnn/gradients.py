@@ -92,11 +92,13 @@ class ProductGrad(LazyGrad):
 
 PRODUCT_ROWS_BYTES = 1 << 18
 PRODUCT_OUTPUT_MULTIPLE = 4
-"""Products waiting in an Accumulator are summed once their factors hold PRODUCT_ROWS_BYTES, and at least
-PRODUCT_OUTPUT_MULTIPLE times the bytes of the (k, m) result: enough rows for an efficient GEMM whose fresh output,
-added into the sum, is small beside its inputs; few enough that joining them stays in cache (one huge join costs
-more in fresh memory than it saves). Measured at W3's sizes (H=512, 64 rows a step), the second rule sums 16
-steps at a time instead of 1, and the training step takes 8% less time; W1, W2 and W4 are as before."""
+PRODUCT_WAIT_MAX_BYTES = 1 << 22
+"""Products waiting in an Accumulator are summed once their factors hold PRODUCT_ROWS_BYTES and
+PRODUCT_OUTPUT_MULTIPLE times the bytes of the (k, m) result, but never more than PRODUCT_WAIT_MAX_BYTES: enough
+rows for an efficient GEMM whose fresh output, added into the sum, is small beside its inputs, and a bounded
+amount of memory held and joined (the factors wait, and the join copies them once more). Measured at W3's sizes
+(H=512, 64 rows a step), the second rule sums 16 steps at a time instead of 1, and the training step takes 8%
+less time; W1, W2 and W4 are as before."""
 
 
 class Accumulator(LazyGrad):
@@ -125,7 +127,8 @@ class Accumulator(LazyGrad):
             if self.products is None:
                 self.products, self.waiting = [], 0
                 output_bytes = grad.left.shape[1] * grad.right.shape[1] * grad.right.itemsize
-                self.enough = max(PRODUCT_ROWS_BYTES, PRODUCT_OUTPUT_MULTIPLE * output_bytes)
+                self.enough = min(max(PRODUCT_ROWS_BYTES, PRODUCT_OUTPUT_MULTIPLE * output_bytes),
+                                  PRODUCT_WAIT_MAX_BYTES)
             self.products.append(grad)
             self.waiting += grad.left.nbytes + grad.right.nbytes
             if self.waiting >= self.enough:
