@@ -37,9 +37,10 @@ def chain_formula(kind: str) -> str:
 
 def make_inputs(size: int, dtype: type, kind: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """a, b, c of shape (size, size). For the matmul chain b is scaled by 1/sqrt(size), so that the chain does not
-    saturate tanh; for the elementwise chain b is 1 + 0.1 N(0, 1), so that the gradient, multiplied by b at each
-    link, neither explodes nor sinks into denormal floats (with b / 16 at (256, 256) it did, and the backward ran
-    4.5x slower on an Intel CPU: a measure of denormal arithmetic, not of the engine)."""
+    saturate tanh; for the elementwise chain b is 1 + 0.1 N(0, 1), so that over the default 50 links the gradient,
+    multiplied by b at each, stays out of denormal floats (with b / 16 at (256, 256) it did not, and the backward
+    ran 4.5x slower on an Intel CPU: a measure of denormal arithmetic, not of the engine; --depth 100 sinks some
+    elements again)."""
     rng = np.random.default_rng(seed)
     a, b, c = (rng.standard_normal((size, size)) for _ in range(3))
     b = b / np.sqrt(size) if kind == "matmul" else 1 + 0.1 * b
