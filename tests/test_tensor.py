@@ -606,42 +606,25 @@ def test_a_weight_shared_by_many_addmms_sums_its_product_gradients_exactly():
     np.testing.assert_allclose(weight.grad, expected, rtol=1e-12, atol=1e-12)
 
 
-def test_product_gradients_of_a_wide_weight_wait_for_enough_rows_beside_the_output(monkeypatch):
+@pytest.mark.parametrize("width, uses, sums_expected", [(300, 160, [75, 75, 10]), (600, 120, [55, 55, 10])])
+def test_product_gradients_of_a_wide_weight_wait_for_rows_beside_the_output_up_to_4_mb(monkeypatch, width, uses,
+                                                                                        sums_expected):
     """Every GEMM of waiting products writes a fresh (k, m) output that is then added into the sum, so a wide
-    weight waits for factors of several times the output's bytes (here 4 * 300 * 300 * 8 bytes, 75 uses of
-    8 rows) before it sums them; the sum is still exact."""
+    weight waits for factors of 4x the output's bytes (300 x 300 float64: 75 uses of 8 rows), but never more
+    than 4 MB (600 x 600 would want 11.5 MB: 55 uses), so that backward's memory stays bounded; the sum is exact."""
     from tinygrad_rnn.gradients import Accumulator
 
     sums = []
     original = Accumulator._sum_products
     monkeypatch.setattr(Accumulator, "_sum_products", lambda self: sums.append(len(self.products)) or original(self))
     rng = np.random.default_rng(8)
-    weight = tg.Tensor(rng.standard_normal((300, 300)) / 20, requires_grad=True)
-    inputs = [rng.standard_normal((8, 300)) for _ in range(160)]
-    bias = tg.Tensor(np.zeros(300))
-    total = sum(tg.addmm(bias, tg.Tensor(x), weight).tanh().sum() for x in inputs)
-    total.backward()
-    expected = sum(x.T @ (1 - np.tanh(x @ weight.data) ** 2) for x in inputs)
-    np.testing.assert_allclose(weight.grad, expected, rtol=1e-12, atol=1e-12)
-    assert sums == [75, 75, 10]
-
-
-def test_product_gradients_of_a_very_wide_weight_wait_for_at_most_4_mb(monkeypatch):
-    """4x a (600, 600) float64 output would be 11.5 MB of waiting factors; the wait stops at 4 MB (55 uses of 8
-    rows), so that backward's memory stays bounded."""
-    from tinygrad_rnn.gradients import Accumulator
-
-    sums = []
-    original = Accumulator._sum_products
-    monkeypatch.setattr(Accumulator, "_sum_products", lambda self: sums.append(len(self.products)) or original(self))
-    rng = np.random.default_rng(9)
-    weight = tg.Tensor(rng.standard_normal((600, 600)) / 30, requires_grad=True)
-    inputs = [rng.standard_normal((8, 600)) for _ in range(120)]
-    bias = tg.Tensor(np.zeros(600))
+    weight = tg.Tensor(rng.standard_normal((width, width)) / np.sqrt(width), requires_grad=True)
+    inputs = [rng.standard_normal((8, width)) for _ in range(uses)]
+    bias = tg.Tensor(np.zeros(width))
     sum(tg.addmm(bias, tg.Tensor(x), weight).tanh().sum() for x in inputs).backward()
     expected = sum(x.T @ (1 - np.tanh(x @ weight.data) ** 2) for x in inputs)
     np.testing.assert_allclose(weight.grad, expected, rtol=1e-12, atol=1e-12)
-    assert sums == [55, 55, 10]
+    assert sums == sums_expected
 
 
 def test_a_product_gradient_of_the_wrong_shape_is_refused_naming_the_op():
