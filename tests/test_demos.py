@@ -32,6 +32,13 @@ def run_script(name, *args, timeout=120):
                           text=True, timeout=timeout, env=ENV)
 
 
+@pytest.fixture(autouse=True)
+def in_a_folder_of_its_own(tmp_path, monkeypatch):
+    """Run each test in its own folder: the demos' defaults write to out/, which `make demo` fills (a checkpoint
+    there made the bad-input tests fail on the checkpoint instead of on the input they test)."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="module")
 def char_rnn():
     return demo("char_rnn")
