@@ -662,3 +662,46 @@ def test_an_indexed_gradient_whose_values_do_not_fit_the_slice_is_refused_naming
     x = tg.Tensor(np.ones((2, 3)), requires_grad=True)
     with pytest.raises(tg.GraphError, match=r"op 'bad_indexed_test'.*\(5,\).*\(3,\)"):
         BadIndexed.apply(x).sum().backward()
+
+
+def test_pytorch_words_dim_and_keepdim_mean_what_axis_and_keepdims_mean():
+    x = tg.Tensor(np.random.default_rng(0).standard_normal((2, 3, 4)))
+    for name in ("sum", "mean"):
+        np.testing.assert_array_equal(getattr(x, name)(dim=1, keepdim=True).data,
+                                      getattr(x, name)(axis=1, keepdims=True).data)
+        np.testing.assert_array_equal(getattr(x, name)(dim=[0, 2]).data, getattr(x.data, name)(axis=(0, 2)))
+    for name in ("softmax", "log_softmax"):
+        np.testing.assert_array_equal(getattr(x, name)(dim=0).data, getattr(x, name)(axis=0).data)
+        np.testing.assert_array_equal(getattr(x, name)().data, getattr(x, name)(axis=-1).data)
+    assert [piece.shape for piece in x.split(2, dim=2)] == [(2, 3, 2), (2, 3, 2)]
+    assert [piece.shape for piece in x.chunk(3, dim=1)] == [(2, 1, 4)] * 3
+    assert tg.cat([x, x], dim=1).shape == (2, 6, 4) and tg.stack([x, x], dim=-1).shape == (2, 3, 4, 2)
+    assert tg.cat([x, x]).shape == (4, 3, 4) and tg.stack([x, x]).shape == (2, 2, 3, 4)
+
+
+def test_max_with_dim_answers_values_and_indices_as_torch_max():
+    data = np.array([[1.0, 5.0, 2.0], [7.0, 0.0, 3.0]])
+    x = leaf(data)
+    values, indices = x.max(dim=1)
+    np.testing.assert_array_equal(values.data, [5.0, 7.0])
+    np.testing.assert_array_equal(indices.data, [1, 0])
+    assert not indices.requires_grad and indices.data.dtype.kind == "i"
+    values.sum().backward()  # the values carry the gradient, to the largest element of each row
+    np.testing.assert_array_equal(x.grad, [[0, 1, 0], [1, 0, 0]])
+    kept = x.max(dim=0, keepdim=True)
+    assert kept.values.shape == (1, 3) and kept.indices.shape == (1, 3)
+    np.testing.assert_array_equal(x.max(axis=1).data, [5.0, 7.0])  # numpy's word: the values alone
+
+
+def test_giving_both_the_numpy_and_the_pytorch_word_is_refused():
+    x = tg.Tensor(np.ones((2, 3)))
+    with pytest.raises(TypeError, match=r"sum: got both axis=0 and dim=1"):
+        x.sum(axis=0, dim=1)
+    with pytest.raises(TypeError, match=r"mean: got both keepdims=True and keepdim=False"):
+        x.mean(keepdims=True, keepdim=False)
+    with pytest.raises(TypeError, match=r"cat: got both axis=0 and dim=0"):
+        tg.cat([x, x], 0, dim=0)
+    with pytest.raises(TypeError, match=r"max: dim must be one integer"):
+        x.max(dim=(0, 1))
+    with pytest.raises(tg.OpError, match=r"op 'max': cannot apply to input shapes \(2, 3\) with axis=2"):
+        x.max(dim=2)

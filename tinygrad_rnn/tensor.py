@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from numbers import Integral
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -192,21 +192,36 @@ class Tensor(Arithmetic):
     def __rmatmul__(self, other: Any) -> Tensor:
         return ops.MatMul.apply(self._other(other), self)
 
-    # ---- reductions ----------------------------------------------------------------------------------------
-    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return ops.Sum.apply(self, axis=_axes(axis), keepdims=keepdims)
+    # ---- reductions (numpy's `axis`/`keepdims` or PyTorch's `dim`/`keepdim`, either one) ---------------------
+    def sum(self, axis: Axes = None, keepdims: bool | None = None, *, dim: Axes = None,
+            keepdim: bool | None = None) -> Tensor:
+        return ops.Sum.apply(self, axis=_axes(_either("sum", axis, dim)),
+                             keepdims=_either("sum", keepdims, keepdim, False, "keepdims", "keepdim"))
 
-    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return ops.Mean.apply(self, axis=_axes(axis), keepdims=keepdims)
+    def mean(self, axis: Axes = None, keepdims: bool | None = None, *, dim: Axes = None,
+             keepdim: bool | None = None) -> Tensor:
+        return ops.Mean.apply(self, axis=_axes(_either("mean", axis, dim)),
+                              keepdims=_either("mean", keepdims, keepdim, False, "keepdims", "keepdim"))
 
-    def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return ops.Max.apply(self, axis=_axes(axis), keepdims=keepdims)
+    def max(self, axis: Axes = None, keepdims: bool | None = None, *, dim: int | None = None,
+            keepdim: bool | None = None) -> Tensor | MaxResult:
+        """The largest values. With numpy's `axis` (or none), just the values; with PyTorch's `dim`, as torch.max
+        does, `(values, indices)`, the indices a tensor that needs no gradient."""
+        keepdims = _either("max", keepdims, keepdim, False, "keepdims", "keepdim")
+        values = ops.Max.apply(self, axis=_axes(_either("max", axis, dim)), keepdims=keepdims)
+        if dim is None:
+            return values
+        if not isinstance(dim, Integral):
+            raise TypeError(f"max: dim must be one integer (it returns values and indices), got {dim!r}; "
+                            "use axis= for several axes")
+        indices = self.data.argmax(axis=int(dim), keepdims=keepdims)
+        return MaxResult(values, Tensor._from_op(np.asarray(indices)))
 
-    def softmax(self, axis: int = -1) -> Tensor:
-        return ops.Softmax.apply(self, axis=axis)
+    def softmax(self, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+        return ops.Softmax.apply(self, axis=_either("softmax", axis, dim, -1))
 
-    def log_softmax(self, axis: int = -1) -> Tensor:
-        return ops.LogSoftmax.apply(self, axis=axis)
+    def log_softmax(self, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+        return ops.LogSoftmax.apply(self, axis=_either("log_softmax", axis, dim, -1))
 
     # ---- shape ---------------------------------------------------------------------------------------------
     def reshape(self, *shape: int | Sequence[int]) -> Tensor:
@@ -234,9 +249,10 @@ class Tensor(Arithmetic):
             index = _plain_index(index)
         return ops.GetItem.apply(self, index=index)
 
-    def split(self, split_size: int | Sequence[int], axis: int = 0) -> tuple[Tensor, ...]:
-        """Pieces of `split_size` along `axis` (or of the given sizes), each a getitem of this tensor."""
-        axis = self._axis(axis, "split")
+    def split(self, split_size: int | Sequence[int], axis: int | None = None, *,
+              dim: int | None = None) -> tuple[Tensor, ...]:
+        """Pieces of `split_size` along `axis` (or `dim`; or of the given sizes), each a getitem of this tensor."""
+        axis = self._axis(_either("split", axis, dim, 0), "split")
         length = self.shape[axis]
         if isinstance(split_size, Integral):
             if split_size <= 0:
@@ -251,17 +267,40 @@ class Tensor(Arithmetic):
         starts = np.cumsum([0] + sizes[:-1])
         return tuple(self[lead + (slice(int(start), int(start) + size),)] for start, size in zip(starts, sizes))
 
-    def chunk(self, chunks: int, axis: int = 0) -> tuple[Tensor, ...]:
-        """`chunks` nearly equal pieces along `axis` (as torch.chunk: the last may be smaller)."""
+    def chunk(self, chunks: int, axis: int | None = None, *, dim: int | None = None) -> tuple[Tensor, ...]:
+        """`chunks` nearly equal pieces along `axis` (or `dim`; as torch.chunk: the last may be smaller)."""
         if not isinstance(chunks, Integral) or chunks <= 0:
             raise ValueError(f"chunk: chunks must be a positive integer, got {chunks!r}")
-        return self.split(-(-self.shape[self._axis(axis, "chunk")] // chunks), axis)
+        axis = self._axis(_either("chunk", axis, dim, 0), "chunk")
+        return self.split(-(-self.shape[axis] // chunks), axis)
 
     def _axis(self, axis: int, op: str) -> int:
         """`axis` as a non-negative index, or an error naming `op` and this tensor's shape."""
         if not -self.ndim <= axis < self.ndim:
             raise ValueError(f"{op}: axis {axis} is out of range for a tensor of shape {self.shape}")
         return axis % self.ndim
+
+
+Axes = int | tuple[int, ...] | list[int] | None
+
+
+class MaxResult(NamedTuple):
+    """`t.max(dim=d)`, as torch.max answers: the largest values and where they are along `d`."""
+
+    values: Tensor
+    indices: Tensor
+
+
+def _either(op: str, numpy_value: Any, torch_value: Any, default: Any = None, numpy_name: str = "axis",
+            torch_name: str = "dim") -> Any:
+    """What the caller gave as numpy's word (`axis`, `keepdims`) or PyTorch's (`dim`, `keepdim`), else `default`.
+    PyTorch takes numpy's words too, so code written for either runs here; giving both is refused."""
+    if torch_value is None:
+        return default if numpy_value is None else numpy_value
+    if numpy_value is not None:
+        raise TypeError(f"{op}: got both {numpy_name}={numpy_value!r} and {torch_name}={torch_value!r}; "
+                        "they are two names for one argument, give one")
+    return torch_value
 
 
 def _axes(axis: Any) -> Any:
@@ -283,14 +322,14 @@ def _plain_index(index: Any) -> Any:
 
 # ---- functions and factories --------------------------------------------------------------------------------
 
-def cat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis."""
-    return ops.Concatenate.apply(*_tensors(tensors, "cat"), axis=axis)
+def cat(tensors: Sequence[Tensor], axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """Join tensors along an existing axis (`axis` or `dim`, 0 by default)."""
+    return ops.Concatenate.apply(*_tensors(tensors, "cat"), axis=_either("cat", axis, dim, 0))
 
 
-def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
-    """Join tensors along a new axis."""
-    return ops.Stack.apply(*_tensors(tensors, "stack"), axis=axis)
+def stack(tensors: Sequence[Tensor], axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """Join tensors along a new axis (`axis` or `dim`, 0 by default)."""
+    return ops.Stack.apply(*_tensors(tensors, "stack"), axis=_either("stack", axis, dim, 0))
 
 
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor) -> Tensor:
