@@ -207,13 +207,13 @@ class Tensor(Arithmetic):
             keepdim: bool | None = None) -> Tensor | MaxResult:
         """The largest values. With numpy's `axis` (or none), just the values; with PyTorch's `dim`, as torch.max
         does, `(values, indices)`, the indices a tensor that needs no gradient."""
+        if dim is not None and not isinstance(dim, Integral):
+            raise TypeError(f"max: dim must be one integer (it returns values and indices), got {dim!r}; "
+                            "use axis= for several axes")
         keepdims = _either("max", keepdims, keepdim, False, "keepdims", "keepdim")
         values = ops.Max.apply(self, axis=_axes(_either("max", axis, dim)), keepdims=keepdims)
         if dim is None:
             return values
-        if not isinstance(dim, Integral):
-            raise TypeError(f"max: dim must be one integer (it returns values and indices), got {dim!r}; "
-                            "use axis= for several axes")
         indices = self.data.argmax(axis=int(dim), keepdims=keepdims)
         return MaxResult(values, Tensor._from_op(np.asarray(indices)))
 
