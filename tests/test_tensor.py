@@ -705,3 +705,24 @@ def test_giving_both_the_numpy_and_the_pytorch_word_is_refused():
         x.max(dim=(0, 1))
     with pytest.raises(tg.OpError, match=r"op 'max': cannot apply to input shapes \(2, 3\) with axis=2"):
         x.max(dim=2)
+
+
+@pytest.mark.parametrize("requires_grad", [True, False])
+@pytest.mark.parametrize("returned", [[1.0, 2.0], None])
+def test_a_user_forward_that_returns_no_array_is_refused_naming_the_op(requires_grad, returned):
+    name = f"returns_{type(returned).__name__}_{requires_grad}"
+
+    @tg.register(name)
+    class ReturnsNoArray(tg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return returned
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+    x = tg.Tensor(np.array([1.0, 2.0]), requires_grad=requires_grad)
+    with pytest.raises(tg.OpError, match=rf"op '{name}': forward returned a {type(returned).__name__}; expected a "
+                                         "numpy array"):
+        ReturnsNoArray.apply(x)

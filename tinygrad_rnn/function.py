@@ -74,10 +74,15 @@ class Function:
             ctx._retains_grad = False
             ctx.requires_grad = True
             out = inputs[0]._from_op(data, ctx)
-            ctx.grad_shape = out.data.shape
+            try:  # (free unless it fails: a user op whose forward returned no array)
+                ctx.grad_shape = out.data.shape
+            except AttributeError:
+                raise _output_error(cls, data) from None
             if STATE.keep_values:
                 ctx.output = out
         else:
+            if type(data) is not np.ndarray and not isinstance(data, (np.generic, float)):
+                raise _output_error(cls, data)
             out = inputs[0]._from_op(data, None)
         if STATE.anomaly:
             ctx.parents, ctx.scope = tuple(parents), STATE.scope
@@ -113,6 +118,12 @@ def get_op(name: str) -> type[Function]:
         return OPS[name]
     except KeyError:
         raise KeyError(f"unknown op '{name}'; registered ops: {', '.join(sorted(OPS))}") from None
+
+
+def _output_error(op: type[Function], data: Any) -> OpError:
+    """The error for a forward that returned something other than an array (a list, None)."""
+    return OpError(f"op '{op.name}': forward returned a {type(data).__name__}; expected a numpy array (or a "
+                   "number, for the scalar engine)")
 
 
 def _forward_error(op: type[Function], inputs: tuple[Any, ...], attrs: dict[str, Any], error: Exception) -> OpError:
