@@ -437,3 +437,18 @@ def test_init_functions_fill_in_place():
     np.testing.assert_allclose(square.data @ square.data.T, np.eye(5), atol=1e-6)
     with pytest.raises(ValueError, match=r"orthogonal_: expected a tensor with at least 2 dimensions"):
         nn.init.orthogonal_(nn.Parameter(np.empty(3)))
+
+
+def test_functional_activations_and_softmax_match_numpy():
+    from tinygrad_rnn.nn import functional
+
+    data = np.random.default_rng(4).standard_normal((3, 5))
+    x = tg.Tensor(data)
+    np.testing.assert_allclose(functional.relu(x).data, np.maximum(data, 0))
+    np.testing.assert_allclose(functional.tanh(x).data, np.tanh(data))
+    np.testing.assert_allclose(functional.sigmoid(x).data, 1 / (1 + np.exp(-data)))
+    expected = np.exp(data) / np.exp(data).sum(axis=0, keepdims=True)
+    np.testing.assert_allclose(functional.softmax(x, dim=0).data, expected, rtol=1e-12)
+    np.testing.assert_allclose(functional.log_softmax(x, 0).data, np.log(expected), rtol=1e-12)
+    with pytest.raises(TypeError, match="dim"):
+        functional.softmax(x)  # PyTorch's implicit dim is deprecated: say which

@@ -23,6 +23,31 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return input @ weight.T if bias is None else addmm(bias, input, weight.T)
 
 
+def relu(input: Tensor) -> Tensor:
+    """max(x, 0), elementwise."""
+    return input.relu()
+
+
+def tanh(input: Tensor) -> Tensor:
+    """tanh x, elementwise."""
+    return input.tanh()
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    """1 / (1 + e^-x), elementwise."""
+    return input.sigmoid()
+
+
+def softmax(input: Tensor, dim: int) -> Tensor:
+    """e^x / sum(e^x) along `dim` (which must be given: PyTorch's implicit choice is deprecated)."""
+    return input.softmax(dim=dim)
+
+
+def log_softmax(input: Tensor, dim: int) -> Tensor:
+    """x - log(sum(e^x)) along `dim`, stable for any size of logits (`dim` must be given, as for softmax)."""
+    return input.log_softmax(dim=dim)
+
+
 def dropout(input: Tensor, p: float = 0.5, training: bool = True,
             generator: np.random.Generator | None = None) -> Tensor:
     """Zero each element with probability p and scale the rest by 1/(1-p) (identity when not training)."""
