@@ -452,3 +452,5 @@ def test_functional_activations_and_softmax_match_numpy():
     np.testing.assert_allclose(functional.log_softmax(x, 0).data, np.log(expected), rtol=1e-12)
     with pytest.raises(TypeError, match="dim"):
         functional.softmax(x)  # PyTorch's implicit dim is deprecated: say which
+    with pytest.raises(TypeError, match="log_softmax: give dim"):
+        functional.log_softmax(x, None)

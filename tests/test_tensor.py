@@ -673,10 +673,28 @@ def test_pytorch_words_dim_and_keepdim_mean_what_axis_and_keepdims_mean():
     for name in ("softmax", "log_softmax"):
         np.testing.assert_array_equal(getattr(x, name)(dim=0).data, getattr(x, name)(axis=0).data)
         np.testing.assert_array_equal(getattr(x, name)().data, getattr(x, name)(axis=-1).data)
-    assert [piece.shape for piece in x.split(2, dim=2)] == [(2, 3, 2), (2, 3, 2)]
-    assert [piece.shape for piece in x.chunk(3, dim=1)] == [(2, 1, 4)] * 3
-    assert tg.cat([x, x], dim=1).shape == (2, 6, 4) and tg.stack([x, x], dim=-1).shape == (2, 3, 4, 2)
+    for ours, theirs in zip(x.split(2, dim=2), np.split(x.data, 2, axis=2)):
+        np.testing.assert_array_equal(ours.data, theirs)
+    for ours, theirs in zip(x.chunk(3, dim=-2), np.split(x.data, 3, axis=1)):
+        np.testing.assert_array_equal(ours.data, theirs)
+    np.testing.assert_array_equal(tg.cat([x, 2 * x], dim=1).data, np.concatenate([x.data, 2 * x.data], axis=1))
+    np.testing.assert_array_equal(tg.stack([x, 2 * x], dim=-1).data, np.stack([x.data, 2 * x.data], axis=-1))
     assert tg.cat([x, x]).shape == (4, 3, 4) and tg.stack([x, x]).shape == (2, 2, 3, 4)
+
+
+def test_max_with_dim_picks_the_first_of_ties_and_sends_it_the_whole_gradient_as_torch_does():
+    """torch.max(dim) reports one index per row and its backward goes to that element alone (amax would share
+    it among ties); numpy's `axis` keeps sharing, as before."""
+    data = np.array([[1.0, 5.0, 5.0], [7.0, 0.0, 7.0]])
+    x = leaf(data)
+    values, indices = x.max(dim=-1, keepdim=True)
+    np.testing.assert_array_equal(values.data, [[5.0], [7.0]])
+    np.testing.assert_array_equal(indices.data, [[1], [0]])
+    (values * tg.Tensor(np.array([[2.0], [3.0]]))).sum().backward()
+    np.testing.assert_array_equal(x.grad, [[0, 2, 0], [3, 0, 0]])
+    shared = leaf(data)
+    shared.max(axis=1).sum().backward()
+    np.testing.assert_array_equal(shared.grad, [[0, 0.5, 0.5], [0.5, 0, 0.5]])
 
 
 def test_max_with_dim_answers_values_and_indices_as_torch_max():
@@ -703,12 +721,12 @@ def test_giving_both_the_numpy_and_the_pytorch_word_is_refused():
         tg.cat([x, x], 0, dim=0)
     with pytest.raises(TypeError, match=r"max: dim must be one integer"):
         x.max(dim=(0, 1))
-    with pytest.raises(tg.OpError, match=r"op 'max': cannot apply to input shapes \(2, 3\) with axis=2"):
+    with pytest.raises(ValueError, match=r"max: axis 2 is out of range for a tensor of shape \(2, 3\)"):
         x.max(dim=2)
 
 
 @pytest.mark.parametrize("requires_grad", [True, False])
-@pytest.mark.parametrize("returned", [[1.0, 2.0], None])
+@pytest.mark.parametrize("returned", [[1.0, 2.0], None, 3.0])
 def test_a_user_forward_that_returns_no_array_is_refused_naming_the_op(requires_grad, returned):
     name = f"returns_{type(returned).__name__}_{requires_grad}"
 
@@ -726,3 +744,23 @@ def test_a_user_forward_that_returns_no_array_is_refused_naming_the_op(requires_
     with pytest.raises(tg.OpError, match=rf"op '{name}': forward returned a {type(returned).__name__}; expected a "
                                          "numpy array"):
         ReturnsNoArray.apply(x)
+
+
+@pytest.mark.parametrize("requires_grad", [True, False])
+@pytest.mark.parametrize("kind, make", [("scalar", lambda x: x.sum()), ("0_d", lambda x: np.asarray(x.sum())),
+                                        ("array", lambda x: np.float32(2.0) * x)])
+def test_a_user_forward_may_return_numpy_scalars_and_0_d_arrays(requires_grad, kind, make):
+    name = f"returns_numpy_{kind}_{requires_grad}"
+
+    @tg.register(name)
+    class ReturnsNumpy(tg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return make(x)
+
+        @staticmethod
+        def backward(ctx, grad):
+            return np.ones((2,)) * grad
+
+    out = ReturnsNumpy.apply(tg.Tensor(np.array([1.0, 2.0]), requires_grad=requires_grad))
+    assert out.requires_grad == requires_grad and np.shape(out.data) in ((), (2,))

@@ -81,9 +81,11 @@ class Function:
             if STATE.keep_values:
                 ctx.output = out
         else:
-            if type(data) is not np.ndarray and not isinstance(data, (np.generic, float)):
-                raise _output_error(cls, data)
             out = inputs[0]._from_op(data, None)
+            try:  # the same check, so that an op is refused or accepted alike with and without grad
+                _ = out.data.shape
+            except AttributeError:
+                raise _output_error(cls, data) from None
         if STATE.anomaly:
             ctx.parents, ctx.scope = tuple(parents), STATE.scope
             _check_finite(out.data, ctx, "forward", arrays)

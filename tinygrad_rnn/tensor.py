@@ -205,16 +205,24 @@ class Tensor(Arithmetic):
 
     def max(self, axis: Axes = None, keepdims: bool | None = None, *, dim: int | None = None,
             keepdim: bool | None = None) -> Tensor | MaxResult:
-        """The largest values. With numpy's `axis` (or none), just the values; with PyTorch's `dim`, as torch.max
-        does, `(values, indices)`, the indices a tensor that needs no gradient."""
-        if dim is not None and not isinstance(dim, Integral):
+        """The largest values. With numpy's `axis` (`t.max(1)`, `t.max(axis=1)`) or none, just the values, and
+        ties share the gradient; with PyTorch's `dim`, `(values, indices)` as torch.max answers, the values picked
+        at the indices (the first of ties), so that the gradient goes there alone, as in PyTorch."""
+        keepdims = _either("max", keepdims, keepdim, False, "keepdims", "keepdim")
+        if dim is None:
+            return ops.Max.apply(self, axis=_axes(axis), keepdims=keepdims)
+        if axis is not None:
+            _either("max", axis, dim)  # refuses both
+        if not isinstance(dim, Integral):
             raise TypeError(f"max: dim must be one integer (it returns values and indices), got {dim!r}; "
                             "use axis= for several axes")
-        keepdims = _either("max", keepdims, keepdim, False, "keepdims", "keepdim")
-        values = ops.Max.apply(self, axis=_axes(_either("max", axis, dim)), keepdims=keepdims)
-        if dim is None:
-            return values
-        indices = self.data.argmax(axis=int(dim), keepdims=keepdims)
+        dim = self._axis(int(dim), "max")
+        indices = self.data.argmax(axis=dim, keepdims=True)
+        where = list(np.ix_(*(np.arange(size) for size in self.shape)))
+        where[dim] = indices
+        values = self[tuple(where)]  # a getitem: its backward sends the gradient to each index alone
+        if not keepdims:
+            values, indices = values.reshape(values.shape[:dim] + values.shape[dim + 1:]), indices.squeeze(dim)
         return MaxResult(values, Tensor._from_op(np.asarray(indices)))
 
     def softmax(self, axis: int | None = None, *, dim: int | None = None) -> Tensor:
@@ -294,7 +302,8 @@ class MaxResult(NamedTuple):
 def _either(op: str, numpy_value: Any, torch_value: Any, default: Any = None, numpy_name: str = "axis",
             torch_name: str = "dim") -> Any:
     """What the caller gave as numpy's word (`axis`, `keepdims`) or PyTorch's (`dim`, `keepdim`), else `default`.
-    PyTorch takes numpy's words too, so code written for either runs here; giving both is refused."""
+    PyTorch takes numpy's words too, so code written for either mostly runs here (not `t.max(1)`, which is
+    numpy's max here: see Tensor.max); giving both is refused."""
     if torch_value is None:
         return default if numpy_value is None else numpy_value
     if numpy_value is not None:

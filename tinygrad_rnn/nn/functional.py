@@ -40,12 +40,19 @@ def sigmoid(input: Tensor) -> Tensor:
 
 def softmax(input: Tensor, dim: int) -> Tensor:
     """e^x / sum(e^x) along `dim` (which must be given: PyTorch's implicit choice is deprecated)."""
-    return input.softmax(dim=dim)
+    return input.softmax(dim=_given_dim("softmax", dim))
 
 
 def log_softmax(input: Tensor, dim: int) -> Tensor:
     """x - log(sum(e^x)) along `dim`, stable for any size of logits (`dim` must be given, as for softmax)."""
-    return input.log_softmax(dim=dim)
+    return input.log_softmax(dim=_given_dim("log_softmax", dim))
+
+
+def _given_dim(function: str, dim: Any) -> int:
+    """`dim`, refusing None: PyTorch would guess one (deprecated), and a guess that differs would be silent."""
+    if dim is None:
+        raise TypeError(f"{function}: give dim, the axis to normalise along (e.g. dim=-1)")
+    return dim
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True,
