@@ -74,18 +74,14 @@ class Function:
             ctx._retains_grad = False
             ctx.requires_grad = True
             out = inputs[0]._from_op(data, ctx)
-            try:  # (free unless it fails: a user op whose forward returned no array)
-                ctx.grad_shape = out.data.shape
-            except AttributeError:
-                raise _output_error(cls, data) from None
             if STATE.keep_values:
                 ctx.output = out
         else:
             out = inputs[0]._from_op(data, None)
-            try:  # the same check, so that an op is refused or accepted alike with and without grad
-                _ = out.data.shape
-            except AttributeError:
-                raise _output_error(cls, data) from None
+        try:  # (free unless it fails: a user op whose forward returned no array, with or without grad)
+            ctx.grad_shape = out.data.shape
+        except AttributeError:
+            raise _output_error(cls, data) from None
         if STATE.anomaly:
             ctx.parents, ctx.scope = tuple(parents), STATE.scope
             _check_finite(out.data, ctx, "forward", arrays)

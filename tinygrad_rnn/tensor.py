@@ -211,8 +211,7 @@ class Tensor(Arithmetic):
         keepdims = _either("max", keepdims, keepdim, False, "keepdims", "keepdim")
         if dim is None:
             return ops.Max.apply(self, axis=_axes(axis), keepdims=keepdims)
-        if axis is not None:
-            _either("max", axis, dim)  # refuses both
+        _either("max", axis, dim)  # refuses both
         if not isinstance(dim, Integral):
             raise TypeError(f"max: dim must be one integer (it returns values and indices), got {dim!r}; "
                             "use axis= for several axes")
