@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
-.PHONY: demo test lint bench graphviz clean
+.PHONY: demo test test-slow test-all lint bench tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,19 +13,32 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[demos,dev]'
 	touch $(STAMP)
 
-graphviz:
-	@if command -v dot >/dev/null 2>&1; then :; \
+# Graphviz's dot (pictures), Chromium and its driver (browser tests of the HTML page), valgrind (instruction
+# counts): installed with apt-get when missing and we are root; otherwise the tests that need them skip, saying so.
+tools:
+	@missing=""; \
+	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
+	command -v valgrind >/dev/null 2>&1 || missing="$$missing valgrind"; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing Graphviz (dot) with apt-get"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
+		echo "installing$$missing with apt-get"; \
+		apt-get update -qq && $(APT) $$missing >/dev/null; \
 	else \
-		echo "Graphviz's 'dot' is missing: install it (e.g. 'sudo apt-get install graphviz' or 'brew install graphviz')"; \
+		echo "missing:$$missing (install them, e.g. 'sudo apt-get install$$missing'); tests that need them skip"; \
 	fi
 
-demo: $(STAMP) graphviz
+demo: $(STAMP) tools
 	$(BIN)/python demos/main.py
 
-test: $(STAMP) graphviz
+test: $(STAMP) tools
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-slow: $(STAMP) tools
+	$(BIN)/python -m pytest -q -m slow
+
+test-all: $(STAMP) tools
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -26,7 +26,7 @@ from tqdm import tqdm  # noqa: E402
 
 import tinygrad_rnn as tg  # noqa: E402
 from tinygrad_rnn import nn  # noqa: E402
-from tinygrad_rnn.arguments import Parser, comma_list, positive  # noqa: E402
+from tinygrad_rnn.cli.arguments import Parser, comma_list, positive  # noqa: E402
 from tinygrad_rnn.nn.functional import mse_loss  # noqa: E402
 from tinygrad_rnn.nn.utils import clip_grad_norm_  # noqa: E402
 from tinygrad_rnn.optim import Adam  # noqa: E402

@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import nn
-from tinygrad_rnn.arguments import Parser, nonnegative, positive
+from tinygrad_rnn.cli.arguments import Parser, nonnegative, positive
 from tinygrad_rnn.nn.functional import cross_entropy
 from tinygrad_rnn.nn.utils import clip_grad_norm_
 from tinygrad_rnn.optim import Adagrad, Adam

@@ -21,7 +21,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from types import ModuleType  # noqa: E402
 
-from tinygrad_rnn.arguments import Parser  # noqa: E402
+from tinygrad_rnn.cli.arguments import Parser  # noqa: E402
 
 
 def sibling(name: str) -> ModuleType:

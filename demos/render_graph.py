@@ -18,7 +18,7 @@ import numpy as np
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import nn, viz
-from tinygrad_rnn.arguments import Parser, comma_list, positive
+from tinygrad_rnn.cli.arguments import Parser, comma_list, positive
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 

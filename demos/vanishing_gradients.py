@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 
 import tinygrad_rnn as tg  # noqa: E402
 from tinygrad_rnn import analysis, nn, viz  # noqa: E402
-from tinygrad_rnn.arguments import Parser, comma_list, positive  # noqa: E402
+from tinygrad_rnn.cli.arguments import Parser, comma_list, positive  # noqa: E402
 
 SMOKE = {"steps": 20, "hidden_size": 16, "batch_size": 4, "graph_steps": 4}
 

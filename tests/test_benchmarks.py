@@ -25,7 +25,7 @@ def run_script(name: str) -> str:
     """Run benchmarks/<name> --smoke in a fresh interpreter; fail with its output unless it exits 0."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     result = subprocess.run([sys.executable, str(BENCHMARKS / name), "--smoke"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True)
     assert result.returncode == 0, f"{name} --smoke failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
 

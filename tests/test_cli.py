@@ -42,7 +42,7 @@ def test_graph_long_sequence_is_elided_automatically(tmp_path):
     out = tmp_path / "long.dot"
     assert cli.main(["graph", "--cell", "lstm", "--steps", "60", "--collapse", "--out", str(out)]) == 0
     text = out.read_text()
-    assert f'"... {60 - cli.AUTO_MAX_STEPS} steps ..."' in text
+    assert f'"... {60 - cli.graph.AUTO_MAX_STEPS} steps ..."' in text
     assert cli.main(["graph", "--steps", "12", "--max-steps", "0", "--collapse", "--out", str(out)]) == 0
     assert "steps ..." not in out.read_text()
 
@@ -50,7 +50,7 @@ def test_graph_long_sequence_is_elided_automatically(tmp_path):
 @pytest.mark.parametrize("radius", [0.5, 1.5])
 @pytest.mark.parametrize("cell,gates", [("rnn", 1), ("lstm", 4), ("gru", 3)])
 def test_radius_sets_every_gate_block_to_a_scaled_orthogonal_matrix(radius, cell, gates):
-    loss, params = cli.unrolled_loss(cell, 2, 4, 2, radius, "last", seed=3)
+    loss, params = cli.graph.unrolled_loss(cell, 2, 4, 2, radius, "last", seed=3)
     weight_hh = params[f"{cell}.weight_hh_l0"].data
     assert weight_hh.shape == (gates * 4, 4)
     for block in np.split(weight_hh, gates):
@@ -141,16 +141,16 @@ def test_graph_with_a_failing_dot_is_one_line_with_dots_message(tmp_path, monkey
 def test_demo_runs_the_named_script_with_the_remaining_arguments(tmp_path):
     (tmp_path / "echo.py").write_text("import sys\nprint(sys.argv[1:])\nsys.exit(3)\n")
     (tmp_path / "_private.py").write_text("")
-    assert cli.available_demos(tmp_path) == ["echo"]
+    assert cli.demo.available_demos(tmp_path) == ["echo"]
     script = ("import sys; from pathlib import Path; from tinygrad_rnn import cli; "
-              f"sys.exit(cli.demo_command('echo', ['--smoke', '-x', '1'], Path({str(tmp_path)!r})))")
+              f"sys.exit(cli.demo.demo_command('echo', ['--smoke', '-x', '1'], Path({str(tmp_path)!r})))")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 3 and result.stdout.strip() == "['--smoke', '-x', '1']"
 
 
 def test_demo_without_a_demos_folder_says_so(tmp_path):
-    with pytest.raises(cli.CommandError, match="no demos folder"):
-        cli.demo_command("char_rnn", [], tmp_path / "missing")
+    with pytest.raises(cli.arguments.CommandError, match="no demos folder"):
+        cli.demo.demo_command("char_rnn", [], tmp_path / "missing")
 
 
 def test_demo_passes_arguments_through_argparse():

@@ -1,39 +1,23 @@
-"""The `tinygrad-rnn` command: draw backpropagation through time, or run a demo.
-
-    tinygrad-rnn graph --cell rnn --steps 5 --hidden 3 --radius 0.9 --out bptt.svg
-    tinygrad-rnn demo char_rnn --smoke
-Bad input is one line on stderr and a non-zero exit status, never a traceback.
-"""
+"""`tinygrad-rnn graph`: build a small RNN/LSTM/GRU, run forward and backward on random data, draw the graph."""
 
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .arguments import Parser, nonnegative, positive
+from .arguments import CommandError, nonnegative, positive
 
 CELLS = ("rnn", "lstm", "gru")
 FORMATS = ("svg", "png", "pdf", "dot", "gv", "jpg", "jpeg")
-DEMOS = Path(__file__).resolve().parents[1] / "demos"
 AUTO_MAX_STEPS = 6
 """With more steps than this and no --max-steps, the middle is elided (the first and last 3 steps stay)."""
 
 
-class CommandError(Exception):
-    """A problem with the user's request, reported as one line."""
-
-
-def build_parser() -> Parser:
-    """The argument parser of `tinygrad-rnn` and its subcommands."""
-    parser = Parser(prog="tinygrad-rnn", description="See how recurrent networks learn.")
-    commands = parser.add_subparsers(dest="command", metavar="{graph,demo}")
-    commands.required = True
+def add_parser(commands: Any) -> None:
+    """Add `graph` and its options to the subcommands."""
     graph = commands.add_parser("graph", help="render the unrolled graph of a small RNN/LSTM/GRU with gradients",
                                 description="Build a small recurrent model, run forward and backward on random "
                                             "data, and draw the unrolled graph with its gradients.")
@@ -60,35 +44,18 @@ def build_parser() -> Parser:
     graph.add_argument("--no-legend", action="store_true", help="leave out the colour legend")
     graph.add_argument("--rankdir", choices=("LR", "TB"), default="LR", help="layout direction (default LR)")
     graph.add_argument("--title", default=None, help="caption (default: describes the model)")
-    demo = commands.add_parser("demo", help="run demos/<name>.py, passing the remaining arguments on",
-                               description="Run one of the demo scripts; arguments after the name go to it.")
-    demo.add_argument("name", nargs="?", help="demo name (e.g. char_rnn); leave out to list them")
-    demo.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the demo")
-    return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        if args.command == "graph":
-            print(f"wrote {graph_command(args)}")
-            return 0
-        return demo_command(args.name, args.args)
-    except CommandError as error:
-        print(f"tinygrad-rnn {args.command}: error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"tinygrad-rnn {args.command}: interrupted", file=sys.stderr)
-        return 130
+def run(args: argparse.Namespace) -> int:
+    """Draw the picture `args` describe."""
+    print(f"wrote {graph_command(args)}")
+    return 0
 
 
-# ---- graph -------------------------------------------------------------------------------------------------
 
 def graph_command(args: argparse.Namespace) -> str:
     """Build, run and draw the model described by `args`; returns the path written."""
-    from . import viz
+    from .. import viz
 
     out = Path(args.out)
     fmt = out.suffix.lstrip(".").lower()
@@ -148,33 +115,10 @@ def unrolled_loss(cell: str, steps: int, hidden: int, input_size: int, radius: f
 
 def set_recurrent_radius(weight_hh: Any, radius: float, rng: np.random.Generator) -> None:
     """Overwrite W_hh, gate block by gate block (rows k*H:(k+1)*H), with radius * Q_k, Q_k random orthogonal."""
-    from .analysis import scaled_orthogonal
+    from ..analysis import scaled_orthogonal
 
     rows, hidden = weight_hh.shape
     blocks = [scaled_orthogonal(hidden, radius, rng) for _ in range(rows // hidden)]
     weight_hh.data[...] = np.concatenate(blocks, axis=0)
 
 
-# ---- demo ----------------------------------------------------------------------------------------------------
-
-def available_demos(folder: Path = DEMOS) -> list[str]:
-    """Names of the demo scripts in `folder` (sorted)."""
-    return sorted(path.stem for path in folder.glob("*.py") if not path.name.startswith("_"))
-
-
-def demo_command(name: str | None, args: Sequence[str], folder: Path = DEMOS) -> int:
-    """Run `folder/<name>.py` with `args` in a fresh Python; returns its exit status."""
-    if not folder.is_dir():
-        raise CommandError(f"no demos folder at {folder} (the demos ship with the source checkout, not the "
-                           "installed package: clone the repository and install it with pip install -e .)")
-    names = available_demos(folder)
-    if name is None:
-        raise CommandError(f"which demo? available: {', '.join(names)} (tinygrad-rnn demo <name> [args])")
-    if name.endswith(".py"):
-        name = name[:-3]
-    if name not in names:
-        raise CommandError(f"unknown demo {name!r}; available: {', '.join(names)}")
-    try:
-        return subprocess.call([sys.executable, str(folder / f"{name}.py"), *args])
-    except KeyboardInterrupt:
-        return 130

@@ -1,4 +1,4 @@
-"""Command-line helpers shared by `tinygrad-rnn` and the demos: argument errors as one line, and argparse types
+"""Command-line helpers shared by `tinygrad-rnn` and the demos: argument errors as one line, argparse types
 for numbers and lists."""
 
 from __future__ import annotations
@@ -56,3 +56,7 @@ def comma_list(item: Callable[[str], Any] | None = None, allowed: tuple[str, ...
         return [item(part) for part in items] if item else items
 
     return parse
+
+
+class CommandError(Exception):
+    """A problem with the user's request, reported as one line."""
