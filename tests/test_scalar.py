@@ -81,7 +81,7 @@ def test_rnn_step_with_values_matches_tensors():
 
 
 def test_input_gradients_of_a_value_graph():
-    from tinygrad_rnn.graph import input_gradients
+    from tinygrad_rnn.analysis.edges import input_gradients
 
     a, b = Value(2.0), Value(3.0)
     product = a * b

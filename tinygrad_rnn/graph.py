@@ -20,7 +20,7 @@ import numpy as np
 
 from .gradients import Accumulator, GraphError, LazyGrad
 
-__all__ = ["Context", "GraphError", "Node", "backward", "detect_anomaly", "enable_grad", "input_gradients",
+__all__ = ["Context", "GraphError", "Node", "backward", "detect_anomaly", "enable_grad",
            "is_grad_enabled", "keep_values", "mark_modified", "no_grad", "scope", "step_scopes", "toposort", "vertex"]
 
 
@@ -448,34 +448,6 @@ def _run_hooks(node: Node, grad: Any) -> Any:
                 raise FloatingPointError(f"detect_anomaly: hook {getattr(hook, '__qualname__', hook)!r} returned "
                                          f"NaN/inf for a node of shape {node.grad_shape}")
     return grad
-
-
-def input_gradients(node: Any) -> list[Any]:
-    """The gradient the op that made `node` (a value or its vertex) sends to each of its inputs, as dense
-    input-shaped arrays (None where nothing flows): what the renderer draws on each edge. Needs the output's
-    gradient (backward with retain_grads=True) and the saved arrays (retain_graph=True)."""
-    ctx = vertex(node)
-    if not ctx.is_context:
-        return []
-    if ctx.grad is None or ctx.saved_tensors is None:
-        return [None] * len(ctx.parents)
-    _check_inputs_unmodified(ctx)
-    grad = ctx.grad if isinstance(ctx.grad, np.ndarray) else np.float64(ctx.grad)  # a Value keeps a float
-    grads = ctx.function.backward(ctx, grad)
-    grads = grads if type(grads) is tuple else (grads,)
-    flows: list[Any] = []
-    for parent, grad in zip(ctx.parents, grads):
-        if grad is None or not parent.requires_grad:
-            flows.append(None)
-            continue
-        shape = parent.grad_shape
-        if isinstance(grad, LazyGrad):
-            grad.check(shape, ctx)
-            grad = grad.evaluate(shape)
-        elif grad.shape != shape:
-            grad = _unbroadcast(grad, shape, ctx)
-        flows.append(grad)
-    return flows
 
 
 def _unbroadcast(grad: np.ndarray, shape: tuple[int, ...], ctx: Any) -> np.ndarray:

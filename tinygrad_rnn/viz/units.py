@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from ..graph import Node, input_gradients, toposort, vertex
+from ..analysis.edges import input_gradients
+from ..graph import Node, toposort, vertex
 
 MAX_FAN = 16
 """A node read by more steps than this gets one edge labelled 'into each of N steps' (dot slows down a lot

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .tensor import Tensor, stack
+from ..tensor import Tensor, stack
 
 __all__ = [
     "gradient_norms_through_time", "jacobian_norms", "largest_singular_value", "scale_to_spectral_radius",
