@@ -1,10 +1,10 @@
-"""Optimisers with PyTorch's update rules: SGD (momentum, Nesterov), Adam (AMSGrad), Adagrad.
+"""Optimizer: parameter groups, per-parameter state, `step`, `zero_grad` and state dicts, shared by every rule.
 
-Each updates `p.data` in place, in the parameter's own dtype, from `p.grad`, skipping parameters whose grad is
-None. `state_dict()` holds only arrays, numbers and tuples, so `tinygrad_rnn.save` can write it to `.npz`.
-Because the update is in place, a graph kept with `retain_graph=True` from before a `step()` holds the new
-weights: backward through it again would mix old activations with new weights, so it raises a GraphError (as
-PyTorch's version counter does); build a new graph after each step.
+A rule (SGD, Adam, Adagrad, each in its own module) updates `p.data` in place, in the parameter's own dtype, from
+`p.grad`, skipping parameters whose grad is None. `state_dict()` holds only arrays, numbers and tuples, so
+`tinygrad_rnn.save` can write it to `.npz`. Because the update is in place, a graph kept with `retain_graph=True`
+from before a `step()` holds the new weights: backward through it again would mix old activations with new
+weights, so it raises a GraphError (as PyTorch's version counter does); build a new graph after each step.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .graph import enable_grad, mark_modified
-from .tensor import Tensor
+from ..graph import enable_grad, mark_modified
+from ..tensor import Tensor
 
 ParamsArg = Iterable[Tensor] | Iterable[dict[str, Any]]
 
@@ -218,122 +218,4 @@ def _nonnegative(owner: str, hyperparameters: dict[str, Any], *keys: str) -> Non
         hyperparameters[key] = value
 
 
-class SGD(Optimizer):
-    """Stochastic gradient descent with PyTorch's momentum (the first step's buffer is the gradient itself).
-
-    g = grad + weight_decay * p;  b = momentum * b + (1 - dampening) * g;
-    p -= lr * (g + momentum * b if nesterov else b)   (p -= lr * g when momentum is 0)
-    """
-
-    state_keys = ("momentum_buffer",)
-
-    def __init__(self, params: ParamsArg, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False) -> None:
-        super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
-                                  "weight_decay": weight_decay, "nesterov": nesterov})
-
-    def _checked_hyperparameters(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
-        _nonnegative("SGD", hyperparameters, "lr", "momentum", "weight_decay")
-        hyperparameters["dampening"] = float(hyperparameters["dampening"])
-        hyperparameters["nesterov"] = bool(hyperparameters["nesterov"])
-        if hyperparameters["nesterov"] and (hyperparameters["momentum"] <= 0 or hyperparameters["dampening"] != 0):
-            raise ValueError("SGD: Nesterov momentum requires a momentum > 0 and zero dampening, got "
-                             f"momentum={hyperparameters['momentum']}, dampening={hyperparameters['dampening']}")
-        return hyperparameters
-
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
-        momentum = group["momentum"]
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param
-        if momentum != 0:
-            buffer = state.get("momentum_buffer")
-            if buffer is None:
-                buffer = state["momentum_buffer"] = np.array(grad, dtype=param.dtype)
-            else:
-                buffer *= momentum
-                buffer += (1 - group["dampening"]) * grad
-            grad = grad + momentum * buffer if group["nesterov"] else buffer
-        param -= group["lr"] * grad
-
-
-class Adam(Optimizer):
-    """Adam with PyTorch's bias correction (and its L2 `weight_decay`, added to the gradient, not AdamW's).
-
-    g = grad + weight_decay * p;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2   (t counts steps from 1)
-    p -= lr / (1 - b1^t) * m / (sqrt(v_hat) / sqrt(1 - b2^t) + eps),  v_hat = max over steps of v if amsgrad else v
-    """
-
-    state_keys = ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
-
-    def __init__(self, params: ParamsArg, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False) -> None:
-        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
-                                  "amsgrad": amsgrad})
-
-    def _checked_hyperparameters(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
-        _nonnegative("Adam", hyperparameters, "lr", "eps", "weight_decay")
-        betas = tuple(float(beta) for beta in hyperparameters["betas"])
-        if len(betas) != 2 or not all(0.0 <= beta < 1.0 for beta in betas):
-            raise ValueError(f"Adam: invalid betas {hyperparameters['betas']!r}; expected two numbers in [0, 1)")
-        hyperparameters["betas"] = betas
-        hyperparameters["amsgrad"] = bool(hyperparameters["amsgrad"])
-        return hyperparameters
-
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
-        beta1, beta2 = group["betas"]
-        if "step" not in state:
-            state["step"] = 0
-            state["exp_avg"] = np.zeros_like(param)
-            state["exp_avg_sq"] = np.zeros_like(param)
-            if group["amsgrad"]:
-                state["max_exp_avg_sq"] = np.zeros_like(param)
-        state["step"] += 1
-        step = state["step"]
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg += (1 - beta1) * (grad - exp_avg)
-        exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
-        step_size = group["lr"] / (1 - beta1**step)
-        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-        if group["amsgrad"]:
-            second_moment = state.setdefault("max_exp_avg_sq", np.zeros_like(param))
-            np.maximum(second_moment, exp_avg_sq, out=second_moment)
-        else:
-            second_moment = exp_avg_sq
-        denominator = np.sqrt(second_moment) / bias_correction2_sqrt + group["eps"]
-        param -= step_size * (exp_avg / denominator)
-
-
-class Adagrad(Optimizer):
-    """Adagrad as in PyTorch (and min-char-rnn): each weight's step shrinks with its summed squared gradients.
-
-    g = grad + weight_decay * p;  s += g^2;  p -= lr / (1 + (t - 1) lr_decay) * g / (sqrt(s) + eps)
-    """
-
-    state_keys = ("step", "sum")
-
-    def __init__(self, params: ParamsArg, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> None:
-        super().__init__(params, {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
-                                  "initial_accumulator_value": initial_accumulator_value, "eps": eps})
-
-    def _checked_hyperparameters(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
-        _nonnegative("Adagrad", hyperparameters, "lr", "lr_decay", "weight_decay", "initial_accumulator_value",
-                     "eps")
-        return hyperparameters
-
-    def _initial_state(self, param: Tensor, group: dict[str, Any]) -> dict[str, Any]:
-        return {"step": 0, "sum": np.full_like(param.data, group["initial_accumulator_value"])}
-
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
-        state["step"] += 1
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param
-        learning_rate = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
-        state["sum"] += grad * grad
-        param -= learning_rate * (grad / (np.sqrt(state["sum"]) + group["eps"]))
-
-
-__all__ = ["SGD", "Adagrad", "Adam", "Optimizer"]
+__all__ = ["Optimizer", "ParamsArg"]
