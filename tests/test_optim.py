@@ -32,6 +32,16 @@ def set_random_grads(params: list[Tensor], rng: np.random.Generator) -> None:
         param.grad = rng.standard_normal(param.shape).astype(param.dtype)
 
 
+def test_the_package_shows_only_its_public_names():
+    """As torch.optim: the optimisers, the base class and the schedules, importable both ways; no helpers."""
+    from tinygrad_rnn.optim.lr_scheduler import StepLR
+
+    assert tg.optim.lr_scheduler.StepLR is StepLR
+    assert tg.optim.__all__ == ["SGD", "Adagrad", "Adam", "Optimizer", "lr_scheduler"]
+    public = {name for name in dir(tg.optim) if not name.startswith("_")}
+    assert public == {"SGD", "Adagrad", "Adam", "Optimizer", "lr_scheduler", "optimizer", "sgd", "adam", "adagrad"}
+
+
 def test_fixtures_cover_every_optimiser():
     names = {path.stem for path in FIXTURES}
     assert {"optim_sgd_plain", "optim_sgd_momentum", "optim_sgd_nesterov", "optim_sgd_weight_decay", "optim_adam",

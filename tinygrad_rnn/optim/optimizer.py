@@ -18,6 +18,8 @@ from ..graph import enable_grad, mark_modified
 from ..tensor import Tensor
 
 ParamsArg = Iterable[Tensor] | Iterable[dict[str, Any]]
+# what a learning-rate scheduler keeps in a group beside the hyperparameters (saved and loaded with them)
+SCHEDULE_KEYS = ("initial_lr",)
 
 
 class Optimizer:
@@ -65,12 +67,11 @@ class Optimizer:
         seen = {id(param) for param in self._params()}
         if len({id(param) for param in params}) != len(params) or any(id(param) in seen for param in params):
             raise ValueError(f"{name}: some parameters appear more than once (in one group or across groups)")
-        unknown = sorted(set(group) - set(self.defaults) - {"params"})
+        unknown = sorted(set(group) - set(self.defaults) - {"params", *SCHEDULE_KEYS})
         if unknown:
             raise ValueError(f"{name}: unknown hyperparameters {unknown} in parameter group; "
                              f"expected some of {sorted(self.defaults)}")
-        hyperparameters = self._checked_hyperparameters({**self.defaults, **{k: v for k, v in group.items()
-                                                                           if k != "params"}})
+        hyperparameters = self._checked_group({**self.defaults, **{k: v for k, v in group.items() if k != "params"}})
         first_index = len(list(self._params()))
         self.param_groups.append({"params": params, **hyperparameters})
         for offset, param in enumerate(params):
@@ -79,6 +80,12 @@ class Optimizer:
     def _params(self) -> Iterator[Tensor]:
         for group in self.param_groups:
             yield from group["params"]
+
+    def _checked_group(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
+        """The rule's hyperparameters checked by `_checked_hyperparameters`, and a scheduler's entries (>= 0)."""
+        schedule = {key: hyperparameters.pop(key) for key in SCHEDULE_KEYS if key in hyperparameters}
+        _nonnegative(type(self).__name__, schedule, *schedule)
+        return {**self._checked_hyperparameters(hyperparameters), **schedule}
 
     def _checked_hyperparameters(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
         """Validate and normalise one group's hyperparameters (numbers become Python floats)."""
@@ -161,11 +168,11 @@ class Optimizer:
                                  f"dict but {len(group['params'])} in this optimizer")
             hyperparameters = {k: v for k, v in saved.items() if k != "params"}
             missing = sorted(set(self.defaults) - set(hyperparameters))
-            unexpected = sorted(set(hyperparameters) - set(self.defaults))
+            unexpected = sorted(set(hyperparameters) - set(self.defaults) - set(SCHEDULE_KEYS))
             if missing or unexpected:
                 raise ValueError(f"{name}: parameter group {number} hyperparameters do not match; "
                                  f"missing {missing}, unexpected {unexpected}")
-            new_groups.append(self._checked_hyperparameters(hyperparameters))
+            new_groups.append(self._checked_group(hyperparameters))
             for saved_index in saved_params:
                 saved_to_own[saved_index] = own_index
                 own_index += 1
