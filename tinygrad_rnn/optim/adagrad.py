@@ -19,9 +19,9 @@ class Adagrad(Optimizer):
     state_keys = ("step", "sum")
 
     def __init__(self, params: ParamsArg, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> None:
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, check_finite: bool = True) -> None:
         super().__init__(params, {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
-                                  "initial_accumulator_value": initial_accumulator_value, "eps": eps})
+                                  "initial_accumulator_value": initial_accumulator_value, "eps": eps}, check_finite)
 
     def _checked_hyperparameters(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
         _nonnegative("Adagrad", hyperparameters, "lr", "lr_decay", "weight_decay", "initial_accumulator_value",

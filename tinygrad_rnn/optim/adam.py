@@ -19,9 +19,10 @@ class Adam(Optimizer):
     state_keys = ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
     def __init__(self, params: ParamsArg, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False) -> None:
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False,
+                 check_finite: bool = True) -> None:
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
-                                  "amsgrad": amsgrad})
+                                  "amsgrad": amsgrad}, check_finite)
 
     def _checked_hyperparameters(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
         _nonnegative("Adam", hyperparameters, "lr", "eps", "weight_decay")

@@ -19,9 +19,9 @@ class SGD(Optimizer):
     state_keys = ("momentum_buffer",)
 
     def __init__(self, params: ParamsArg, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False) -> None:
+                 weight_decay: float = 0.0, nesterov: bool = False, check_finite: bool = True) -> None:
         super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
-                                  "weight_decay": weight_decay, "nesterov": nesterov})
+                                  "weight_decay": weight_decay, "nesterov": nesterov}, check_finite)
 
     def _checked_hyperparameters(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
         _nonnegative("SGD", hyperparameters, "lr", "momentum", "weight_decay")
