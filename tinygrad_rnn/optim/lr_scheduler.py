@@ -88,8 +88,8 @@ class LRScheduler:
     """
 
     # each state-dict entry and its check; a subclass's own arguments come first
-    checks: dict[str, Callable[[str, str, Any], Any]] = {"base_lrs": _learning_rates, "last_epoch": _epoch,
-                                                         "_step_count": _count, "_last_lr": _learning_rates}
+    _checks: dict[str, Callable[[str, str, Any], Any]] = {"base_lrs": _learning_rates, "last_epoch": _epoch,
+                                                          "_step_count": _count, "_last_lr": _learning_rates}
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         name = type(self).__name__
@@ -131,7 +131,7 @@ class LRScheduler:
     def _set_arguments(self, **arguments: Any) -> None:
         """Check a subclass's own arguments and keep them as attributes (as the state dict names them)."""
         for key, value in arguments.items():
-            setattr(self, key, self.checks[key](type(self).__name__, key, value))
+            setattr(self, key, self._checks[key](type(self).__name__, key, value))
 
     def _check_groups(self, caller: str) -> None:
         if len(self.optimizer.param_groups) != len(self.base_lrs):
@@ -142,7 +142,7 @@ class LRScheduler:
     def state_dict(self) -> dict[str, Any]:
         """Everything the schedule needs to resume (PyTorch's entries): arguments, `base_lrs`, `last_epoch`."""
         return {key: list(value) if isinstance(value, list) else value
-                for key, value in ((key, getattr(self, key)) for key in self.checks)}
+                for key, value in ((key, getattr(self, key)) for key in self._checks)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a state from `state_dict()` (ours or PyTorch's), checking every entry before changing any."""
@@ -153,12 +153,12 @@ class LRScheduler:
         name = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state_dict, dict):
             raise ValueError(f"{name}: expected a dict from state_dict(), got {type(state_dict).__name__}")
-        missing = sorted(set(self.checks) - set(state_dict))
-        unexpected = sorted(set(state_dict) - set(self.checks) - set(TORCH_FLAGS))
+        missing = sorted(set(self._checks) - set(state_dict))
+        unexpected = sorted(set(state_dict) - set(self._checks) - set(TORCH_FLAGS))
         if missing or unexpected:
             raise ValueError(f"{name}: the state dict does not fit a {type(self).__name__}; missing {missing}, "
                              f"unexpected {unexpected}")
-        checked = {key: check(name, key, state_dict[key]) for key, check in self.checks.items()}
+        checked = {key: check(name, key, state_dict[key]) for key, check in self._checks.items()}
         groups = len(self.optimizer.param_groups)
         for key in PER_GROUP:
             if key in checked and len(checked[key]) != groups:
@@ -170,7 +170,7 @@ class LRScheduler:
 class StepLR(LRScheduler):
     """Multiply each group's rate by `gamma` every `step_size` epochs: lr = base_lr * gamma^(epoch // step_size)."""
 
-    checks = {"step_size": _positive_integer, "gamma": _positive, **LRScheduler.checks}
+    _checks = {"step_size": _positive_integer, "gamma": _positive, **LRScheduler._checks}
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> None:
         self._set_arguments(step_size=step_size, gamma=gamma)
@@ -186,7 +186,7 @@ class StepLR(LRScheduler):
 class ExponentialLR(LRScheduler):
     """Multiply each group's rate by `gamma` every epoch: lr = base_lr * gamma^epoch."""
 
-    checks = {"gamma": _positive, **LRScheduler.checks}
+    _checks = {"gamma": _positive, **LRScheduler._checks}
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
         self._set_arguments(gamma=gamma)
@@ -206,7 +206,7 @@ class CosineAnnealingLR(LRScheduler):
     lr_{t} = eta_min + (lr_{t-1} - eta_min) (1 + cos(pi t / T_max)) / (1 + cos(pi (t - 1) / T_max)).
     """
 
-    checks = {"T_max": _positive_integer, "eta_min": _nonnegative, **LRScheduler.checks}
+    _checks = {"T_max": _positive_integer, "eta_min": _nonnegative, **LRScheduler._checks}
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,  # noqa: N803 (PyTorch's name)
                  last_epoch: int = -1) -> None:
@@ -233,7 +233,7 @@ class LambdaLR(LRScheduler):
     attributes (`__dict__`) of a callable object, which `load_state_dict` puts back into the object.
     """
 
-    checks = {**LRScheduler.checks, "lr_lambdas": lambda owner, name, value: value}  # checked against the lambdas
+    _checks = {**LRScheduler._checks, "lr_lambdas": lambda owner, name, value: value}  # checked against the lambdas
 
     def __init__(self, optimizer: Optimizer, lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
                  last_epoch: int = -1) -> None:
@@ -296,7 +296,7 @@ class ReduceLROnPlateau(LRScheduler):
     or a list with one per group), and a reduction smaller than `eps` is skipped.
     """
 
-    checks = {"factor": _number(lambda value: 0 < value < 1, "a number in (0, 1)"),
+    _checks = {"factor": _number(lambda value: 0 < value < 1, "a number in (0, 1)"),
               "default_min_lr": lambda owner, name, value: None if value is None else _nonnegative(owner, name, value),
               "min_lrs": _learning_rates, "patience": _count, "cooldown": _count, "eps": _nonnegative,
               "last_epoch": _count, "_last_lr": _learning_rates,
