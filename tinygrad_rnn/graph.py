@@ -26,7 +26,7 @@ from .gradients import Accumulator, LazyGrad
 from .mode import check_finite, current
 from .versions import check_unmodified, next_sequence_number
 
-__all__ = ["Context", "GraphError", "Node", "backward", "parent_gradients", "toposort", "vertex"]
+__all__ = ["Context", "GraphError", "Node", "backward", "fit_gradient", "op_backward", "toposort", "vertex"]
 
 
 class Node:
@@ -217,6 +217,7 @@ def backward(root: Node, grad: Any, *, retain_graph: bool = False, retain_grads:
                          "(was it made under no_grad, or from inputs without requires_grad=True?)")
     order = toposort(root)
     check_unmodified(order)
+    anomaly = current().anomaly
     pending = {vertex(root): grad}  # vertex -> the gradient that reached it so far; lives only in this pass
     for node in reversed(order):
         grad = pending.pop(node, None)
@@ -231,23 +232,26 @@ def backward(root: Node, grad: Any, *, retain_graph: bool = False, retain_grads:
             continue
         if retain_grads or node._retains_grad:
             node._accumulate(grad)
-        for parent, parent_grad in zip(node.parents, parent_gradients(node, grad)):
-            if parent_grad is None:
+        for parent, parent_grad in zip(node.parents, op_backward(node, grad)):
+            if parent_grad is None or not parent.requires_grad:
                 continue
+            shape = parent.grad_shape
+            if parent_grad.__class__ is not np.ndarray or parent_grad.shape != shape or anomaly:
+                parent_grad = fit_gradient(node, parent, parent_grad, anomaly)
             waiting = pending.get(parent)
             if waiting is None:
                 pending[parent] = parent_grad
             elif waiting.__class__ is Accumulator:
-                waiting.add(parent_grad, parent.grad_shape)
+                waiting.add(parent_grad, shape)
             else:
-                pending[parent] = Accumulator(waiting, parent_grad, parent.grad_shape)
+                pending[parent] = Accumulator(waiting, parent_grad, shape)
         if not retain_graph:
             node.saved_tensors = None  # what ops keep as attributes stays: shapes and axes, small (as in PyTorch)
 
 
-def parent_gradients(ctx: Context, grad: Any) -> tuple[Any, ...]:
-    """What the op of `ctx` sends back to each input, given its output's gradient: one gradient of the input's
-    shape (broadcasting undone; dense or lazy, see gradients.py), or None where no gradient is needed."""
+def op_backward(ctx: Context, grad: Any) -> tuple[Any, ...]:
+    """Call the backward of the op of `ctx` on its output's gradient: one gradient (or None) per input, as the
+    op returned them (see `fit_gradient`)."""
     if ctx.saved_tensors is None:
         raise GraphError(f"backward: the graph through op '{ctx.name}' (scope {ctx.scope}) was already freed by "
                          "an earlier backward; call the first backward(retain_graph=True) to go through it twice")
@@ -257,35 +261,34 @@ def parent_gradients(ctx: Context, grad: Any) -> tuple[Any, ...]:
         shapes = " and ".join(str(parent.grad_shape) for parent in ctx.parents)
         raise GraphError(f"op '{ctx.name}': its backward failed for input shapes {shapes} and an output "
                          f"gradient of shape {np.shape(grad)} ({type(error).__name__}: {error})") from error
-    parents = ctx.parents
     if type(grads) is not tuple:
         grads = (grads,)
-    if len(grads) != len(parents):
-        raise GraphError(f"op '{ctx.name}': backward returned {len(grads)} gradient(s) for {len(parents)} "
+    if len(grads) != len(ctx.parents):
+        raise GraphError(f"op '{ctx.name}': backward returned {len(grads)} gradient(s) for {len(ctx.parents)} "
                          "input(s); expected one (or None) per input")
-    anomaly = current().anomaly
-    checked = []
-    for position, (parent, parent_grad) in enumerate(zip(parents, grads)):
-        if parent_grad is None or not parent.requires_grad:
-            checked.append(None)
-            continue
-        shape = parent.grad_shape
-        if isinstance(parent_grad, LazyGrad):
-            parent_grad.check(shape, ctx)
-            if anomaly:
-                parent_grad = parent_grad.evaluate(shape)
-        else:
-            try:
-                mismatched = parent_grad.shape != shape
-            except AttributeError:
-                raise GraphError(f"op '{ctx.name}': backward returned a {type(parent_grad).__name__} for input "
-                                 f"{position}; expected an array (np.float64 for a Value) or None") from None
-            if mismatched:
-                parent_grad = _unbroadcast(parent_grad, shape, ctx)
+    return grads
+
+
+def fit_gradient(ctx: Context, parent: Any, grad: Any, anomaly: bool = False) -> Any:
+    """`grad`, which the op of `ctx` sent to its input `parent`, checked against the input's shape: broadcasting
+    undone, a lazy gradient checked (made dense under `detect_anomaly`), NaN/inf refused under it."""
+    shape = parent.grad_shape
+    if isinstance(grad, LazyGrad):
+        grad.check(shape, ctx)
         if anomaly:
-            check_finite(parent_grad, ctx, "backward")
-        checked.append(parent_grad)
-    return tuple(checked)
+            grad = grad.evaluate(shape)
+    else:
+        try:
+            mismatched = grad.shape != shape
+        except AttributeError:
+            raise GraphError(f"op '{ctx.name}': backward returned a {type(grad).__name__} for input "
+                             f"{ctx.parents.index(parent)}; expected an array (np.float64 for a Value) or None"
+                             ) from None
+        if mismatched:
+            grad = _unbroadcast(grad, shape, ctx)
+    if anomaly:
+        check_finite(grad, ctx, "backward")
+    return grad
 
 
 def _run_hooks(node: Any, grad: Any) -> Any:

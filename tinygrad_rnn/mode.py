@@ -15,7 +15,8 @@ import numpy as np
 
 
 class Mode:
-    """One combination of the switches (immutable: `with_` makes a changed copy)."""
+    """One combination of the switches. Shared ones are never changed (`with_` makes a changed copy); only
+    `step_scopes` renames the scope of the copy it made for its own block, once per step."""
 
     __slots__ = ("grad_enabled", "scope", "anomaly", "keep_values")
 
@@ -23,10 +24,11 @@ class Mode:
                  keep_values: bool = False) -> None:
         self.grad_enabled, self.scope, self.anomaly, self.keep_values = grad_enabled, scope, anomaly, keep_values
 
-    def with_(self, **changes: Any) -> Mode:
-        settings = {name: getattr(self, name) for name in Mode.__slots__}
-        settings.update(changes)
-        return Mode(**settings)
+    def with_(self, setting: str, value: Any) -> Mode:
+        """A copy with one switch changed."""
+        changed = Mode(self.grad_enabled, self.scope, self.anomaly, self.keep_values)
+        setattr(changed, setting, value)
+        return changed
 
 
 MODE: ContextVar[Mode] = ContextVar("tinygrad_rnn_mode", default=Mode())  # noqa: B039 (a Mode never changes)
@@ -37,14 +39,14 @@ current = MODE.get
 class _Switched:
     """A `with` block that runs under changed switches, then restores the ones before it, however it ends."""
 
-    __slots__ = ("changes", "previous")
+    __slots__ = ("setting", "value", "previous")
 
-    def __init__(self, **changes: Any) -> None:
-        self.changes = changes
+    def __init__(self, setting: str, value: Any) -> None:
+        self.setting, self.value = setting, value
 
     def __enter__(self) -> None:
         self.previous = MODE.get()
-        MODE.set(self.previous.with_(**self.changes))
+        MODE.set(self.previous.with_(self.setting, self.value))
 
     def __exit__(self, *exc_info: Any) -> None:
         MODE.set(self.previous)
@@ -52,12 +54,12 @@ class _Switched:
 
 def no_grad() -> _Switched:
     """Run ops without recording a graph (inference, optimiser updates)."""
-    return _Switched(grad_enabled=False)
+    return _Switched("grad_enabled", False)
 
 
 def enable_grad() -> _Switched:
     """Record a graph again inside a `no_grad` block."""
-    return _Switched(grad_enabled=True)
+    return _Switched("grad_enabled", True)
 
 
 def is_grad_enabled() -> bool:
@@ -73,12 +75,12 @@ def is_anomaly_enabled() -> bool:
 def keep_values() -> _Switched:
     """Let the graph recorded inside keep every op's output (`ctx.output`), so that a drawing can show the
     values and names of intermediates. Without it the graph holds only what backward reads, as in PyTorch."""
-    return _Switched(keep_values=True)
+    return _Switched("keep_values", True)
 
 
 def detect_anomaly() -> _Switched:
     """Make the first op whose forward or backward yields NaN/inf raise, naming the op, scope and shapes."""
-    return _Switched(anomaly=True)
+    return _Switched("anomaly", True)
 
 
 class scope:  # noqa: N801 (used like a function: `with scope("t=3"):`)
@@ -94,7 +96,7 @@ class scope:  # noqa: N801 (used like a function: `with scope("t=3"):`)
     def __enter__(self) -> str:
         self.previous = previous = MODE.get()
         name = self.name if previous.scope is None else f"{previous.scope}/{self.name}"
-        MODE.set(previous.with_(scope=name))
+        MODE.set(previous.with_("scope", name))
         return name
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -113,11 +115,13 @@ class step_scopes:  # noqa: N801 (used like a function, as scope is)
     def __enter__(self) -> Iterator[int]:
         self.previous = previous = MODE.get()
         prefix = self.name if previous.scope is None else f"{previous.scope}/{self.name}"
-        return self._each(previous, prefix)
+        own = previous.with_("scope", prefix)
+        MODE.set(own)
+        return self._each(own, prefix)
 
-    def _each(self, previous: Mode, prefix: str) -> Iterator[int]:
+    def _each(self, own: Mode, prefix: str) -> Iterator[int]:
         for step in self.steps:
-            MODE.set(Mode(previous.grad_enabled, f"{prefix}/t={step}", previous.anomaly, previous.keep_values))
+            own.scope = f"{prefix}/t={step}"  # `own` is this block's alone: renaming it costs no new state
             yield step
 
     def __exit__(self, *exc_info: Any) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from ..gradients import LazyGrad
-from ..graph import parent_gradients, vertex
+from ..graph import fit_gradient, op_backward, vertex
+from ..mode import is_anomaly_enabled
 from ..versions import check_inputs_unmodified
 
 
@@ -27,5 +28,11 @@ def input_gradients(node: Any) -> list[Any]:
         return [None] * len(ctx.parents)
     check_inputs_unmodified(ctx)
     grad = ctx.grad if isinstance(ctx.grad, np.ndarray) else np.float64(ctx.grad)  # a Value keeps a float
-    return [grad.evaluate(parent.grad_shape) if isinstance(grad, LazyGrad) else grad
-            for parent, grad in zip(ctx.parents, parent_gradients(ctx, grad))]
+    anomaly = is_anomaly_enabled()
+    flows: list[Any] = []
+    for parent, flow in zip(ctx.parents, op_backward(ctx, grad)):
+        if flow is not None and parent.requires_grad:
+            flow = fit_gradient(ctx, parent, flow, anomaly)
+            flow = flow.evaluate(parent.grad_shape) if isinstance(flow, LazyGrad) else flow
+        flows.append(flow if parent.requires_grad else None)
+    return flows
