@@ -40,7 +40,7 @@ def test_enable_grad():
     assert tg.is_grad_enabled()
 
 
-def test_scope_name_must_be_a_string():
+def test_scope_name_error():
     with pytest.raises(TypeError, match=r"scope: a scope's name is a string \(such as 't=3'\), got int"):
         tg.scope(3)
 

@@ -26,7 +26,7 @@ class Model(nn.Module):
         return self.head(self.encoder.inner(x * self.encoder.scale))
 
 
-# ---- Module and Parameter -----------------------------------------------------------------------------------
+# ---- Module and Parameter ------------------------------------------------------------------------------------
 
 def test_parameter():
     parameter = nn.Parameter(np.zeros((2, 3), dtype=np.float64))
@@ -196,7 +196,7 @@ def test_repr():
     assert repr(nn.Dropout(0.25)) == "Dropout(p=0.25)"
 
 
-# ---- layers -------------------------------------------------------------------------------------------------
+# ---- layers --------------------------------------------------------------------------------------------------
 
 def test_linear():
     layer = nn.Linear(3, 2, dtype=np.float64)
@@ -314,7 +314,7 @@ def test_activations_sequential():
         model[3]
 
 
-# ---- losses -------------------------------------------------------------------------------------------------
+# ---- losses --------------------------------------------------------------------------------------------------
 
 def numpy_cross_entropy(logits, targets):
     shifted = logits - logits.max(axis=1, keepdims=True)
@@ -416,7 +416,7 @@ def test_losses_match_torch():
     np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), atol=1e-12)
 
 
-# ---- init ---------------------------------------------------------------------------------------------------
+# ---- init ----------------------------------------------------------------------------------------------------
 
 def test_init_in_place():
     weight = nn.Parameter(np.empty((6, 4)))
@@ -437,6 +437,15 @@ def test_init_in_place():
     np.testing.assert_allclose(square.data @ square.data.T, np.eye(5), atol=1e-6)
     with pytest.raises(ValueError, match=r"orthogonal_: expected a tensor with at least 2 dimensions"):
         nn.init.orthogonal_(nn.Parameter(np.empty(3)))
+
+
+def test_init_marks_modified():
+    """init fills in place and says so: a graph recorded before it refuses to mix the old and new values."""
+    weight = nn.Parameter(np.ones((2, 3)))
+    loss = (weight * 2.0).sum()
+    nn.init.uniform_(weight, generator=np.random.default_rng(0))
+    with pytest.raises(tg.GraphError, match="changed in place after the op used it"):
+        loss.backward()
 
 
 def test_functional():
