@@ -256,7 +256,7 @@ def test_overlapping_scopes(order):
     assert scope_here() is None
 
 
-def test_interleave_forces_the_order():
+def test_interleave_order():
     """The helper above really runs the steps in the order given (else the tests above would prove nothing)."""
     events = []
 
@@ -273,7 +273,7 @@ def test_interleave_forces_the_order():
         interleave("01", lambda: (yield 1 / 0), thread(1))
 
 
-def test_new_thread_starts_with_defaults():
+def test_new_thread_defaults():
     """As in PyTorch: a new thread records with grad enabled, outside any scope, with no anomaly detection and
     without keep_values, whatever the thread that started it had switched."""
     seen = {}
@@ -296,7 +296,7 @@ def test_new_thread_starts_with_defaults():
     assert seen == {"grad": True, "scope": None, "recorded": True, "kept": False, "inf": True}
 
 
-def test_asyncio_tasks_hold_their_own_mode():
+def test_asyncio_tasks_own_mode():
     """Two asyncio tasks in one thread, each inside its own block while the other runs (an Event handshake
     forces the overlap): each sees its own switches, and neither leaks into the other or the loop."""
     seen = {}
@@ -327,7 +327,7 @@ def test_asyncio_tasks_hold_their_own_mode():
     assert seen == {"inference": (False, False, None), "training": (True, True, "D"), "loop": (True, None)}
 
 
-def test_asyncio_task_starts_from_its_creator():
+def test_task_inherits_creator():
     """A task starts from the switches in force where it was created (contextvars copies them), and what it
     switches while the creator runs stays its own."""
     seen = {}

@@ -27,7 +27,7 @@ def test_mark_modified():
         loss.backward()
 
 
-def test_marked_before_the_graph():
+def test_marked_before_graph():
     """An edit marked before the graph's ops ran is no concern of that graph."""
     weight = leaf([1.0, 2.0])
     weight.data *= 3.0
@@ -81,7 +81,7 @@ def test_marking_a_view():
         loss.backward()
 
 
-def test_marks_forgotten_with_the_array():
+def test_marks_freed_with_array():
     """The registry of edited arrays holds them weakly: an array that is freed leaves it."""
     weight = leaf(np.ones(4))
     tg.mark_modified(weight)
