@@ -1,14 +1,27 @@
-"""Shared test set-up."""
+"""Shared test set-up: every test finds the op registry as the package made it, and leaves it so."""
 
 import pytest
 
 from tinygrad_rnn import OPS
 
+BUILT_IN_OPS = dict(OPS)
+"""The registry as importing the package fills it (conftest is imported before any test module)."""
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """An op registered when a test module is imported would stay in OPS for every later test: refuse it."""
+    stray = sorted(set(OPS) - set(BUILT_IN_OPS))
+    if stray:
+        raise pytest.UsageError(f"a test module registers op(s) {', '.join(stray)} when it is imported; register "
+                                "them inside a test or a fixture, which removes them again")
+
 
 @pytest.fixture(autouse=True)
-def _forget_ops_a_test_registers():
-    """An op a test registers (to check what bad ops get) leaves the registry when the test ends, pass or fail."""
-    before = set(OPS)
+def _restore_the_op_registry():
+    """An op a test registers (or replaces) leaves the registry when the test ends, pass or fail. Ops a
+    module-scoped fixture registered are there before this runs, so they stay for that module's tests."""
+    before = dict(OPS)
     yield
-    for name in set(OPS) - before:
-        del OPS[name]
+    if OPS != before:
+        OPS.clear()
+        OPS.update(before)

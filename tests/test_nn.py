@@ -26,9 +26,9 @@ class Model(nn.Module):
         return self.head(self.encoder.inner(x * self.encoder.scale))
 
 
-# ---- Module and Parameter -----------------------------------------------------------------------------------
+# ---- Module and Parameter ------------------------------------------------------------------------------------
 
-def test_parameter_is_a_leaf_tensor_that_requires_grad():
+def test_parameter():
     parameter = nn.Parameter(np.zeros((2, 3), dtype=np.float64))
     assert isinstance(parameter, tg.Tensor) and parameter.requires_grad and parameter.is_leaf
     assert parameter.dtype == np.float64 and parameter.name is None
@@ -40,21 +40,21 @@ def test_parameter_is_a_leaf_tensor_that_requires_grad():
         nn.Parameter(np.arange(3))
 
 
-def test_named_parameters_are_dotted_and_in_registration_order():
+def test_named_parameters():
     names = [name for name, _ in Model().named_parameters()]
     assert names == ["encoder.scale", "encoder.inner.weight", "encoder.inner.bias", "head.0.weight", "head.0.bias",
                      "head.2.weight"]
     assert len(list(Model().parameters())) == 6
 
 
-def test_shared_parameter_is_listed_once():
+def test_shared_parameter():
     model = Model()
     model.head[0].weight = model.encoder.scale  # any Parameter may be shared; shapes are the user's business here
     names = [name for name, _ in model.named_parameters()]
     assert names.count("encoder.scale") == 1 and "head.0.weight" not in names
 
 
-def test_state_dict_lists_a_tied_parameter_under_each_name_as_pytorch_does():
+def test_state_dict_tied():
     shared = nn.Linear(2, 2)
     model = nn.Sequential(shared, nn.Tanh(), shared)
     assert list(model.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
@@ -72,7 +72,7 @@ def test_children_and_modules():
                                                          "head.1", "head.2"]
 
 
-def test_plain_tensors_are_not_parameters_and_attributes_behave():
+def test_plain_attributes():
     model = Model()
     assert isinstance(model.not_a_parameter, tg.Tensor)
     assert "not_a_parameter" not in dict(model.named_parameters())
@@ -84,7 +84,7 @@ def test_plain_tensors_are_not_parameters_and_attributes_behave():
     assert [name for name, _ in model.named_children()] == ["head"]
 
 
-def test_forgetting_super_init_is_explained():
+def test_missing_super_init():
     class Broken(nn.Module):
         def __init__(self):
             self.weight = nn.Parameter(np.zeros(2))
@@ -93,7 +93,7 @@ def test_forgetting_super_init_is_explained():
         Broken()
 
 
-def test_call_runs_forward_and_train_eval_propagate():
+def test_call_and_train_eval():
     model = Model()
     assert model(tg.Tensor(np.ones((5, 3), dtype=np.float32))).shape == (5, 1)
     model.eval()
@@ -104,7 +104,7 @@ def test_call_runs_forward_and_train_eval_propagate():
         model.encoder(tg.zeros(3))
 
 
-def test_zero_grad_clears_every_parameter():
+def test_zero_grad():
     model = Model()
     model(tg.randn(4, 3, generator=0)).sum().backward()
     assert all(parameter.grad is not None for parameter in model.parameters())
@@ -112,7 +112,7 @@ def test_zero_grad_clears_every_parameter():
     assert all(parameter.grad is None for parameter in model.parameters())
 
 
-def test_state_dict_holds_copies_and_round_trips():
+def test_state_dict_round_trip():
     source, target = Model(), Model()
     state = source.state_dict()
     assert list(state) == [name for name, _ in source.named_parameters()]
@@ -124,7 +124,7 @@ def test_state_dict_holds_copies_and_round_trips():
     np.testing.assert_array_equal(source(x).data, target(x).data)
 
 
-def test_load_state_dict_copies_into_the_parameters_dtype():
+def test_load_dtype():
     model = nn.Linear(2, 3, dtype=np.float32)
     state = {"weight": np.arange(6, dtype=np.float64).reshape(3, 2), "bias": tg.Tensor(np.ones(3, dtype=np.float64))}
     model.load_state_dict(state)
@@ -134,7 +134,7 @@ def test_load_state_dict_copies_into_the_parameters_dtype():
     assert model.weight.data[0, 0] == 0.0  # copied, not aliased
 
 
-def test_load_state_dict_strict_lists_missing_unexpected_and_mismatched_keys_and_changes_nothing():
+def test_load_strict():
     model = Model()
     before = model.state_dict()
     state = model.state_dict()
@@ -153,7 +153,7 @@ def test_load_state_dict_strict_lists_missing_unexpected_and_mismatched_keys_and
         np.testing.assert_array_equal(value, before[name])
 
 
-def test_load_state_dict_non_strict_reports_keys_but_still_refuses_shape_mismatch():
+def test_load_non_strict():
     model = Model()
     state = {"encoder.scale": np.full(3, 2.0), "extra": np.zeros(2)}
     result = model.load_state_dict(state, strict=False)
@@ -165,7 +165,7 @@ def test_load_state_dict_non_strict_reports_keys_but_still_refuses_shape_mismatc
         model.load_state_dict({"encoder.scale": np.array(["a", "b", "c"])}, strict=False)
 
 
-def test_dtype_conversion_in_place():
+def test_dtype_conversion():
     model = Model()
     parameters = list(model.parameters())
     assert all(parameter.dtype == np.float32 for parameter in parameters)
@@ -180,7 +180,7 @@ def test_dtype_conversion_in_place():
         model.to(np.int32)
 
 
-def test_repr_reads_like_pytorch():
+def test_repr():
     assert repr(Model()) == (
         "Model(\n"
         "  (encoder): Block(\n"
@@ -196,9 +196,9 @@ def test_repr_reads_like_pytorch():
     assert repr(nn.Dropout(0.25)) == "Dropout(p=0.25)"
 
 
-# ---- layers -------------------------------------------------------------------------------------------------
+# ---- layers --------------------------------------------------------------------------------------------------
 
-def test_linear_matches_numpy_and_gradchecks():
+def test_linear():
     layer = nn.Linear(3, 2, dtype=np.float64)
     x = np.random.default_rng(0).standard_normal((4, 3))
     np.testing.assert_allclose(layer(tg.Tensor(x)).data, x @ layer.weight.data.T + layer.bias.data)
@@ -208,19 +208,19 @@ def test_linear_matches_numpy_and_gradchecks():
     assert layer(tg.Tensor(x[0])).shape == (2,)
 
 
-def test_linear_wrong_feature_size():
+def test_linear_feature_error():
     with pytest.raises(ValueError, match=r"Linear: expected input of shape \(\.\.\., 3\) \(in_features=3\), "
                                          r"got shape \(4, 5\)"):
         nn.Linear(3, 2)(tg.zeros(4, 5))
 
 
-def test_layers_take_a_dtype():
+def test_layer_dtype():
     for layer in (nn.Linear(2, 3, dtype=np.float64), nn.Embedding(4, 2, dtype=np.float64),
                   nn.RNNCell(2, 3, dtype=np.float64), nn.GRU(2, 3, dtype=np.float64)):
         assert all(parameter.dtype == np.float64 for parameter in layer.parameters()), layer
 
 
-def test_embedding_lookup_and_gradient_sums_repeats():
+def test_embedding():
     embedding = nn.Embedding(5, 3, dtype=np.float64)
     indices = np.array([[0, 2], [2, 4]])
     rows = embedding(indices)
@@ -232,7 +232,7 @@ def test_embedding_lookup_and_gradient_sums_repeats():
     np.testing.assert_array_equal(embedding.weight.grad[[1, 3]], 0.0)
 
 
-def test_embedding_padding_row_is_zero_and_gets_no_gradient():
+def test_embedding_padding():
     embedding = nn.Embedding(4, 2, padding_idx=1, dtype=np.float64)
     np.testing.assert_array_equal(embedding.weight.data[1], 0.0)
     embedding.weight.data[1] = 5.0  # even if it is changed later, padding positions read as zeros
@@ -250,7 +250,7 @@ def test_embedding_padding_row_is_zero_and_gets_no_gradient():
     (lambda: nn.LSTMCell(3, 0), r"LSTMCell: hidden_size must be a positive integer, got 0"),
     (lambda: nn.GRU(3, 4, num_layers=0), r"GRU: num_layers must be a positive integer, got 0"),
 ])
-def test_layer_sizes_are_checked_naming_the_layer(make, message):
+def test_layer_size_errors(make, message):
     with pytest.raises(ValueError, match=message):
         make()
     assert nn.RNN(np.int64(3), 4).input_size == 3  # numpy integers are sizes too
@@ -266,7 +266,7 @@ def test_embedding_errors():
         nn.Embedding(4, 2, padding_idx=0)(np.array([-4, 0]))
 
 
-def test_dropout_scales_survivors_and_is_identity_in_eval():
+def test_dropout():
     nn.manual_seed(0)
     layer = nn.Dropout(0.25)
     x = tg.ones(200, 100)
@@ -281,7 +281,7 @@ def test_dropout_scales_survivors_and_is_identity_in_eval():
         nn.Dropout(1.5)
 
 
-def test_dropout_gradient_uses_the_same_mask():
+def test_dropout_grad_mask():
     nn.manual_seed(1)
     x = tg.Tensor(np.ones((10, 10)), requires_grad=True)
     y = dropout(x, 0.5)
@@ -289,7 +289,7 @@ def test_dropout_gradient_uses_the_same_mask():
     np.testing.assert_array_equal(x.grad, y.data)  # d(sum(x * mask))/dx = mask = y when x is all ones
 
 
-def test_manual_seed_makes_init_repeatable():
+def test_manual_seed():
     nn.manual_seed(42)
     first = nn.LSTM(3, 4).state_dict()
     nn.manual_seed(42)
@@ -298,7 +298,7 @@ def test_manual_seed_makes_init_repeatable():
         np.testing.assert_array_equal(first[name], second[name])
 
 
-def test_activations_and_sequential():
+def test_activations_sequential():
     x = tg.Tensor(np.array([-2.0, 0.5]))
     np.testing.assert_allclose(nn.Tanh()(x).data, np.tanh([-2.0, 0.5]))
     np.testing.assert_allclose(nn.ReLU()(x).data, [0.0, 0.5])
@@ -314,7 +314,7 @@ def test_activations_and_sequential():
         model[3]
 
 
-# ---- losses -------------------------------------------------------------------------------------------------
+# ---- losses --------------------------------------------------------------------------------------------------
 
 def numpy_cross_entropy(logits, targets):
     shifted = logits - logits.max(axis=1, keepdims=True)
@@ -337,7 +337,7 @@ def test_mse_loss():
         mse_loss(tg.Tensor(prediction), target, reduction="average")
 
 
-def test_cross_entropy_matches_numpy_and_gradchecks():
+def test_cross_entropy():
     rng = np.random.default_rng(0)
     logits, targets = rng.standard_normal((5, 4)), np.array([0, 3, 1, 1, 2])
     expected = numpy_cross_entropy(logits, targets)
@@ -348,7 +348,7 @@ def test_cross_entropy_matches_numpy_and_gradchecks():
     assert tg.gradcheck(lambda z: cross_entropy(z, targets), [logits])
 
 
-def test_cross_entropy_is_stable_for_huge_logits():
+def test_cross_entropy_huge():
     logits = tg.Tensor(np.array([[1e4, 0.0, -1e4], [0.0, 1e4, 1e4]]), requires_grad=True)
     loss = cross_entropy(logits, np.array([0, 2]))
     np.testing.assert_allclose(loss.item(), np.log(2) / 2)
@@ -357,7 +357,7 @@ def test_cross_entropy_is_stable_for_huge_logits():
     np.testing.assert_allclose(logits.grad, [[0, 0, 0], [0, 0.25, -0.25]], atol=1e-12)
 
 
-def test_cross_entropy_ignore_index_averages_over_the_rest():
+def test_ignore_index():
     rng = np.random.default_rng(1)
     logits, targets = rng.standard_normal((4, 3)), np.array([2, -100, 0, -100])
     expected = numpy_cross_entropy(logits[[0, 2]], targets[[0, 2]]).mean()
@@ -371,7 +371,7 @@ def test_cross_entropy_ignore_index_averages_over_the_rest():
     assert np.isnan(cross_entropy(tg.Tensor(logits), np.full(4, -100)).item())  # as PyTorch: 0 / 0
 
 
-def test_cross_entropy_on_sequences_with_classes_on_axis_1_and_unbatched():
+def test_cross_entropy_sequences():
     rng = np.random.default_rng(2)
     logits, targets = rng.standard_normal((2, 4, 3)), rng.integers(0, 4, (2, 3))  # (N, C, L) as PyTorch
     flat_logits = logits.transpose(0, 2, 1).reshape(-1, 4)
@@ -383,7 +383,7 @@ def test_cross_entropy_on_sequences_with_classes_on_axis_1_and_unbatched():
                                expected[0])
 
 
-def test_nll_loss_picks_the_target_log_probability():
+def test_nll_loss():
     log_probs = np.log(np.array([[0.2, 0.8], [0.6, 0.4]]))
     np.testing.assert_allclose(nll_loss(tg.Tensor(log_probs), np.array([1, 0])).item(),
                                -(np.log(0.8) + np.log(0.6)) / 2)
@@ -401,7 +401,7 @@ def test_loss_target_errors():
         cross_entropy(logits, np.array([0.0, 1.0, 2.0]))
 
 
-def test_losses_agree_with_torch():
+def test_losses_match_torch():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(3)
     logits, targets = rng.standard_normal((3, 5, 4)), rng.integers(0, 5, (3, 4))
@@ -416,9 +416,9 @@ def test_losses_agree_with_torch():
     np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), atol=1e-12)
 
 
-# ---- init ---------------------------------------------------------------------------------------------------
+# ---- init ----------------------------------------------------------------------------------------------------
 
-def test_init_functions_fill_in_place():
+def test_init_in_place():
     weight = nn.Parameter(np.empty((6, 4)))
     data = weight.data
     assert nn.init.orthogonal_(weight, gain=2.0, generator=np.random.default_rng(0)) is weight
@@ -439,7 +439,16 @@ def test_init_functions_fill_in_place():
         nn.init.orthogonal_(nn.Parameter(np.empty(3)))
 
 
-def test_functional_activations_and_softmax_match_numpy():
+def test_init_marks_modified():
+    """init fills in place and says so: a graph recorded before it refuses to mix the old and new values."""
+    weight = nn.Parameter(np.ones((2, 3)))
+    loss = (weight * 2.0).sum()
+    nn.init.uniform_(weight, generator=np.random.default_rng(0))
+    with pytest.raises(tg.GraphError, match="changed in place after the op used it"):
+        loss.backward()
+
+
+def test_functional():
     from tinygrad_rnn.nn import functional
 
     data = np.random.default_rng(4).standard_normal((3, 5))

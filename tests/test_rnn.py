@@ -48,7 +48,7 @@ def run_fixture(fixture):
     return layer, inputs, results
 
 
-def test_there_are_fixtures_for_every_layer_in_both_dtypes():
+def test_fixtures_complete():
     names = [path.stem for path in FIXTURE_FILES]
     for mode in ("tanh", "relu", "lstm", "gru", "bidirectional_2layer_batch_first"):
         for dtype in ("float64", "float32"):
@@ -56,7 +56,7 @@ def test_there_are_fixtures_for_every_layer_in_both_dtypes():
 
 
 @pytest.mark.parametrize("path", FIXTURE_FILES, ids=lambda path: path.stem)
-def test_outputs_and_gradients_match_pytorch(path):
+def test_matches_fixture(path):
     fixture = np.load(path, allow_pickle=False)
     layer, inputs, results = run_fixture(fixture)
     tolerance = TOLERANCE[fixture["input"].dtype]
@@ -73,7 +73,7 @@ def test_outputs_and_gradients_match_pytorch(path):
 
 
 @pytest.mark.parametrize("path", FIXTURE_FILES, ids=lambda path: path.stem)
-def test_state_dict_keys_order_and_shapes_equal_pytorchs(path):
+def test_state_dict_keys(path):
     fixture = np.load(path, allow_pickle=False)
     config = json.loads(str(fixture["config"]))
     state = getattr(nn, config["mode"])(**config["kwargs"]).state_dict()
@@ -89,7 +89,7 @@ def test_state_dict_keys_order_and_shapes_equal_pytorchs(path):
     ("LSTM", dict(num_layers=2, bidirectional=True, batch_first=True)),
     ("GRU", dict(num_layers=2, bias=False)),
 ])
-def test_our_state_dict_loads_into_torch_unchanged(mode, kwargs):
+def test_state_dict_into_torch(mode, kwargs):
     torch = pytest.importorskip("torch")
     nn.manual_seed(3)
     ours = getattr(nn, mode)(4, 5, dtype=np.float64, **kwargs)
@@ -108,7 +108,7 @@ def test_our_state_dict_loads_into_torch_unchanged(mode, kwargs):
 
 
 @pytest.mark.parametrize("cell_name", ["RNNCell", "LSTMCell", "GRUCell"])
-def test_cells_match_torch_cells(cell_name):
+def test_cells_match_torch(cell_name):
     torch = pytest.importorskip("torch")
     ours = getattr(nn, cell_name)(3, 4, dtype=np.float64)
     theirs = getattr(torch.nn, cell_name)(3, 4).double()
@@ -129,7 +129,7 @@ def test_cells_match_torch_cells(cell_name):
 @given(mode=st.sampled_from(["RNN", "LSTM", "GRU"]), num_layers=st.integers(1, 3), bidirectional=st.booleans(),
        batch_first=st.booleans(), bias=st.booleans(), batch=st.sampled_from([None, 1, 3]), length=st.integers(1, 4),
        initial_state=st.booleans(), seed=st.integers(0, 2**16))
-def test_any_configuration_matches_live_torch(mode, num_layers, bidirectional, batch_first, bias, batch, length,
+def test_any_config_matches_torch(mode, num_layers, bidirectional, batch_first, bias, batch, length,
                                               initial_state, seed):
     torch = pytest.importorskip("torch")
     kwargs = dict(num_layers=num_layers, bidirectional=bidirectional, batch_first=batch_first, bias=bias)
@@ -183,7 +183,7 @@ def with_parameters(module, values):
     ("RNNCell", {}), ("RNNCell", {"nonlinearity": "relu"}), ("RNNCell", {"bias": False}),
     ("LSTMCell", {}), ("GRUCell", {}), ("GRUCell", {"bias": False}),
 ])
-def test_cell_gradcheck_float64(cell_name, kwargs):
+def test_cell_gradcheck(cell_name, kwargs):
     cell = getattr(nn, cell_name)(3, 4, dtype=np.float64, **kwargs)
     parameters = [parameter.data.copy() for parameter in cell.parameters()]
     rng = np.random.default_rng(2)
@@ -202,7 +202,7 @@ def test_cell_gradcheck_float64(cell_name, kwargs):
 
 
 @pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
-def test_sequence_layer_gradcheck_float64_through_two_bidirectional_layers(mode):
+def test_layer_gradcheck(mode):
     layer = getattr(nn, mode)(2, 2, num_layers=2, bidirectional=True, batch_first=True, dtype=np.float64)
     parameters = [parameter.data.copy() for parameter in layer.parameters()]
     inputs = np.random.default_rng(4).standard_normal((1, 3, 2))
@@ -215,7 +215,7 @@ def test_sequence_layer_gradcheck_float64_through_two_bidirectional_layers(mode)
     assert tg.gradcheck(run, [inputs, *parameters])
 
 
-def test_unbatched_cell_equals_a_batch_of_one():
+def test_unbatched_cell():
     cell = nn.GRUCell(3, 4, dtype=np.float64)
     inputs, hidden = np.random.default_rng(0).standard_normal((2, 3)), np.random.default_rng(1).standard_normal(4)
     single = cell(tg.Tensor(inputs[0]), tg.Tensor(hidden))
@@ -247,7 +247,7 @@ def numpy_bptt(inputs, hidden0, weight_ih, weight_hh, bias, projections):
 
 
 @pytest.mark.parametrize("length", [1, 2, 5, 17])
-def test_weight_hh_gradient_equals_handwritten_numpy_bptt(length):
+def test_numpy_bptt(length):
     rnn = nn.RNN(3, 4, dtype=np.float64)
     rng = np.random.default_rng(length)
     inputs, hidden0 = rng.standard_normal((length, 2, 3)), rng.standard_normal((1, 2, 4))
@@ -263,7 +263,7 @@ def test_weight_hh_gradient_equals_handwritten_numpy_bptt(length):
     np.testing.assert_allclose(initial.grad[0], expected[3], rtol=1e-12, atol=1e-12)
 
 
-def test_truncated_bptt_detach_stops_gradients_at_the_chunk_border():
+def test_truncated_bptt():
     rnn = nn.RNN(3, 4, dtype=np.float64)
     rng = np.random.default_rng(0)
     first, second = leaf(rng.standard_normal((5, 2, 3))), leaf(rng.standard_normal((5, 2, 3)))
@@ -295,7 +295,7 @@ def scopes_of(root):
     return [node.scope for node in tg.toposort(root, all_inputs=True) if node.scope is not None]
 
 
-def test_each_step_runs_in_its_own_scope():
+def test_step_scopes():
     rnn = nn.RNN(3, 4)
     output, _ = rnn(tg.randn(6, 2, 3, generator=0))
     steps = output.grad_fn.parents  # the stacked hidden states, one per step
@@ -308,7 +308,7 @@ def test_each_step_runs_in_its_own_scope():
         assert sorted(ops) == ["addmm", "getitem", "tanh"], (scope, ops)
 
 
-def test_scopes_name_layer_direction_and_nest_under_the_callers():
+def test_scope_names():
     lstm = nn.LSTM(3, 4, num_layers=2, bidirectional=True)
     initial = (leaf(np.zeros((4, 1, 4)), np.float32), leaf(np.zeros((4, 1, 4)), np.float32))
     with tg.scope("encoder"):
@@ -322,7 +322,7 @@ def test_scopes_name_layer_direction_and_nest_under_the_callers():
     assert all(pattern.match(scope) for scope in scopes), sorted(scopes)
 
 
-def test_reverse_direction_steps_are_named_by_the_input_position_they_read():
+def test_reverse_step_names():
     gru = nn.GRU(2, 3, bidirectional=True)
     output, _ = gru(tg.randn(4, 2, generator=0))
     forward_steps, reverse_steps = (stacked.parents for stacked in output.grad_fn.parents)
@@ -333,7 +333,7 @@ def test_reverse_direction_steps_are_named_by_the_input_position_they_read():
 # ---- shapes, layouts, states -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
-def test_layouts_agree_batch_first_and_unbatched(mode):
+def test_layouts(mode):
     layer = getattr(nn, mode)(3, 4, num_layers=2, bidirectional=True, dtype=np.float64)
     inputs = np.random.default_rng(0).standard_normal((5, 2, 3))
     output, finals = layer(tg.Tensor(inputs))
@@ -354,7 +354,7 @@ def test_layouts_agree_batch_first_and_unbatched(mode):
     np.testing.assert_allclose(h_n.data[3], output.data[0, :, 4:], atol=1e-15)
 
 
-def test_initial_state_is_used_and_receives_gradient():
+def test_initial_state():
     lstm = nn.LSTM(2, 3, dtype=np.float64)
     inputs = tg.randn(4, 1, 2, generator=0, dtype=np.float64)
     zero_output, _ = lstm(inputs)
@@ -365,7 +365,7 @@ def test_initial_state_is_used_and_receives_gradient():
     assert h0.grad.shape == (1, 1, 3) and np.abs(h0.grad).max() > 0 and np.abs(c0.grad).max() > 0
 
 
-def test_dropout_between_layers_only_in_training():
+def test_dropout():
     nn.manual_seed(0)
     gru = nn.GRU(3, 8, num_layers=2, dropout=0.5, dtype=np.float64)
     inputs = tg.randn(4, 2, 3, generator=1, dtype=np.float64)
@@ -377,7 +377,7 @@ def test_dropout_between_layers_only_in_training():
         nn.LSTM(3, 4, dropout=0.2)
 
 
-def test_dtype_argument_and_conversion():
+def test_dtype():
     lstm = nn.LSTM(3, 4, dtype=np.float64)
     assert all(parameter.dtype == np.float64 for parameter in lstm.parameters())
     output, (h_n, c_n) = lstm(tg.randn(2, 1, 3, dtype=np.float64))
@@ -386,7 +386,7 @@ def test_dtype_argument_and_conversion():
     assert lstm(tg.randn(2, 1, 3))[0].dtype == np.float32
 
 
-def test_parameters_follow_pytorchs_init_bounds():
+def test_init_bounds():
     gru = nn.GRU(10, 16)
     bound = 1 / np.sqrt(16)
     for name, parameter in gru.named_parameters():
@@ -395,7 +395,7 @@ def test_parameters_follow_pytorchs_init_bounds():
     assert gru.weight_ih_l0.shape == (48, 10) and gru.weight_hh_l0.shape == (48, 16)
 
 
-def test_repr_reads_like_pytorch():
+def test_repr():
     assert repr(nn.LSTM(10, 20, num_layers=2)) == "LSTM(10, 20, num_layers=2)"
     relu = nn.RNN(3, 4, nonlinearity="relu", batch_first=True)
     assert repr(relu) == "RNN(3, 4, batch_first=True, nonlinearity='relu')"
@@ -405,7 +405,7 @@ def test_repr_reads_like_pytorch():
 # ---- errors -------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
-def test_wrong_input_rank_says_expected_and_got(mode):
+def test_input_rank_error(mode):
     layer = getattr(nn, mode)(3, 4)
     with pytest.raises(ValueError, match=r"expected input of 3 dimensions \(seq_len, batch, input_size\).*got 4 "
                                          r"dimensions, shape \(1, 2, 3, 3\)"):
@@ -415,12 +415,12 @@ def test_wrong_input_rank_says_expected_and_got(mode):
 
 
 @pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
-def test_wrong_feature_size_says_expected_and_got(mode):
+def test_feature_size_error(mode):
     with pytest.raises(ValueError, match=rf"{mode}: expected input with input_size=3 .*got shape \(5, 2, 7\)"):
         getattr(nn, mode)(3, 4)(tg.zeros(5, 2, 7))
 
 
-def test_wrong_dtype_and_type_of_input():
+def test_input_dtype_error():
     with pytest.raises(TypeError, match=r"LSTM: input has dtype float64 but the parameters are float32"):
         nn.LSTM(3, 4)(tg.zeros(5, 2, 3, dtype=np.float64))
     with pytest.raises(TypeError, match=r"RNN: expected input to be a Tensor, got ndarray"):
@@ -429,7 +429,7 @@ def test_wrong_dtype_and_type_of_input():
         nn.RNN(3, 4)(tg.zeros(0, 2, 3))
 
 
-def test_wrong_initial_state_shape():
+def test_state_shape_error():
     with pytest.raises(ValueError, match=r"GRU: expected h_0 of shape \(2, 5, 4\) \(num_layers \* num_directions, "
                                          r"batch, hidden_size\), got \(1, 5, 4\)"):
         nn.GRU(3, 4, num_layers=2)(tg.zeros(6, 5, 3), tg.zeros(1, 5, 4))
@@ -458,7 +458,7 @@ def test_unknown_nonlinearity():
         nn.RNNCell(3, 4, nonlinearity="gelu")
 
 
-def test_bad_constructor_arguments():
+def test_constructor_errors():
     with pytest.raises(ValueError, match=r"hidden_size must be a positive integer"):
         nn.LSTM(3, 0)
     with pytest.raises(ValueError, match=r"num_layers must be a positive integer"):
@@ -467,7 +467,7 @@ def test_bad_constructor_arguments():
         nn.RNN(3, 4, num_layers=2, dropout=1.5)
 
 
-def test_load_state_dict_from_a_different_architecture_is_refused():
+def test_load_other_architecture():
     source = nn.LSTM(3, 4, num_layers=2).state_dict()
     with pytest.raises(RuntimeError, match=r"size mismatch for 'weight_ih_l0': the checkpoint has shape \(16, 3\), "
                                            r"this module's parameter has shape \(12, 3\)"):
@@ -493,7 +493,7 @@ class Recall(nn.Module):
         return self.readout(h_n[0])
 
 
-def test_lstm_learns_to_recall_the_first_symbol():
+def test_lstm_learns_recall():
     """Chance is ln 4 = 1.39; after 300 plain SGD steps the LSTM is below 0.05 (all of seeds 0-4 reach < 0.01)."""
     nn.manual_seed(0)
     rng = np.random.default_rng(0)

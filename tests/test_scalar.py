@@ -3,12 +3,13 @@
 import math
 
 import numpy as np
+import pytest
 
 import tinygrad_rnn as tg
 from tinygrad_rnn.scalar import Value
 
 
-def test_micrograd_example_gradients():
+def test_micrograd_example():
     a, b = Value(-4.0), Value(2.0)
     c = a + b
     d = a * b + b**3
@@ -27,13 +28,15 @@ def test_micrograd_example_gradients():
     assert math.isclose(b.grad, 645.5773, abs_tol=1e-4)
 
 
-def test_value_ops_are_the_registry_ops():
+def test_registry_ops():
+    """A Value's ops are the registry's ops, on floats."""
     x = Value(0.3)
     assert (x.tanh()).op == "tanh" and (x * 2).op == "mul" and x.exp().log().op == "log"
     assert isinstance((x * 2).data, float)
 
 
-def test_value_graph_runs_through_the_shared_core():
+def test_shared_core():
+    """A Value graph runs through the shared core: the one toposort, the iterative backward."""
     a = Value(2.0)
     b = a * a
     c = b + a
@@ -48,7 +51,7 @@ def test_value_graph_runs_through_the_shared_core():
     assert a.grad == 1.0
 
 
-def test_rnn_step_with_values_matches_tensors():
+def test_rnn_step():
     """h1 = tanh(W_xh x + W_hh h0 + b), loss = sum(h1 * r): the same gradients one number at a time."""
     rng = np.random.default_rng(3)
     hidden_size, input_size = 3, 2
@@ -80,10 +83,19 @@ def test_rnn_step_with_values_matches_tensors():
     np.testing.assert_allclose([v.grad for v in vh0], th0.grad, rtol=1e-12)
 
 
-def test_input_gradients_of_a_value_graph():
+def test_input_gradients():
+    """What each input of a Value op received (analysis.edges, which the renderer reads)."""
     from tinygrad_rnn.analysis.edges import input_gradients
 
     a, b = Value(2.0), Value(3.0)
     product = a * b
     product.backward(retain_graph=True, retain_grads=True)
     assert [float(g) for g in input_gradients(product)] == [3.0, 2.0]
+
+
+def test_value_errors():
+    with pytest.raises(TypeError, match=r"Value holds one real number, got ndarray of shape \(3,\)"):
+        Value(np.ones(3))
+    for not_a_number in (None, "3.5"):  # numpy's float64 would take both (as nan and 3.5)
+        with pytest.raises(TypeError, match="Value holds one real number, got"):
+            Value(2.0) + not_a_number
