@@ -21,7 +21,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from types import ModuleType  # noqa: E402
 
-from tinygrad_rnn.cli.arguments import Parser  # noqa: E402
+from tinygrad_rnn.cli.arguments import Parser, output_folder  # noqa: E402
 
 
 def sibling(name: str) -> ModuleType:
@@ -34,7 +34,7 @@ def sibling(name: str) -> ModuleType:
 
 def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog="main.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="out", help="folder for everything written")
+    parser.add_argument("--out", type=output_folder, default="out", help="folder for everything written")
     parser.add_argument("--smoke", action="store_true", help="each demo in its small test mode")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     smoke, out = (["--smoke"] if args.smoke else []), args.out

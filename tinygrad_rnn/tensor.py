@@ -395,8 +395,38 @@ def ones(*shape: int, dtype: Any = None, requires_grad: bool = False) -> Tensor:
 
 def randn(*shape: int, generator: Generator = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Standard-normal samples; `generator` is a numpy Generator or a seed, for reproducibility."""
-    rng = generator if isinstance(generator, np.random.Generator) else np.random.default_rng(generator)
+    rng = as_generator(generator, "randn")
     return Tensor(rng.standard_normal(_shape(shape)).astype(dtype or DEFAULT_DTYPE), requires_grad=requires_grad)
+
+
+def check_seed(seed: Any, function: str) -> int:
+    """`seed` as an int, if it is a whole number >= 0 (numpy's rule for seeds); else an error naming `function`."""
+    if isinstance(seed, bool) or not isinstance(seed, Integral):
+        raise TypeError(f"{function}: expected a seed (a whole number >= 0), got {_shown(seed)} of type "
+                        f"{type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"{function}: a seed must be a whole number >= 0, got {_shown(seed)}")
+    return int(seed)
+
+
+def as_generator(generator: Generator, function: str) -> np.random.Generator:
+    """`generator` itself, a new Generator from a seed (a whole number >= 0), or (None) one freshly seeded."""
+    if isinstance(generator, np.random.Generator):
+        return generator
+    if generator is None:
+        return np.random.default_rng()
+    integer = isinstance(generator, Integral) and not isinstance(generator, bool)
+    if not integer or generator < 0:
+        raise (ValueError if integer else TypeError)(
+            f"{function}: generator must be a numpy Generator, a seed (a whole number >= 0) or None, got "
+            f"{_shown(generator)}" + ("" if integer else f" of type {type(generator).__name__}"))
+    return np.random.default_rng(int(generator))
+
+
+def _shown(value: Any) -> str:
+    """A repr short enough for an error message."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:40] + f"... ({len(text)} characters)"
 
 
 def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None) -> Tensor:
