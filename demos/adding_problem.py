@@ -97,7 +97,8 @@ def run(args: argparse.Namespace) -> list[dict[str, float | str | int]]:
     return rows
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> Parser:
+    """The command line of this script (its arguments, their types and bounds)."""
     parser = Parser(prog="adding_problem.py", description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", type=comma_list(positive(int, 2000), at_most=20), default=[50],
                         help="sequence lengths T, e.g. 50,100")
@@ -112,6 +113,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=nonnegative(int), default=0)
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--smoke", action="store_true", help="LSTM at T=10 only, for tests (seconds)")
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     if "--smoke" in argv:
         parser.set_defaults(**SMOKE)

@@ -347,7 +347,8 @@ def _short(value: Any) -> str:
 
 # ---- command line -------------------------------------------------------------------------------------------
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> Parser:
+    """The command line of this script (its arguments, their types and bounds)."""
     parser = Parser(prog="char_rnn.py", description=__doc__.splitlines()[0])
     parser.add_argument("--text", type=file_name(), help="train on this UTF-8 text file (default: stdlib docstrings)")
     parser.add_argument("--max-chars", type=positive(int), default=None,
@@ -373,6 +374,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=nonnegative(int), default=0)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--smoke", action="store_true", help="a tiny run for tests (seconds)")
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = build_parser()
     if argv is None:
         argv = sys.argv[1:]
     if "--smoke" in argv:

@@ -52,7 +52,8 @@ def render_all(args: argparse.Namespace) -> list[str]:
     return written
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> Parser:
+    """The command line of this script (its arguments, their types and bounds)."""
     parser = Parser(prog="render_graph.py", description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=comma_list(allowed=tuple(CELLS)), default=list(CELLS), help="rnn,lstm,gru")
     parser.add_argument("--steps", type=positive(int, 50), default=4, help="time steps drawn (at most 50)")
@@ -64,7 +65,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=output_folder, default="out")
     parser.add_argument("--seed", type=nonnegative(int), default=0)
     parser.add_argument("--smoke", action="store_true", help="same pictures (they are already fast)")
-    return parser.parse_args(sys.argv[1:] if argv is None else argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(sys.argv[1:] if argv is None else argv)
 
 
 def main(argv: list[str] | None = None) -> int:

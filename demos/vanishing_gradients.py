@@ -147,7 +147,8 @@ def render_graphs(args: argparse.Namespace, folder: Path) -> Path:
     return side_by_side
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> Parser:
+    """The command line of this script (its arguments, their types and bounds)."""
     parser = Parser(prog="vanishing_gradients.py", description=__doc__.splitlines()[0])
     parser.add_argument("--radii", type=comma_list(positive(float, 100), at_most=20), default=[0.5, 0.9, 1.0, 1.1, 1.5],
                         help="spectral radii s of W_hh")
@@ -163,6 +164,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-graph", action="store_true", help="skip the rendered graphs (no Graphviz needed)")
     parser.add_argument("--seed", type=nonnegative(int), default=0)
     parser.add_argument("--smoke", action="store_true", help="a small, fast run for tests")
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     if "--smoke" in argv:
         parser.set_defaults(**SMOKE)
