@@ -176,7 +176,7 @@ def test_scopes_nest_and_tag_nodes():
 
 
 def test_step_scopes_name_each_step_and_restore_the_scope_even_after_an_error():
-    from tinygrad_rnn.graph import step_scopes
+    from tinygrad_rnn.mode import step_scopes
 
     a = leaf([1.0])
     outputs = []

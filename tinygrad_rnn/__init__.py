@@ -7,20 +7,13 @@ are imported on first use, so the import stays fast and never pulls in graphviz 
 from importlib import import_module
 from typing import Any
 
-from .function import OPS, Function, OpError, get_op, register
+from .errors import GraphError, OpError
+from .function import OPS, Function, get_op, register
 from .gradcheck import GradcheckError, gradcheck
-from .graph import (
-    GraphError,
-    detect_anomaly,
-    enable_grad,
-    is_grad_enabled,
-    keep_values,
-    mark_modified,
-    no_grad,
-    scope,
-    toposort,
-)
+from .graph import toposort
+from .mode import detect_anomaly, enable_grad, is_grad_enabled, keep_values, no_grad, scope
 from .tensor import Tensor, addmm, arange, cat, ones, randn, stack, tensor, where, zeros
+from .versions import mark_modified
 
 __version__ = "0.1.0"
 

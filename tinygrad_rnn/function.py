@@ -1,8 +1,14 @@
 """Function (an op) and the op registry: the only way an op is defined.
 
-An op is a `Function` subclass with `forward(ctx, *arrays, **attrs)` and `backward(ctx, grad)` on numpy arrays
-(or Python floats, for the scalar engine), registered by name with `@register`. `Op.apply(*nodes, **attrs)`
-runs the forward and, when a gradient is wanted, records its context (`graph.Context`) in the graph.
+An op is a `Function` subclass with `forward(ctx, *arrays, **attrs)` and `backward(ctx, grad)`, registered by
+name with `@register`. `Op.apply(*nodes, **attrs)` runs the forward and, when a gradient is wanted, records its
+context (`graph.Context`) in the graph.
+
+The contract. forward takes numpy arrays (numpy float64 scalars for the scalar engine) and returns one.
+backward takes the output's gradient, a dense array of the output's shape, and returns one gradient per input:
+an array of the input's shape (or of a shape that broadcasts to it: the engine sums the extra axes), None when
+the input needs none (`ctx.needs_input_grad`), or one of the lazy gradients of gradients.py, which the engine
+sums without making them dense first: `IndexedGrad` (getitem) and `ProductGrad` (addmm's weight).
 """
 
 from __future__ import annotations
@@ -12,16 +18,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .graph import STATE, Context, _check_finite, next_sequence_number
+from .errors import OpError
+from .graph import Context
+from .mode import check_finite, current
+from .versions import next_sequence_number
 
 SampleFn = Callable[[np.random.Generator], list[tuple[tuple[Any, ...], dict[str, Any]]]]
 
 OPS: dict[str, type[Function]] = {}
 """The registry: op name -> Function subclass. Tests, error messages and the renderer read it."""
-
-
-class OpError(ValueError):
-    """Bad input to an op: names the op, the input shapes and what it expected."""
 
 
 class Function:
@@ -41,20 +46,22 @@ class Function:
 
     @staticmethod
     def backward(ctx: Context, grad: Any) -> Any:
-        """Given d loss/d output, return d loss/d input: one array (or None) per input."""
+        """Given d loss/d output, return d loss/d input: one gradient (or None) per input (see the contract)."""
         raise NotImplementedError
 
     @classmethod
     def apply(cls, *inputs: Any, **attrs: Any) -> Any:
         """Run the op on nodes (Tensors or Values) and record it when any input requires grad."""
+        mode = current()
+        grad_enabled = mode.grad_enabled
         ctx = Context()
         ctx.function = cls
         ctx.saved_tensors = ()
         arrays, needs, parents = [], [], []
         try:
-            for node in inputs:  # a plain loop: comprehensions cost more (each is a call in 3.11)
+            for node in inputs:
                 arrays.append(node.data)
-                needs.append(node.requires_grad and STATE.grad_enabled)
+                needs.append(node.requires_grad and grad_enabled)
                 parents.append(node._ctx or node)  # the input's vertex: its op's context, or a leaf itself
         except AttributeError:
             kinds = ", ".join(type(node).__name__ for node in inputs)
@@ -68,23 +75,23 @@ class Function:
             raise _forward_error(cls, inputs, attrs, error) from None
         if True in needs:
             ctx.parents = tuple(parents)
-            ctx.scope = STATE.scope
+            ctx.scope = mode.scope
             ctx._seq = next_sequence_number()
-            ctx._pending = ctx._hooks = None
+            ctx._hooks = None
             ctx._retains_grad = False
             ctx.requires_grad = True
             out = inputs[0]._from_op(data, ctx)
-            if STATE.keep_values:
+            if mode.keep_values:
                 ctx.output = out
         else:
             out = inputs[0]._from_op(data, None)
-        try:  # (free unless it fails: a user op whose forward returned no array, with or without grad)
+        try:
             ctx.grad_shape = out.data.shape
-        except AttributeError:
+        except AttributeError:  # a user op whose forward returned no array, with or without grad
             raise _output_error(cls, data) from None
-        if STATE.anomaly:
-            ctx.parents, ctx.scope = tuple(parents), STATE.scope
-            _check_finite(out.data, ctx, "forward", arrays)
+        if mode.anomaly:
+            ctx.parents, ctx.scope = tuple(parents), mode.scope
+            check_finite(out.data, ctx, "forward", arrays)
         return out
 
 
@@ -119,9 +126,9 @@ def get_op(name: str) -> type[Function]:
 
 
 def _output_error(op: type[Function], data: Any) -> OpError:
-    """The error for a forward that returned something other than an array (a list, None)."""
+    """The error for a forward that returned something other than an array (a list, None, a Python float)."""
     return OpError(f"op '{op.name}': forward returned a {type(data).__name__}; expected a numpy array (or a "
-                   "number, for the scalar engine)")
+                   "numpy float64, for the scalar engine)")
 
 
 def _forward_error(op: type[Function], inputs: tuple[Any, ...], attrs: dict[str, Any], error: Exception) -> OpError:

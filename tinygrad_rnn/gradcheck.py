@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .graph import enable_grad, no_grad
+from .mode import enable_grad, no_grad
 from .tensor import Tensor
 
 

@@ -16,10 +16,7 @@ from typing import Any
 
 import numpy as np
 
-
-class GraphError(RuntimeError):
-    """A misuse of the graph (backward through a freed graph, on a non-scalar without grad, ...) or a gradient
-    from an op's backward that does not fit its input."""
+from .errors import GraphError
 
 
 class LazyGrad:
@@ -72,8 +69,8 @@ class ProductGrad(LazyGrad):
     """left^T @ right (left: (n, k), right: (n, m)), kept as its two factors.
 
     A weight used at every time step gets one such gradient per step (addmm's x^T G). Kept as factors, the
-    `Accumulator` sums many of them as one GEMM over all their rows, as a hand-written BPTT does; T small GEMMs
-    cost several times more here (BLAS packs the inputs and clears the output of each one).
+    `Accumulator` sums many of them as one GEMM over all their rows, as a hand-written BPTT does, instead of T
+    small GEMMs.
     """
 
     __slots__ = ("left", "right")
@@ -96,9 +93,8 @@ PRODUCT_WAIT_MAX_BYTES = 1 << 22
 """Products waiting in an Accumulator are summed once their factors hold PRODUCT_ROWS_BYTES and
 PRODUCT_OUTPUT_MULTIPLE times the bytes of the (k, m) result, but never more than PRODUCT_WAIT_MAX_BYTES: enough
 rows for an efficient GEMM whose fresh output, added into the sum, is small beside its inputs, and a bounded
-amount of memory held and joined (the factors wait, and the join copies them once more). Measured at W3's sizes
-(H=512, 64 rows a step), the second rule sums 16 steps at a time instead of 1, and the training step takes 8%
-less time; W1, W2 and W4 are as before."""
+amount of memory held (the factors wait, and the join copies them once more). benchmarks/README.md says how
+these were chosen."""
 
 
 class Accumulator(LazyGrad):

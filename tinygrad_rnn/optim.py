@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .graph import enable_grad, mark_modified
+from .mode import enable_grad
 from .tensor import Tensor
+from .versions import mark_modified
 
 ParamsArg = Iterable[Tensor] | Iterable[dict[str, Any]]
 

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .graph import Node, backward, next_sequence_number
+from .graph import Node, backward
 from .operators import Arithmetic
+from .versions import next_sequence_number
 
 
 class Value(Arithmetic):
@@ -23,6 +24,7 @@ class Value(Arithmetic):
 
     __slots__ = ()
     shape = ()
+    keeps_outputs = True  # a Value graph can always be drawn micrograd-style: numbers cost nothing worth freeing
 
     @property
     def dtype(self) -> np.dtype:
@@ -34,25 +36,8 @@ class Value(Arithmetic):
             raise TypeError(f"Value holds one real number, got {type(data).__name__}{shape}: {data!r:.40}")
         self.data = np.float64(data)
         self._seq = next_sequence_number()
-        self._ctx = self._grad = self._pending = self._hooks = self.name = None
+        self._ctx = self._grad = self._hooks = self.name = None
         self.requires_grad = requires_grad
-
-    @staticmethod
-    def _from_op(data: Any, ctx: Any = None) -> Value:
-        """Wrap an op's output as a Value; `ctx` if recorded. A Value graph keeps every value (`ctx.output`),
-        so that it can be drawn micrograd-style: numbers cost nothing worth freeing."""
-        out = object.__new__(Value)
-        out.data = np.float64(data)
-        out._ctx = ctx
-        out.name = None
-        if ctx is None:
-            out.requires_grad = False
-            out._seq = next_sequence_number()
-            out._grad = out._pending = out._hooks = None
-        else:
-            out.requires_grad = True
-            ctx.output = out
-        return out
 
     def __repr__(self) -> str:
         return f"Value(data={self.data:.4g}, grad={self.grad if self.grad is None else format(self.grad, '.4g')})"
@@ -71,6 +56,8 @@ class Value(Arithmetic):
     def _other(self, other: Any) -> Value:
         return other if isinstance(other, Value) else Value(other, requires_grad=False)
 
+
+Value.result_type = Value
 
 def _is_real(data: Any) -> bool:
     """True for a real number: a Python or numpy int or float, or a 0-d numeric array."""

@@ -12,8 +12,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import ops
-from .graph import GraphError, backward, next_sequence_number
+from .errors import GraphError
+from .graph import backward
 from .operators import Arithmetic
+from .versions import next_sequence_number
 
 DEFAULT_DTYPE = np.dtype(np.float32)
 Generator = np.random.Generator | int | None
@@ -52,26 +54,10 @@ class Tensor(Arithmetic):
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         self.data = _as_array(data, dtype)
         self._seq = next_sequence_number()
-        self._ctx = self._grad = self._pending = self._hooks = self.name = None
+        self._ctx = self._grad = self._hooks = self.name = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
-
-    @staticmethod
-    def _from_op(data: np.ndarray, ctx: Any = None) -> Tensor:
-        """Wrap an op's output array without copying it (the fast path for every op). With `ctx` (recorded) the
-        context is its vertex in the graph; without, it is a new leaf that needs no gradient."""
-        out = object.__new__(Tensor)
-        out.data = data
-        out._ctx = ctx
-        out.name = None
-        if ctx is None:
-            out.requires_grad = False
-            out._seq = next_sequence_number()
-            out._grad = out._pending = out._hooks = None
-        else:
-            out.requires_grad = True
-        return out
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Mark this leaf as one whose gradient backward should compute (floating dtypes only)."""
@@ -287,6 +273,8 @@ class Tensor(Arithmetic):
             raise ValueError(f"{op}: axis {axis} is out of range for a tensor of shape {self.shape}")
         return axis % self.ndim
 
+
+Tensor.result_type = Tensor
 
 Axes = int | tuple[int, ...] | list[int] | None
 

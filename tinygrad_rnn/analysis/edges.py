@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from ..gradients import LazyGrad
-from ..graph import _check_inputs_unmodified, _unbroadcast, vertex
+from ..graph import parent_gradients, vertex
+from ..versions import check_inputs_unmodified
 
 
 def input_gradients(node: Any) -> list[Any]:
@@ -24,20 +25,7 @@ def input_gradients(node: Any) -> list[Any]:
         return []
     if ctx.grad is None or ctx.saved_tensors is None:
         return [None] * len(ctx.parents)
-    _check_inputs_unmodified(ctx)
+    check_inputs_unmodified(ctx)
     grad = ctx.grad if isinstance(ctx.grad, np.ndarray) else np.float64(ctx.grad)  # a Value keeps a float
-    grads = ctx.function.backward(ctx, grad)
-    grads = grads if type(grads) is tuple else (grads,)
-    flows: list[Any] = []
-    for parent, grad in zip(ctx.parents, grads):
-        if grad is None or not parent.requires_grad:
-            flows.append(None)
-            continue
-        shape = parent.grad_shape
-        if isinstance(grad, LazyGrad):
-            grad.check(shape, ctx)
-            grad = grad.evaluate(shape)
-        elif grad.shape != shape:
-            grad = _unbroadcast(grad, shape, ctx)
-        flows.append(grad)
-    return flows
+    return [grad.evaluate(parent.grad_shape) if isinstance(grad, LazyGrad) else grad
+            for parent, grad in zip(ctx.parents, parent_gradients(ctx, grad))]

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from ..graph import mark_modified
 from ..tensor import Tensor
+from ..versions import mark_modified
 from .random import default_generator
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..graph import scope, step_scopes
+from ..mode import scope, step_scopes
 from ..tensor import Tensor, cat, stack
 from . import functional
 from .cells import (

@@ -5,7 +5,8 @@ shape ops. Binary ops return gradients in the output's shape; the engine (graph.
 Each op's `sample` gives small float64 cases that the test suite gradchecks.
 """
 
-from ..function import OPS, Function, OpError, get_op, register
+from ..errors import OpError
+from ..function import OPS, Function, get_op, register
 from .elementwise import BROADCAST, Add, Div, Exp, Log, Mul, Neg, Pow, ReLU, Sigmoid, Sub, Tanh, Where
 from .linalg import AddMM, MatMul
 from .reduce import LogSoftmax, Max, Mean, Softmax, Sum

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..function import Function, OpError, register
+from ..errors import OpError
+from ..function import Function, register
 from ..gradients import ProductGrad
 from .samples import cases, normal
 
