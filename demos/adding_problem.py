@@ -67,7 +67,7 @@ def train_one(cell: str, length: int, args: argparse.Namespace) -> tuple[float, 
     rng = np.random.default_rng(args.seed)
     test_inputs, test_targets = adding_batch(np.random.default_rng(args.seed + 1), length, args.test_size)
     model = Adder(cell, args.hidden_size)
-    optimizer = Adam(model.parameters(), lr=args.lr)
+    optimizer = Adam(model.named_parameters(), lr=args.lr)
     started = time.perf_counter()
     bar = tqdm(range(args.steps), desc=f"{cell} T={length}", unit="step", disable=args.no_progress, leave=False)
     for _ in bar:

@@ -231,7 +231,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
     nn.manual_seed(args.seed)
     model = CharModel(len(vocab), args.cell, args.hidden_size, args.embedding_dim, args.num_layers)
-    optimizer = OPTIMIZERS[args.optimizer](model.parameters(), lr=lr)
+    optimizer = OPTIMIZERS[args.optimizer](model.named_parameters(), lr=lr)  # an error names the parameter
     sample_rng = np.random.default_rng(args.seed + 1)
     step, position, state, losses = 0, 0, None, []
     if args.resume:

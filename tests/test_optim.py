@@ -32,6 +32,16 @@ def set_random_grads(params: list[Tensor], rng: np.random.Generator) -> None:
         param.grad = rng.standard_normal(param.shape).astype(param.dtype)
 
 
+def test_the_package_shows_only_its_public_names():
+    """As torch.optim: the optimisers, the base class and the schedules, importable both ways; no helpers."""
+    from tinygrad_rnn.optim.lr_scheduler import StepLR
+
+    assert tg.optim.lr_scheduler.StepLR is StepLR
+    assert tg.optim.__all__ == ["SGD", "Adagrad", "Adam", "Optimizer", "lr_scheduler"]
+    public = {name for name in dir(tg.optim) if not name.startswith("_")}
+    assert public == {"SGD", "Adagrad", "Adam", "Optimizer", "lr_scheduler", "optimizer", "sgd", "adam", "adagrad"}
+
+
 def test_fixtures_cover_every_optimiser():
     names = {path.stem for path in FIXTURES}
     assert {"optim_sgd_plain", "optim_sgd_momentum", "optim_sgd_nesterov", "optim_sgd_weight_decay", "optim_adam",
@@ -318,6 +328,43 @@ def test_bad_parameters_and_hyperparameters_are_refused():
     leaf.grad = np.ones(3)
     with pytest.raises(ValueError, match=r"SGD.step: parameter 0 .* shape \(2,\) but its grad has shape \(3,\)"):
         optimizer.step()
+
+
+def test_a_bad_grad_shape_is_found_before_any_parameter_changes():
+    first, second = Tensor(np.zeros(2), requires_grad=True), Tensor(np.zeros(3), requires_grad=True)
+    first.grad, second.grad = np.ones(2), np.ones(4)
+    optimizer = optim.Adam([first, second], check_finite=False)
+    with pytest.raises(ValueError, match=r"Adam.step: parameter 1 .* shape \(3,\) but its grad has shape \(4,\)"):
+        optimizer.step()
+    np.testing.assert_array_equal(first.data, [0.0, 0.0])
+    assert optimizer.state == {0: {}, 1: {}}
+
+
+def test_named_parameters_are_kept_saved_and_loaded_as_pytorch_does(tmp_path):
+    first, second = Tensor(np.ones(2), requires_grad=True), Tensor(np.ones(3), requires_grad=True)
+    optimizer = optim.SGD([{"params": [("encoder.weight", first)]}, {"params": [("head.bias", second)], "lr": 0.5}],
+                          lr=0.1)
+    groups = optimizer.state_dict()["param_groups"]
+    assert [group["param_names"] for group in groups] == [["encoder.weight"], ["head.bias"]]
+    assert [group["params"] for group in groups] == [[0], [1]]
+    tg.save(optimizer.state_dict(), tmp_path / "optimizer.npz")
+    fresh = optim.SGD([{"params": [first]}, {"params": [second]}], lr=1.0)
+    fresh.load_state_dict(tg.load(tmp_path / "optimizer.npz"))
+    assert fresh.param_groups[1]["param_names"] == ["head.bias"] and fresh.param_groups[1]["lr"] == 0.5
+    with pytest.raises(TypeError, match="SGD: give every parameter with a name.*or none"):
+        optim.SGD([("weight", first), second])
+    with pytest.raises(TypeError, match="give every parameter with a name"):
+        optimizer.add_param_group({"params": [Tensor(np.ones(1), requires_grad=True)]})
+    with pytest.raises(ValueError, match="param_names of parameter group 0 should be a list of 1 strings"):
+        fresh.load_state_dict({"state": {}, "param_groups": [{**groups[0], "param_names": ["a", "b"]}, groups[1]]})
+
+
+def test_named_state_dict_matches_live_pytorch_layout():
+    torch = pytest.importorskip("torch")
+    ours = optim.Adam([("w", Tensor(np.ones(2), requires_grad=True))], lr=0.1)
+    theirs = torch.optim.Adam([("w", torch.ones(2, requires_grad=True))], lr=0.1)
+    our_group, their_group = ours.state_dict()["param_groups"][0], theirs.state_dict()["param_groups"][0]
+    assert our_group["param_names"] == their_group["param_names"] and our_group["params"] == their_group["params"]
 
 
 def test_repr_lists_hyperparameters():

@@ -11,7 +11,7 @@ from .errors import GraphError, OpError
 from .function import OPS, Function, get_op, register
 from .gradcheck import GradcheckError, gradcheck
 from .graph import toposort
-from .mode import detect_anomaly, enable_grad, is_grad_enabled, keep_values, no_grad, scope
+from .mode import detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, keep_values, no_grad, scope
 from .tensor import Tensor, addmm, arange, cat, ones, randn, stack, tensor, where, zeros
 from .versions import mark_modified
 
@@ -21,9 +21,10 @@ _SUBMODULES = ("analysis", "nn", "optim", "viz")
 _FROM_SERIALIZATION = ("load", "save")
 
 __all__ = [
-    "OPS", "Function", "GradcheckError", "GraphError", "OpError", "Tensor", "addmm", "arange", "cat", "detect_anomaly",
-    "enable_grad", "get_op", "gradcheck", "is_grad_enabled", "keep_values", "load", "mark_modified", "nn", "no_grad",
-    "ones", "optim", "randn", "register", "save", "scope", "stack", "tensor", "toposort", "where", "zeros",
+    "OPS", "Function", "GradcheckError", "GraphError", "OpError", "Tensor", "addmm", "arange", "cat",
+    "detect_anomaly", "enable_grad", "get_op", "gradcheck", "is_anomaly_enabled", "is_grad_enabled", "keep_values",
+    "load", "mark_modified", "nn", "no_grad", "ones", "optim", "randn", "register", "save", "scope", "stack",
+    "tensor", "toposort", "where", "zeros",
 ]
 
 

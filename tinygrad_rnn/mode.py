@@ -65,6 +65,11 @@ def is_grad_enabled() -> bool:
     return MODE.get().grad_enabled
 
 
+def is_anomaly_enabled() -> bool:
+    """True inside `detect_anomaly()`."""
+    return MODE.get().anomaly
+
+
 def keep_values() -> _Switched:
     """Let the graph recorded inside keep every op's output (`ctx.output`), so that a drawing can show the
     values and names of intermediates. Without it the graph holds only what backward reads, as in PyTorch."""

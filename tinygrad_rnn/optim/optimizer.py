@@ -1,10 +1,10 @@
-"""Optimisers with PyTorch's update rules: SGD (momentum, Nesterov), Adam (AMSGrad), Adagrad.
+"""Optimizer: parameter groups, per-parameter state, `step`, `zero_grad` and state dicts, shared by every rule.
 
-Each updates `p.data` in place, in the parameter's own dtype, from `p.grad`, skipping parameters whose grad is
-None. `state_dict()` holds only arrays, numbers and tuples, so `tinygrad_rnn.save` can write it to `.npz`.
-Because the update is in place, a graph kept with `retain_graph=True` from before a `step()` holds the new
-weights: backward through it again would mix old activations with new weights, so it raises a GraphError (as
-PyTorch's version counter does); build a new graph after each step.
+A rule (SGD, Adam, Adagrad, each in its own module) updates `p.data` in place, in the parameter's own dtype, from
+`p.grad`, skipping parameters whose grad is None. `state_dict()` holds only arrays, numbers and tuples, so
+`tinygrad_rnn.save` can write it to `.npz`. Because the update is in place, a graph kept with `retain_graph=True`
+from before a `step()` holds the new weights: backward through it again would mix old activations with new
+weights, so it raises a GraphError (as PyTorch's version counter does); build a new graph after each step.
 """
 
 from __future__ import annotations
@@ -14,25 +14,35 @@ from typing import Any
 
 import numpy as np
 
-from .mode import enable_grad
-from .tensor import Tensor
-from .versions import mark_modified
+from ..mode import enable_grad, is_anomaly_enabled
+from ..tensor import Tensor
+from ..versions import mark_modified
 
-ParamsArg = Iterable[Tensor] | Iterable[dict[str, Any]]
+ParamsArg = Iterable[Tensor] | Iterable[tuple[str, Tensor]] | Iterable[dict[str, Any]]
+# what a learning-rate scheduler keeps in a group beside the hyperparameters (saved and loaded with them)
+SCHEDULE_KEYS = ("initial_lr",)
 
 
 class Optimizer:
     """Parameter groups, per-parameter state and the bookkeeping every optimiser shares.
 
+    `params` are Tensors, or (name, Tensor) pairs from `named_parameters()` (then kept as the group's
+    `"param_names"` and used in messages, as PyTorch does), or dicts, one per group.
     `param_groups` is a list of dicts: `"params"` (a list of Tensors) plus that group's hyperparameters, which
     may be changed between steps (a learning-rate schedule writes `group["lr"]`). `state[i]` belongs to the
     i-th parameter counting through all groups in order, as in PyTorch's `state_dict`.
+
+    `check_finite` (on by default; PyTorch has no such check): a step that would write NaN or inf into a parameter
+    or its state raises a FloatingPointError naming the parameter and changes nothing, instead of silently
+    training on NaN. Off, a step still checks inside `tg.detect_anomaly()`. The check costs a copy of each updated
+    parameter and its state per step (the way back if the step is refused).
     """
 
     state_keys: tuple[str, ...] = ()
 
-    def __init__(self, params: ParamsArg, defaults: dict[str, Any]) -> None:
+    def __init__(self, params: ParamsArg, defaults: dict[str, Any], check_finite: bool = True) -> None:
         name = type(self).__name__
+        self.check_finite = bool(check_finite)
         if isinstance(params, Tensor):
             raise TypeError(f"{name}: params should be an iterable of Tensors or dicts, but got a single Tensor; "
                             f"wrap it in a list")
@@ -53,6 +63,13 @@ class Optimizer:
         if not isinstance(group, dict) or "params" not in group:
             raise TypeError(f"{name}: a parameter group must be a dict with a 'params' entry, got {type(group)}")
         params = [group["params"]] if isinstance(group["params"], Tensor) else list(group["params"])
+        named = [isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) for item in params]
+        mixed_groups = self.param_groups and params and all(named) != ("param_names" in self.param_groups[0])
+        if mixed_groups or (any(named) and not all(named)):
+            raise TypeError(f"{name}: give every parameter with a name, as (name, Tensor) pairs from "
+                            f"named_parameters(), or none")
+        names = [item[0] for item in params] if params and all(named) else None
+        params = [item[1] for item in params] if names else params
         for position, param in enumerate(params):
             if not isinstance(param, Tensor):
                 raise TypeError(f"{name}: can only optimize Tensors, but parameter {position} is a "
@@ -66,20 +83,25 @@ class Optimizer:
         seen = {id(param) for param in self._params()}
         if len({id(param) for param in params}) != len(params) or any(id(param) in seen for param in params):
             raise ValueError(f"{name}: some parameters appear more than once (in one group or across groups)")
-        unknown = sorted(set(group) - set(self.defaults) - {"params"})
+        unknown = sorted(set(group) - set(self.defaults) - {"params", *SCHEDULE_KEYS})
         if unknown:
             raise ValueError(f"{name}: unknown hyperparameters {unknown} in parameter group; "
                              f"expected some of {sorted(self.defaults)}")
-        hyperparameters = self._checked_hyperparameters({**self.defaults, **{k: v for k, v in group.items()
-                                                                           if k != "params"}})
+        hyperparameters = self._checked_group({**self.defaults, **{k: v for k, v in group.items() if k != "params"}})
         first_index = len(list(self._params()))
-        self.param_groups.append({"params": params, **hyperparameters})
+        self.param_groups.append({"params": params, **hyperparameters, **({"param_names": names} if names else {})})
         for offset, param in enumerate(params):
             self.state[first_index + offset] = self._initial_state(param, hyperparameters)
 
     def _params(self) -> Iterator[Tensor]:
         for group in self.param_groups:
             yield from group["params"]
+
+    def _checked_group(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
+        """The rule's hyperparameters checked by `_checked_hyperparameters`, and a scheduler's entries (>= 0)."""
+        schedule = {key: hyperparameters.pop(key) for key in SCHEDULE_KEYS if key in hyperparameters}
+        _nonnegative(type(self).__name__, schedule, *schedule)
+        return {**self._checked_hyperparameters(hyperparameters), **schedule}
 
     def _checked_hyperparameters(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
         """Validate and normalise one group's hyperparameters (numbers become Python floats)."""
@@ -99,6 +121,7 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        updates = []  # every grad is checked before any parameter changes
         index = 0
         for group_number, group in enumerate(self.param_groups):
             for param in group["params"]:
@@ -107,10 +130,50 @@ class Optimizer:
                     if grad.shape != param.data.shape:
                         raise ValueError(f"{type(self).__name__}.step: parameter {index} (group {group_number}) "
                                          f"has shape {param.data.shape} but its grad has shape {grad.shape}")
-                    self._update(param.data, grad.astype(param.data.dtype, copy=False), self.state[index], group)
-                    mark_modified(param)
+                    updates.append((index, group_number, param, grad.astype(param.data.dtype, copy=False), group))
                 index += 1
+        if self.check_finite or is_anomaly_enabled():
+            self._update_finite(updates)
+        else:
+            for index, _, param, grad, group in updates:
+                self._update(param.data, grad, self.state[index], group)
+        for _, _, param, _, _ in updates:
+            mark_modified(param)
         return loss
+
+    def _update_finite(self, updates: list[tuple[int, int, Tensor, np.ndarray, dict[str, Any]]]) -> None:
+        """Apply the updates, or none of them if one writes NaN/inf: then put everything back and raise."""
+        before = []  # (parameter, its data, its state, a copy of that state) for each one updated so far
+        for index, group_number, param, grad, group in updates:
+            state = self.state[index]
+            before.append((param, param.data.copy(), state, _copied(state)))
+            with np.errstate(all="ignore"):  # numpy's warnings would only repeat the error below
+                self._update(param.data, grad, state, group)
+            written = [("the parameter", param.data), *((f"its state '{key}'", value) for key, value in state.items()
+                                                        if isinstance(value, np.ndarray))]
+            broken = [where for where, array in written if not np.isfinite(array).all()]
+            if broken:
+                for updated, data, live_state, saved_state in before:
+                    updated.data[...] = data
+                    live_state.clear()
+                    live_state.update(saved_state)
+                name, (_, data_before, _, state_before) = type(self).__name__, before[-1]
+                label = self._label(index, param)
+                raise FloatingPointError(
+                    f"{name}.step: refused to write NaN/inf into {' and '.join(broken)} of parameter {index}{label} "
+                    f"(group {group_number}, shape {param.data.shape}): {_cause(grad, data_before, state_before)}; no "
+                    f"parameter or state was changed. Find where it started with tg.detect_anomaly(), or pass "
+                    f"{name}(..., check_finite=False) to step anyway, as PyTorch does")
+
+    def _label(self, index: int, param: Tensor) -> str:
+        """The parameter's name, for messages: from named_parameters(), else its Tensor's name, else nothing."""
+        for group in self.param_groups:
+            if index < len(group["params"]):
+                names = group.get("param_names")
+                name = names[index] if names else param.name
+                return f" {name!r}" if isinstance(name, str) else ""
+            index -= len(group["params"])
+        return ""
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget every parameter's grad: None by default (as PyTorch), or zeros with `set_to_none=False`."""
@@ -125,13 +188,11 @@ class Optimizer:
 
         Arrays are copies, so later steps do not change a state dict already taken.
         """
-        state = {index: {key: np.array(value) if isinstance(value, np.ndarray) else value
-                         for key, value in entry.items()}
-                 for index, entry in self.state.items() if entry}
+        state = {index: _copied(entry) for index, entry in self.state.items() if entry}
         groups, index = [], 0
         for group in self.param_groups:
             count = len(group["params"])
-            groups.append({**{k: v for k, v in group.items() if k != "params"},
+            groups.append({**{k: list(v) if k == "param_names" else v for k, v in group.items() if k != "params"},
                            "params": list(range(index, index + count))})
             index += count
         return {"state": state, "param_groups": groups}
@@ -150,7 +211,7 @@ class Optimizer:
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"{name}: the state dict has {len(saved_groups)} parameter groups, this optimizer "
                              f"has {len(self.param_groups)}")
-        new_groups, saved_to_own = [], {}
+        new_groups, saved_to_own, saved_names_by_group = [], {}, {}
         own_index = 0
         for number, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
             if not isinstance(saved, dict) or "params" not in saved:
@@ -160,13 +221,20 @@ class Optimizer:
             if len(saved_params) != len(group["params"]):
                 raise ValueError(f"{name}: parameter group {number} has {len(saved_params)} parameters in the state "
                                  f"dict but {len(group['params'])} in this optimizer")
-            hyperparameters = {k: v for k, v in saved.items() if k != "params"}
+            hyperparameters = {k: v for k, v in saved.items() if k not in ("params", "param_names")}
+            if "param_names" in saved:  # as PyTorch: the saved names replace ours
+                saved_names = saved["param_names"]
+                if not isinstance(saved_names, (list, tuple)) or len(saved_names) != len(saved_params) or not all(
+                        isinstance(saved_name, str) for saved_name in saved_names):
+                    raise ValueError(f"{name}: param_names of parameter group {number} should be a list of "
+                                     f"{len(saved_params)} strings, got {saved_names!r}")
+                saved_names_by_group[number] = list(saved_names)
             missing = sorted(set(self.defaults) - set(hyperparameters))
-            unexpected = sorted(set(hyperparameters) - set(self.defaults))
+            unexpected = sorted(set(hyperparameters) - set(self.defaults) - set(SCHEDULE_KEYS))
             if missing or unexpected:
                 raise ValueError(f"{name}: parameter group {number} hyperparameters do not match; "
                                  f"missing {missing}, unexpected {unexpected}")
-            new_groups.append(self._checked_hyperparameters(hyperparameters))
+            new_groups.append(self._checked_group(hyperparameters))
             for saved_index in saved_params:
                 saved_to_own[saved_index] = own_index
                 own_index += 1
@@ -195,8 +263,10 @@ class Optimizer:
                     raise ValueError(f"{name}: state '{key}' of parameter {index} has shape {value.shape}, but the "
                                      f"parameter has shape {param.data.shape}")
                 new_state[index][key] = np.array(value, dtype=param.data.dtype)
-        for group, hyperparameters in zip(self.param_groups, new_groups):
+        for number, (group, hyperparameters) in enumerate(zip(self.param_groups, new_groups)):
             group.update(hyperparameters)
+            if number in saved_names_by_group:
+                group["param_names"] = saved_names_by_group[number]
         self.state = new_state
 
     def __repr__(self) -> str:
@@ -205,6 +275,29 @@ class Optimizer:
             lines.append(f"Parameter Group {number}")
             lines.extend(f"    {key}: {group[key]}" for key in sorted(group) if key != "params")
         return "\n".join(lines + [")"])
+
+
+def _copied(state: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's state with its arrays copied."""
+    return {key: np.array(value) if isinstance(value, np.ndarray) else value for key, value in state.items()}
+
+
+def _cause(grad: np.ndarray, data: np.ndarray, old_state: dict[str, Any]) -> str:
+    """Why an update went non-finite: the gradient, the parameter or state it started from, or an overflow."""
+    if not np.isfinite(grad).all():
+        return f"its gradient holds {_count_nonfinite(grad)}"
+    if not np.isfinite(data).all():
+        return f"the parameter already held {_count_nonfinite(data)} before this step"
+    for key, value in old_state.items():
+        if isinstance(value, np.ndarray) and not np.isfinite(value).all():
+            return f"its state '{key}' already held {_count_nonfinite(value)} before this step"
+    return (f"the update overflowed {grad.dtype} (the gradient's largest magnitude is "
+            f"{float(np.max(np.abs(grad), initial=0.0)):.3g})")
+
+
+def _count_nonfinite(array: np.ndarray) -> str:
+    nan, inf = int(np.isnan(array).sum()), int(np.isinf(array).sum())
+    return " and ".join(f"{count} {kind}" for count, kind in ((nan, "NaN"), (inf, "inf")) if count)
 
 
 def _nonnegative(owner: str, hyperparameters: dict[str, Any], *keys: str) -> None:
@@ -219,122 +312,4 @@ def _nonnegative(owner: str, hyperparameters: dict[str, Any], *keys: str) -> Non
         hyperparameters[key] = value
 
 
-class SGD(Optimizer):
-    """Stochastic gradient descent with PyTorch's momentum (the first step's buffer is the gradient itself).
-
-    g = grad + weight_decay * p;  b = momentum * b + (1 - dampening) * g;
-    p -= lr * (g + momentum * b if nesterov else b)   (p -= lr * g when momentum is 0)
-    """
-
-    state_keys = ("momentum_buffer",)
-
-    def __init__(self, params: ParamsArg, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False) -> None:
-        super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
-                                  "weight_decay": weight_decay, "nesterov": nesterov})
-
-    def _checked_hyperparameters(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
-        _nonnegative("SGD", hyperparameters, "lr", "momentum", "weight_decay")
-        hyperparameters["dampening"] = float(hyperparameters["dampening"])
-        hyperparameters["nesterov"] = bool(hyperparameters["nesterov"])
-        if hyperparameters["nesterov"] and (hyperparameters["momentum"] <= 0 or hyperparameters["dampening"] != 0):
-            raise ValueError("SGD: Nesterov momentum requires a momentum > 0 and zero dampening, got "
-                             f"momentum={hyperparameters['momentum']}, dampening={hyperparameters['dampening']}")
-        return hyperparameters
-
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
-        momentum = group["momentum"]
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param
-        if momentum != 0:
-            buffer = state.get("momentum_buffer")
-            if buffer is None:
-                buffer = state["momentum_buffer"] = np.array(grad, dtype=param.dtype)
-            else:
-                buffer *= momentum
-                buffer += (1 - group["dampening"]) * grad
-            grad = grad + momentum * buffer if group["nesterov"] else buffer
-        param -= group["lr"] * grad
-
-
-class Adam(Optimizer):
-    """Adam with PyTorch's bias correction (and its L2 `weight_decay`, added to the gradient, not AdamW's).
-
-    g = grad + weight_decay * p;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2   (t counts steps from 1)
-    p -= lr / (1 - b1^t) * m / (sqrt(v_hat) / sqrt(1 - b2^t) + eps),  v_hat = max over steps of v if amsgrad else v
-    """
-
-    state_keys = ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
-
-    def __init__(self, params: ParamsArg, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False) -> None:
-        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
-                                  "amsgrad": amsgrad})
-
-    def _checked_hyperparameters(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
-        _nonnegative("Adam", hyperparameters, "lr", "eps", "weight_decay")
-        betas = tuple(float(beta) for beta in hyperparameters["betas"])
-        if len(betas) != 2 or not all(0.0 <= beta < 1.0 for beta in betas):
-            raise ValueError(f"Adam: invalid betas {hyperparameters['betas']!r}; expected two numbers in [0, 1)")
-        hyperparameters["betas"] = betas
-        hyperparameters["amsgrad"] = bool(hyperparameters["amsgrad"])
-        return hyperparameters
-
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
-        beta1, beta2 = group["betas"]
-        if "step" not in state:
-            state["step"] = 0
-            state["exp_avg"] = np.zeros_like(param)
-            state["exp_avg_sq"] = np.zeros_like(param)
-            if group["amsgrad"]:
-                state["max_exp_avg_sq"] = np.zeros_like(param)
-        state["step"] += 1
-        step = state["step"]
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg += (1 - beta1) * (grad - exp_avg)
-        exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
-        step_size = group["lr"] / (1 - beta1**step)
-        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-        if group["amsgrad"]:
-            second_moment = state.setdefault("max_exp_avg_sq", np.zeros_like(param))
-            np.maximum(second_moment, exp_avg_sq, out=second_moment)
-        else:
-            second_moment = exp_avg_sq
-        denominator = np.sqrt(second_moment) / bias_correction2_sqrt + group["eps"]
-        param -= step_size * (exp_avg / denominator)
-
-
-class Adagrad(Optimizer):
-    """Adagrad as in PyTorch (and min-char-rnn): each weight's step shrinks with its summed squared gradients.
-
-    g = grad + weight_decay * p;  s += g^2;  p -= lr / (1 + (t - 1) lr_decay) * g / (sqrt(s) + eps)
-    """
-
-    state_keys = ("step", "sum")
-
-    def __init__(self, params: ParamsArg, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> None:
-        super().__init__(params, {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
-                                  "initial_accumulator_value": initial_accumulator_value, "eps": eps})
-
-    def _checked_hyperparameters(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
-        _nonnegative("Adagrad", hyperparameters, "lr", "lr_decay", "weight_decay", "initial_accumulator_value",
-                     "eps")
-        return hyperparameters
-
-    def _initial_state(self, param: Tensor, group: dict[str, Any]) -> dict[str, Any]:
-        return {"step": 0, "sum": np.full_like(param.data, group["initial_accumulator_value"])}
-
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
-        state["step"] += 1
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param
-        learning_rate = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
-        state["sum"] += grad * grad
-        param -= learning_rate * (grad / (np.sqrt(state["sum"]) + group["eps"]))
-
-
-__all__ = ["SGD", "Adagrad", "Adam", "Optimizer"]
+__all__ = ["Optimizer", "ParamsArg"]
