@@ -26,7 +26,7 @@ from tqdm import tqdm  # noqa: E402
 
 import tinygrad_rnn as tg  # noqa: E402
 from tinygrad_rnn import nn  # noqa: E402
-from tinygrad_rnn.cli.arguments import Parser, comma_list, positive  # noqa: E402
+from tinygrad_rnn.cli.arguments import Parser, comma_list, nonnegative, positive, refuse_larger  # noqa: E402
 from tinygrad_rnn.nn.functional import mse_loss  # noqa: E402
 from tinygrad_rnn.nn.utils import clip_grad_norm_  # noqa: E402
 from tinygrad_rnn.optim import Adam  # noqa: E402
@@ -97,27 +97,35 @@ def run(args: argparse.Namespace) -> list[dict[str, float | str | int]]:
     return rows
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> Parser:
+    """The command line of this script (its arguments, their types and bounds)."""
     parser = Parser(prog="adding_problem.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--lengths", type=comma_list(positive(int)), default=[50],
+    parser.add_argument("--lengths", type=comma_list(positive(int, 2000), at_most=20), default=[50],
                         help="sequence lengths T, e.g. 50,100")
     parser.add_argument("--cells", type=comma_list(allowed=tuple(CELLS)), default=list(CELLS),
                         help="comma-separated: rnn,lstm,gru")
-    parser.add_argument("--steps", type=positive(int), default=1000)
-    parser.add_argument("--hidden-size", type=positive(int), default=32)
-    parser.add_argument("--batch-size", type=positive(int), default=64)
-    parser.add_argument("--lr", type=positive(float), default=1e-2)
+    parser.add_argument("--steps", type=positive(int, 1_000_000), default=1000)
+    parser.add_argument("--hidden-size", type=positive(int, 2048), default=32)
+    parser.add_argument("--batch-size", type=positive(int, 4096), default=64)
+    parser.add_argument("--lr", type=positive(float, 10), default=1e-2)
     parser.add_argument("--clip", type=positive(float), default=1.0)
-    parser.add_argument("--test-size", type=positive(int), default=1000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--test-size", type=positive(int, 100_000), default=1000)
+    parser.add_argument("--seed", type=nonnegative(int), default=0)
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--smoke", action="store_true", help="LSTM at T=10 only, for tests (seconds)")
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     if "--smoke" in argv:
         parser.set_defaults(**SMOKE)
     args = parser.parse_args(argv)
     if min(args.lengths) < 2:
         parser.error(f"argument --lengths: every T must be at least 2 (two marked steps), got {args.lengths}")
+    refuse_larger(parser, 20_000_000, "numbers in one kind of array the graph holds",
+                  {"T": max(args.lengths), "--batch-size": args.batch_size, "--hidden-size": args.hidden_size})
     return args
 
 

@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import nn
-from tinygrad_rnn.cli.arguments import Parser, nonnegative, positive
+from tinygrad_rnn.cli.arguments import Parser, file_name, nonnegative, positive, refuse_larger
 from tinygrad_rnn.nn.functional import cross_entropy
 from tinygrad_rnn.nn.utils import clip_grad_norm_
 from tinygrad_rnn.optim import Adagrad, Adam
@@ -347,37 +347,47 @@ def _short(value: Any) -> str:
 
 # ---- command line -------------------------------------------------------------------------------------------
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> Parser:
+    """The command line of this script (its arguments, their types and bounds)."""
     parser = Parser(prog="char_rnn.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--text", help="train on this UTF-8 text file (default: stdlib docstrings)")
+    parser.add_argument("--text", type=file_name(), help="train on this UTF-8 text file (default: stdlib docstrings)")
     parser.add_argument("--max-chars", type=positive(int), default=None,
                         help="read stdlib docstrings only until this many characters")
     parser.add_argument("--cell", choices=sorted(CELLS), default="rnn")
-    parser.add_argument("--hidden-size", type=positive(int), default=256)
-    parser.add_argument("--embedding-dim", type=positive(int), default=32)
-    parser.add_argument("--num-layers", type=positive(int), default=1)
+    parser.add_argument("--hidden-size", type=positive(int, 2048), default=256)
+    parser.add_argument("--embedding-dim", type=positive(int, 2048), default=32)
+    parser.add_argument("--num-layers", type=positive(int, 8), default=1)
     parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
-    parser.add_argument("--lr", type=positive(float), default=None, help="default: Adam 3e-3, Adagrad 0.1")
+    parser.add_argument("--lr", type=positive(float, 10), default=None, help="default: Adam 3e-3, Adagrad 0.1")
     parser.add_argument("--clip", type=positive(float), default=5.0, help="max gradient norm")
-    parser.add_argument("--steps", type=positive(int), default=1500, help="train until this step")
-    parser.add_argument("--batch-size", type=positive(int), default=32)
-    parser.add_argument("--seq-len", type=positive(int), default=50, help="truncated-BPTT length")
+    parser.add_argument("--steps", type=positive(int, 10_000_000), default=1500, help="train until this step")
+    parser.add_argument("--batch-size", type=positive(int, 4096), default=32)
+    parser.add_argument("--seq-len", type=positive(int, 1000), default=50, help="truncated-BPTT length")
     parser.add_argument("--eval-chars", type=positive(int), default=50_000, help="held-out characters to score")
     parser.add_argument("--sample-every", type=nonnegative(int), default=500, help="0: never")
-    parser.add_argument("--sample-len", type=positive(int), default=200)
-    parser.add_argument("--final-sample-len", type=positive(int), default=400)
-    parser.add_argument("--checkpoint", default="out/char_rnn.npz")
+    parser.add_argument("--sample-len", type=positive(int, 100_000), default=200)
+    parser.add_argument("--final-sample-len", type=positive(int, 100_000), default=400)
+    parser.add_argument("--checkpoint", type=file_name(), default="out/char_rnn.npz")
     parser.add_argument("--checkpoint-every", type=nonnegative(int), default=250, help="0: only at the end")
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     parser.add_argument("--overwrite", action="store_true", help="start afresh even if --checkpoint exists")
     parser.add_argument("--seed", type=nonnegative(int), default=0)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--smoke", action="store_true", help="a tiny run for tests (seconds)")
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = build_parser()
     if argv is None:
         argv = sys.argv[1:]
     if "--smoke" in argv:
         parser.set_defaults(**SMOKE)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    refuse_larger(parser, 20_000_000, "numbers in one kind of array the graph of a step holds",
+                  {"--seq-len": args.seq_len, "--batch-size": args.batch_size,
+                   "--hidden-size": max(args.hidden_size, args.embedding_dim), "--num-layers": args.num_layers})
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

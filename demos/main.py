@@ -15,13 +15,14 @@ import os
 # Set before numpy loads: small matrices, where BLAS threads cost more than they give (see char_rnn.py).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+import argparse  # noqa: E402
 import importlib.util  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from types import ModuleType  # noqa: E402
 
-from tinygrad_rnn.cli.arguments import Parser  # noqa: E402
+from tinygrad_rnn.cli.arguments import Parser, output_folder  # noqa: E402
 
 
 def sibling(name: str) -> ModuleType:
@@ -32,11 +33,20 @@ def sibling(name: str) -> ModuleType:
     return module
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> Parser:
+    """The command line of this script (its arguments, their types and bounds)."""
     parser = Parser(prog="main.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="out", help="folder for everything written")
+    parser.add_argument("--out", type=output_folder, default="out", help="folder for everything written")
     parser.add_argument("--smoke", action="store_true", help="each demo in its small test mode")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     smoke, out = (["--smoke"] if args.smoke else []), args.out
     started = time.perf_counter()
     print("== 1/3 char-RNN on the docstrings of the Python standard library ==")

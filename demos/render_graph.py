@@ -18,7 +18,7 @@ import numpy as np
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import nn, viz
-from tinygrad_rnn.cli.arguments import Parser, comma_list, positive
+from tinygrad_rnn.cli.arguments import Parser, comma_list, nonnegative, output_folder, positive
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -52,19 +52,24 @@ def render_all(args: argparse.Namespace) -> list[str]:
     return written
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> Parser:
+    """The command line of this script (its arguments, their types and bounds)."""
     parser = Parser(prog="render_graph.py", description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=comma_list(allowed=tuple(CELLS)), default=list(CELLS), help="rnn,lstm,gru")
-    parser.add_argument("--steps", type=positive(int), default=4)
-    parser.add_argument("--hidden-size", type=positive(int), default=3)
+    parser.add_argument("--steps", type=positive(int, 50), default=4, help="time steps drawn (at most 50)")
+    parser.add_argument("--hidden-size", type=positive(int, 64), default=3)
     parser.add_argument("--formats", type=comma_list(allowed=("svg", "png", "pdf", "dot")), default=["svg", "png"])
     parser.add_argument("--collapse", action="store_true", help="one node per time step")
     parser.add_argument("--all-tensors", action="store_true",
                         help="draw every tensor an op makes (default: ops, hidden states, leaves, output)")
-    parser.add_argument("--out", default="out")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=output_folder, default="out")
+    parser.add_argument("--seed", type=nonnegative(int), default=0)
     parser.add_argument("--smoke", action="store_true", help="same pictures (they are already fast)")
-    return parser.parse_args(sys.argv[1:] if argv is None else argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(sys.argv[1:] if argv is None else argv)
 
 
 def main(argv: list[str] | None = None) -> int:

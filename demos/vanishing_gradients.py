@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 
 import tinygrad_rnn as tg  # noqa: E402
 from tinygrad_rnn import analysis, nn, viz  # noqa: E402
-from tinygrad_rnn.cli.arguments import Parser, comma_list, positive  # noqa: E402
+from tinygrad_rnn.cli.arguments import Parser, comma_list, finite, nonnegative, output_folder, positive, refuse_larger  # noqa: E402
 
 SMOKE = {"steps": 20, "hidden_size": 16, "batch_size": 4, "graph_steps": 4}
 
@@ -147,28 +147,37 @@ def render_graphs(args: argparse.Namespace, folder: Path) -> Path:
     return side_by_side
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> Parser:
+    """The command line of this script (its arguments, their types and bounds)."""
     parser = Parser(prog="vanishing_gradients.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--radii", type=comma_list(positive(float)), default=[0.5, 0.9, 1.0, 1.1, 1.5],
+    parser.add_argument("--radii", type=comma_list(positive(float, 100), at_most=20), default=[0.5, 0.9, 1.0, 1.1, 1.5],
                         help="spectral radii s of W_hh")
-    parser.add_argument("--steps", type=positive(int), default=100, help="sequence length T")
-    parser.add_argument("--hidden-size", type=positive(int), default=64)
-    parser.add_argument("--input-size", type=positive(int), default=8)
-    parser.add_argument("--input-scale", type=positive(float), default=0.5, help="std of the random inputs")
-    parser.add_argument("--batch-size", type=positive(int), default=8)
-    parser.add_argument("--forget-bias", type=float, default=3.0, help="for the second LSTM")
-    parser.add_argument("--graph-steps", type=positive(int), default=5, help="steps in the rendered graphs")
-    parser.add_argument("--graph-hidden", type=positive(int), default=3)
-    parser.add_argument("--out", default="out", help="folder for the PNGs")
+    parser.add_argument("--steps", type=positive(int, 100_000), default=100, help="sequence length T")
+    parser.add_argument("--hidden-size", type=positive(int, 2048), default=64)
+    parser.add_argument("--input-size", type=positive(int, 2048), default=8)
+    parser.add_argument("--input-scale", type=positive(float, 1000), default=0.5, help="std of the random inputs")
+    parser.add_argument("--batch-size", type=positive(int, 4096), default=8)
+    parser.add_argument("--forget-bias", type=finite(float), default=3.0, help="for the second LSTM")
+    parser.add_argument("--graph-steps", type=positive(int, 50), default=5, help="steps in the rendered graphs")
+    parser.add_argument("--graph-hidden", type=positive(int, 64), default=3)
+    parser.add_argument("--out", type=output_folder, default="out", help="folder for the PNGs")
     parser.add_argument("--no-graph", action="store_true", help="skip the rendered graphs (no Graphviz needed)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=nonnegative(int), default=0)
     parser.add_argument("--smoke", action="store_true", help="a small, fast run for tests")
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     if "--smoke" in argv:
         parser.set_defaults(**SMOKE)
     args = parser.parse_args(argv)
     if args.steps < 2:
         parser.error(f"argument --steps: need at least 2 steps to measure a decay, got {args.steps}")
+    refuse_larger(parser, 20_000_000, "numbers in one kind of array the graph holds",
+                  {"--steps": args.steps, "--batch-size": args.batch_size,
+                   "--hidden-size": max(args.hidden_size, args.input_size)})
     return args
 
 

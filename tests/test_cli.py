@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -75,6 +76,9 @@ def test_smaller_radius_means_a_weaker_gradient_at_the_first_step(tmp_path):
     (["graph", "--radius", "big"], "--radius: expected a number"),
     (["graph", "--bogus"], "unrecognized arguments"),
     ([], "required"),
+    (["graph", "--out", "picture.bmpx"], "unknown format '.bmpx'"),
+    (["graph", "--max-steps", "1"], "--max-steps: expected 0 (keep all) or at least 2"),
+    (["demo", "no_such_demo"], "unknown demo 'no_such_demo'; available: "),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(argv, fragment, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -85,10 +89,7 @@ def test_bad_arguments_are_one_line_and_exit_2(argv, fragment, capsys):
 
 
 @pytest.mark.parametrize("argv,fragment", [
-    (["graph", "--out", "picture.bmpx"], "unknown picture format '.bmpx'"),
     (["graph", "--out", "no/such/folder/x.svg"], "does not exist"),
-    (["graph", "--max-steps", "1"], "--max-steps 1"),
-    (["demo", "no_such_demo"], "unknown demo 'no_such_demo'; available: "),
     (["demo"], "which demo? available: "),
 ])
 def test_bad_requests_are_one_line_and_exit_1(argv, fragment, capsys):
@@ -156,3 +157,78 @@ def test_demo_without_a_demos_folder_says_so(tmp_path):
 def test_demo_passes_arguments_through_argparse():
     args = cli.build_parser().parse_args(["demo", "char_rnn", "--smoke", "--cell", "lstm"])
     assert args.name == "char_rnn" and args.args == ["--smoke", "--cell", "lstm"]
+
+
+# ---- every argument of every subcommand, given hostile values: one line, exit 2, no traceback -------------------
+FREE_TEXT = {"--title": "any text is a caption (the renderer escapes it)",
+             "args": "handed on to the demo, whose own table is in test_demos.py"}
+UNBOUNDED = {"--steps": "the picture's size budget bounds it (with --collapse and --max-steps), not its type",
+             "--radius": "any finite scale of W_hh draws (tanh saturates)",
+             "--seed": "any seed >= 0 works, however large"}
+CUSTOM = {"--max-steps": ["1", "-1", "", "abc", "nan", "1.5", "\u0663"],
+          "name": ["no_such_demo", "../demos/main", "", " ", "\x1b[2J", "main.pyc", "x" * 10_000]}
+
+
+def cli_table():
+    from hostile_arguments import table
+
+    return table(cli.build_parser(), FREE_TEXT, UNBOUNDED, CUSTOM, existing_file=__file__)
+
+
+@pytest.mark.parametrize("prefix,name,argvs", cli_table(), ids=lambda value: value if isinstance(value, str) else "")
+def test_every_argument_refuses_hostile_values_with_one_line_and_exit_2(prefix, name, argvs, capsys):
+    problems = []
+    for argv in argvs:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.build_parser().parse_args(argv)
+        err = capsys.readouterr().err
+        if exit_info.value.code != 2 or err.count("\n") != 1 or not err.endswith("\n") or "Traceback" in err:
+            problems.append((argv, exit_info.value.code, err))
+        elif name not in err:
+            problems.append((argv, "the message does not name the argument", err))
+    assert not problems, problems[:3]
+
+
+def test_the_table_covers_every_argument_of_every_subcommand():
+    rows = cli_table()
+    subcommands = cli.build_parser()._actions[-1].choices  # argparse keeps no public list of its arguments
+    for command, subparser in subcommands.items():
+        defined = [action for action in subparser._actions if not isinstance(action, argparse._HelpAction)]
+        assert len([row for row in rows if row[0] == command]) == len(defined), command
+    assert all(argvs for _, name, argvs in rows if name not in FREE_TEXT)
+    assert ("", "{graph,demo}") in [(prefix, name) for prefix, name, _ in rows]
+    assert sum(len(argvs) for _, _, argvs in rows) > 100
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["graph", "--seed", "-1"], "argument --seed: expected 0 or a positive whole number, got '-1'"),
+    (["graph", "--hidden", "100000000"], "argument --hidden: expected a whole number from 1 to 1,024"),
+    (["graph", "--radius", "nan"], "argument --radius: expected 0 or a positive number, got 'nan'"),
+    (["graph", "--steps", "\u0663"], "argument --steps: expected a whole number, got '\u0663'"),
+    (["demo", "\x1b[2J"], "unknown demo '\\x1b[2J'"),
+])
+def test_the_real_command_prints_one_line_without_traceback(argv, fragment):
+    result = run_module(*argv)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert fragment in result.stderr and result.stdout == ""
+
+
+def test_argument_errors_escape_control_characters_and_shorten_long_values(capsys):
+    for argv, fragment in [(["graph", "--bogus\nline\r"], "unrecognized arguments: --bogus\\nline\\r (see"),
+                           (["graph", "--hidden=" + "7" * 200], "got '777777777777777777777777777777'... (200 "
+                                                               "characters)")]:
+        with pytest.raises(SystemExit):
+            cli.build_parser().parse_args(argv)
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and fragment in err, err
+
+
+def test_number_types_accept_their_boundaries():
+    from tinygrad_rnn.cli.arguments import comma_list, finite, nonnegative, positive
+
+    assert positive(int, 1024)("1024") == 1024 and positive(int)("1") == 1 and nonnegative(int)("0") == 0
+    assert positive(float, 10)("10") == 10.0 and positive(float)("1e-300") == 1e-300
+    assert nonnegative(int)("9" * 100) == int("9" * 100) and finite()("-1e300") == -1e300
+    assert comma_list(positive(int), at_most=3)("1, 2,3") == [1, 2, 3]
+    assert cli.graph.max_steps("0") == 0 and cli.graph.max_steps("2") == 2

@@ -249,3 +249,80 @@ def test_main_smoke_writes_everything_to_out(tmp_path):
     for name in ("vanishing_gradients.png", "bptt_radii.png", "graph_rnn.svg", "graph_rnn.png", "char_rnn.npz"):
         assert (tmp_path / name).exists(), name
         assert str(tmp_path / name) in result.stdout
+
+
+# ---- every argument of every demo, given hostile values: one line, exit 2, no traceback -------------------------
+DEMO_NAMES = sorted(path.stem for path in DEMOS.glob("*.py") if not path.name.startswith("_"))
+UNBOUNDED = {"--max-chars": "a cap: more than the corpus holds reads all of it",
+             "--eval-chars": "a cap: more than the held-out text holds scores all of it",
+             "--sample-every": "an interval: more than --steps means never",
+             "--checkpoint-every": "an interval: more than --steps means only at the end",
+             "--seed": "any seed >= 0 works, however large",
+             "--clip": "a threshold: a huge one means no clipping",
+             "--forget-bias": "any finite bias (the sigmoid saturates)"}
+
+
+def demo_table():
+    from hostile_arguments import table
+
+    rows = []
+    for name in DEMO_NAMES:
+        for _, argument, argvs in table(demo(name).build_parser(), {}, UNBOUNDED, {}, existing_file=__file__):
+            rows.append((name, argument, argvs))
+    return rows
+
+
+@pytest.mark.parametrize("name,argument,argvs", demo_table(), ids=lambda value: value if isinstance(value, str) else "")
+def test_every_demo_argument_refuses_hostile_values_with_one_line_and_exit_2(name, argument, argvs, capsys):
+    parse_args = demo(name).parse_args
+    problems = []
+    for argv in argvs:
+        with pytest.raises(SystemExit) as exit_info:
+            parse_args(argv)
+        err = capsys.readouterr().err
+        if exit_info.value.code != 2 or err.count("\n") != 1 or not err.endswith("\n") or "Traceback" in err:
+            problems.append((argv, exit_info.value.code, err))
+        elif argument not in err:
+            problems.append((argv, "the message does not name the argument", err))
+    assert not problems, problems[:3]
+
+
+def test_the_demo_table_covers_every_script_and_argument():
+    rows = demo_table()
+    assert sorted({name for name, _, _ in rows}) == DEMO_NAMES == [
+        "adding_problem", "char_rnn", "main", "render_graph", "vanishing_gradients"]
+    for name in DEMO_NAMES:
+        defined = [action for action in demo(name).build_parser()._actions if action.dest != "help"]
+        assert len([row for row in rows if row[0] == name]) == len(defined), name
+    assert all(argvs for _, _, argvs in rows)
+
+
+@pytest.mark.parametrize("name,args,phrase", [
+    ("char_rnn", ["--seq-len", "1000", "--batch-size", "4096"], "--seq-len 1000 x --batch-size 4096"),
+    ("adding_problem", ["--lengths", "2000", "--batch-size", "4096"], "T 2000 x --batch-size 4096"),
+    ("vanishing_gradients", ["--steps", "100000", "--batch-size", "4096"], "--steps 100000 x --batch-size 4096"),
+])
+def test_sizes_that_only_together_exhaust_memory_are_refused(name, args, phrase, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        demo(name).parse_args(args)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and phrase in err and "make one of them smaller" in err and err.count("\n") == 1
+
+
+def test_defaults_and_smoke_settings_are_within_the_bounds():
+    for name in DEMO_NAMES:
+        assert demo(name).parse_args([]) is not None
+        assert demo(name).parse_args(["--smoke"]) is not None
+
+
+@pytest.mark.parametrize("name, args, phrase", [
+    ("char_rnn", ["--seed", "-1"], "argument --seed: expected 0 or a positive whole number, got '-1'"),
+    ("adding_problem", ["--steps", "1" + "0" * 30], "argument --steps: expected a whole number from 1 to 1,000,000"),
+    ("vanishing_gradients", ["--radii", "0.5,nan"], "argument --radii: expected a positive number up to 100"),
+    ("render_graph", ["--steps", "100000000"], "argument --steps: expected a whole number from 1 to 50"),
+    ("main", ["--out", __file__], "is a file; expected a folder"),
+])
+def test_each_script_run_for_real_refuses_in_one_line(name, args, phrase):
+    result = run_script(name, *args)
+    assert result.returncode == 2
+    assert_clean_failure(result, phrase)

@@ -1,7 +1,11 @@
 """Checkpoints: exact round trips, RNG state, atomic writes that survive a failure mid-save, clear load errors."""
 
+import io
 import json
 import os
+import signal
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -27,6 +31,8 @@ def assert_same(loaded, expected):
     elif isinstance(expected, (np.ndarray, np.generic)):
         assert loaded.dtype == expected.dtype and np.shape(loaded) == np.shape(expected)
         np.testing.assert_array_equal(loaded, expected)
+    elif isinstance(expected, np.random.Generator):
+        assert loaded.bit_generator.state == expected.bit_generator.state
     elif isinstance(expected, float) and np.isnan(expected):
         assert np.isnan(loaded)
     else:
@@ -102,7 +108,7 @@ def test_rng_state_and_generators_round_trip(tmp_path, bit_generator):
 def test_unsupported_objects_are_refused_without_leaving_files(tmp_path):
     with pytest.raises(TypeError, match="save: cannot save a set .*at a/0"):
         save({"a": [{1, 2}]}, tmp_path / "bad.npz")
-    with pytest.raises(TypeError, match="dtype object, which would need pickling"):
+    with pytest.raises(TypeError, match="dtype object; expected plain numeric"):
         save({"a": np.array([None, 1])}, tmp_path / "bad.npz")
     with pytest.raises(TypeError, match=r"dict keys must be str or int, but a has the key \(1, 2\)"):
         save({"a": {(1, 2): 3}}, tmp_path / "bad.npz")
@@ -213,7 +219,7 @@ def test_corrupt_array_bytes(good_checkpoint):
     start = data.index(np.linspace(0, 1, 500)[100:102].tobytes())
     data[start:start + 16] = bytes(16)
     good_checkpoint.write_bytes(bytes(data))
-    with pytest.raises(CheckpointError, match="good.npz is corrupt, truncated.*BadZipFile"):
+    with pytest.raises(CheckpointError, match="good.npz is corrupt or truncated.*BadZipFile"):
         load(good_checkpoint)
 
 
@@ -338,3 +344,331 @@ def test_training_resumes_exactly_from_a_checkpoint(tmp_path):
     assert losses == uninterrupted
     for name, array in {**lstm.state_dict(), **head.state_dict()}.items():
         np.testing.assert_array_equal(array, expected_weights[name], err_msg=name)
+
+
+# ---- any byte string: an exact load or a CheckpointError --------------------------------------------------------
+def fuzz_outcomes(path, expected):
+    """Flip every bit of the checkpoint at `path`, then cut it at every length, loading each variant in place;
+    returns how many loaded (each exactly `expected`) and how many were refused. Anything else fails."""
+    data = path.read_bytes()
+    counts = {"loaded": 0, "refused": 0}
+
+    def attempt(variant):
+        try:
+            loaded = load(path)
+        except CheckpointError as error:
+            assert str(path) in str(error), str(error)
+            counts["refused"] += 1
+        else:
+            try:
+                assert_same(loaded, expected)
+            except AssertionError as error:
+                pytest.fail(f"a wrong load from {variant}: {error}")
+            counts["loaded"] += 1
+
+    descriptor = os.open(path, os.O_WRONLY)
+    try:
+        for position, byte in enumerate(data):
+            for bit in range(8):
+                os.pwrite(descriptor, bytes([byte ^ (1 << bit)]), position)
+                attempt(f"byte {position} with bit {bit} flipped")
+            os.pwrite(descriptor, bytes([byte]), position)
+        for length in range(len(data) - 1, -1, -1):
+            os.ftruncate(descriptor, length)
+            attempt(f"the first {length} bytes")
+    finally:
+        os.close(descriptor)
+    return counts
+
+
+def test_every_bit_flip_and_truncation_of_a_small_checkpoint_is_refused_or_loads_exactly(tmp_path):
+    path = tmp_path / "small.npz"
+    obj = {"w": np.arange(3, dtype=np.float32), "step": 3}
+    save(obj, path)
+    size = path.stat().st_size
+    counts = fuzz_outcomes(path, obj)
+    assert counts["loaded"] + counts["refused"] == 9 * size
+    assert counts["refused"] > 8 * size // 2  # most flips break the zip structure, a CRC or the manifest
+
+
+@pytest.mark.slow
+def test_every_bit_flip_of_a_checkpoint_with_every_kind_of_entry(tmp_path):
+    path = tmp_path / "rich.npz"
+    obj = {"model": {"weight": np.linspace(0, 1, 6).reshape(2, 3), "mask": np.array([True, False]),
+                     "name": np.array(["ab", "c"])},
+           "rng": np.random.default_rng(0), "step": 2**70, "lr": 0.5, "tag": "é", "flags": (None, True),
+           "scalar": np.int16(-3), "empty": []}
+    save(obj, path)
+    counts = fuzz_outcomes(path, obj)
+    assert counts["refused"] > 0 and counts["loaded"] > 0
+
+
+def zip_with_manifest(path, members, manifest=None, compression=zipfile.ZIP_STORED):
+    """A zip holding our manifest (by default: a dict naming every member) and the given raw `.npy` bytes."""
+    if manifest is None:
+        manifest = {"format": "tinygrad_rnn.checkpoint", "version": 1,
+                    "root": {"kind": "dict", "items": [[name, {"kind": "array", "name": name}] for name in members]}}
+    with zipfile.ZipFile(path, "w", compression=compression) as archive:
+        buffer = io.BytesIO()
+        np.lib.format.write_array(buffer, np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8))
+        archive.writestr(MANIFEST + ".npy", buffer.getvalue())
+        for name, raw in members.items():
+            archive.writestr(name + ".npy", raw)
+
+
+def npy_bytes(array, header=None):
+    """The .npy encoding of `array`, optionally with its header dict replaced by `header` (a hostile one)."""
+    buffer = io.BytesIO()
+    if header is None:
+        np.lib.format.write_array(buffer, array)
+    else:
+        np.lib.format.write_array_header_1_0(buffer, header)
+        buffer.write(array.tobytes())
+    return buffer.getvalue()
+
+
+def test_hostile_members_are_refused_before_anything_is_allocated(tmp_path):
+    ones = np.ones(4)
+    cases = {
+        "huge": (npy_bytes(ones, {"descr": "<f8", "fortran_order": False, "shape": (10**12, 10**6)}),
+                 r"holds 32 bytes of data, but its header says shape \(1000000000000, 1000000\)"),
+        "short": (npy_bytes(ones, {"descr": "<f8", "fortran_order": False, "shape": (5,)}), "says shape"),
+        "negative": (npy_bytes(ones, {"descr": "<f8", "fortran_order": False, "shape": (-4,)}), "says shape"),
+        "trailing": (npy_bytes(ones) + b"extra", "holds 37 bytes"),
+        "objects": (npy_bytes(ones, {"descr": "|O", "fortran_order": False, "shape": (4,)}), "never unpickles"),
+        "datetime": (npy_bytes(ones, {"descr": "<M8[s]", "fortran_order": False, "shape": (4,)}), "dtype"),
+        "version3": (b"\x93NUMPY\x03\x00" + npy_bytes(ones)[8:], r"\.npy format version \(3, 0\)"),
+        "notnpy": (b"hello", "corrupt or truncated"),
+    }
+    for name, (raw, message) in cases.items():
+        path = tmp_path / f"{name}.npz"
+        zip_with_manifest(path, {"a": raw})
+        with pytest.raises(CheckpointError, match=f"{name}.npz.*{message}"):
+            load(path)
+
+
+def test_encrypted_compressed_duplicate_and_foreign_members_are_refused(tmp_path):
+    good = npy_bytes(np.ones(2))
+    path = tmp_path / "encrypted.npz"
+    zip_with_manifest(path, {"a": good})
+    data = bytearray(path.read_bytes())
+    central = data.index(b"PK\x01\x02")  # the first central directory entry: its flag bits are at offset 8
+    data[central + 8] |= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="encrypted.npz: member '__tinygrad_rnn__.npy' is marked encrypted"):
+        load(path)
+    zip_with_manifest(tmp_path / "deflated.npz", {"a": good}, compression=zipfile.ZIP_DEFLATED)
+    with pytest.raises(CheckpointError, match="deflated.npz: member .* is compressed"):
+        load(tmp_path / "deflated.npz")
+    with pytest.warns(UserWarning, match="Duplicate name"):
+        zip_with_manifest(tmp_path / "twice.npz", {"a": good, "b": good})
+        with zipfile.ZipFile(tmp_path / "twice.npz", "a") as archive:
+            archive.writestr("a.npy", npy_bytes(np.zeros(2)))
+    with pytest.raises(CheckpointError, match="twice.npz holds the member 'a.npy' twice"):
+        load(tmp_path / "twice.npz")
+    zip_with_manifest(tmp_path / "text.npz", {})
+    with zipfile.ZipFile(tmp_path / "text.npz", "a") as archive:
+        archive.writestr("readme.txt", "hello")
+    with pytest.raises(CheckpointError, match="text.npz holds the member 'readme.txt' that is not an .npy array"):
+        load(tmp_path / "text.npz")
+
+
+@pytest.mark.parametrize("manifest", [
+    b"[" * 100_000 + b"]" * 100_000,
+    json.dumps({"format": "tinygrad_rnn.checkpoint", "version": 1, "root": {"kind": "float", "value": 10**400}}),
+    json.dumps({"format": "tinygrad_rnn.checkpoint", "version": 1, "root": ["kind"]}),
+    json.dumps({"format": "tinygrad_rnn.checkpoint", "version": 1,
+                "root": {"kind": "generator", "bit_generator": "PCG64", "state": {"kind": "int", "value": 3}}}),
+    json.dumps({"format": "tinygrad_rnn.checkpoint", "version": 1,
+                "root": {"kind": "dict", "items": [["a", {"kind": "none"}, "extra"]]}}),
+], ids=["deep-json", "float-overflow", "node-not-a-dict", "bad-generator-state", "bad-item"])
+def test_hostile_manifests_are_refused(tmp_path, manifest):
+    path = tmp_path / "odd.npz"
+    write_with_manifest(path, manifest.encode() if isinstance(manifest, str) else manifest)
+    with pytest.raises(CheckpointError, match="odd.npz"):
+        load(path)
+
+
+def test_nesting_deeper_than_the_limit_is_refused_on_load(tmp_path):
+    from tinygrad_rnn.serialization import MAX_DEPTH
+    node = {"kind": "none"}
+    for _ in range(MAX_DEPTH + 1):
+        node = {"kind": "list", "items": [node]}
+    path = tmp_path / "deep.npz"
+    write_with_manifest(path, {"format": "tinygrad_rnn.checkpoint", "version": 1, "root": node})
+    with pytest.raises(CheckpointError, match=f"deep.npz .*nested more than {MAX_DEPTH} deep"):
+        load(path)
+
+
+def test_load_of_a_folder_or_unreadable_file_is_an_os_error_naming_it(tmp_path):
+    with pytest.raises(IsADirectoryError, match=f"load: {tmp_path} is a folder"):
+        load(tmp_path)
+    if os.geteuid() != 0:  # root reads anything
+        path = tmp_path / "locked.npz"
+        save({"a": 1}, path)
+        path.chmod(0)
+        with pytest.raises(PermissionError, match="locked.npz"):
+            load(path)
+
+
+# ---- what save refuses ---------------------------------------------------------------------------------------
+def test_cycles_are_refused_clearly(tmp_path):
+    looped = []
+    looped.append(looped)
+    with pytest.raises(ValueError, match="save: the list at 0 contains itself .* a tree, not a cycle"):
+        save(looped, tmp_path / "cycle.npz")
+    outer = {"model": {"layers": [{}]}}
+    outer["model"]["layers"][0]["parent"] = outer["model"]
+    with pytest.raises(ValueError, match="save: the dict at model/layers/0/parent contains itself"):
+        save(outer, tmp_path / "cycle.npz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_object_used_twice_but_not_cyclic_is_saved_as_two_copies(tmp_path):
+    shared = [np.ones(2), {"n": 1}]
+    save({"a": shared, "b": [shared, shared]}, tmp_path / "shared.npz")
+    loaded = load(tmp_path / "shared.npz")
+    assert_same(loaded, {"a": shared, "b": [shared, shared]})
+    assert loaded["b"][0] is not loaded["b"][1]
+
+
+def test_deep_nesting_is_refused_clearly_up_to_the_limit_it_loads(tmp_path):
+    from tinygrad_rnn.serialization import MAX_DEPTH
+
+    def nested(depth):
+        obj = np.ones(1)
+        for _ in range(depth):
+            obj = [obj]
+        return obj
+
+    save(nested(MAX_DEPTH), tmp_path / "deepest.npz")
+    assert_same(load(tmp_path / "deepest.npz"), nested(MAX_DEPTH))
+    for depth in (MAX_DEPTH + 1, 5000):
+        with pytest.raises(ValueError, match=f"save: the object is nested more than {MAX_DEPTH} containers deep"):
+            save(nested(depth), tmp_path / "deep.npz")
+    assert os.listdir(tmp_path) == ["deepest.npz"]
+
+
+def test_an_int_too_long_for_json_is_refused_clearly(tmp_path):
+    with pytest.raises(ValueError, match="save: cannot write the manifest: .*digits"):
+        save({"n": 10**5000}, tmp_path / "n.npz")
+    assert os.listdir(tmp_path) == []
+
+
+# ---- symbolic links -------------------------------------------------------------------------------------------
+def test_save_through_a_symlink_writes_its_target_and_keeps_the_link(tmp_path):
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "checkpoint.npz"
+    save({"step": 1}, target)
+    target.chmod(0o640)
+    link = tmp_path / "latest.npz"
+    link.symlink_to(os.path.join("real", "checkpoint.npz"))  # relative, as `ln -s` makes it
+    save({"step": 2}, link)
+    assert link.is_symlink() and os.readlink(link) == os.path.join("real", "checkpoint.npz")
+    assert load(target) == {"step": 2} and load(link) == {"step": 2}
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert sorted(os.listdir(tmp_path)) == ["latest.npz", "real"] and os.listdir(tmp_path / "real") == [
+        "checkpoint.npz"]
+
+
+def test_save_through_a_dangling_symlink_creates_its_target(tmp_path):
+    link = tmp_path / "latest.npz"
+    link.symlink_to(tmp_path / "new.npz")
+    save({"step": 1}, link)
+    assert link.is_symlink() and load(tmp_path / "new.npz") == {"step": 1}
+
+
+def test_save_through_a_symlink_loop_or_onto_a_linked_folder_is_refused(tmp_path):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(OSError, match="loop of symbolic links"):
+        save({"x": 1}, tmp_path / "a")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "to_folder").symlink_to(tmp_path / "folder")
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        save({"x": 1}, tmp_path / "to_folder")
+    assert os.listdir(tmp_path / "folder") == []
+
+
+# ---- temporary files left by a killed save -------------------------------------------------------------------
+PAUSING_SAVE = """
+import sys
+import numpy as np
+from tinygrad_rnn import serialization
+
+real_write_array = np.lib.format.write_array
+
+def write_array_then_wait(file, array, *args, **kwargs):
+    real_write_array(file, array, *args, **kwargs)
+    print("wrote an array", flush=True)
+    sys.stdin.readline()  # the test kills us here, or lets us go on
+
+np.lib.format.write_array = write_array_then_wait
+serialization.save({"step": 2, "weight": np.arange(1000.0)}, sys.argv[1])
+print("saved", flush=True)
+"""
+
+
+def start_pausing_save(path):
+    """A child process that saves {"step": 2, ...} to `path`, stopping after its first array until told."""
+    child = subprocess.Popen([sys.executable, "-c", PAUSING_SAVE, str(path)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline() == "wrote an array\n"
+    return child
+
+
+def temporaries(folder):
+    return sorted(name for name in os.listdir(folder) if name.endswith(".tmp"))
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")
+def test_a_save_killed_midway_keeps_the_old_checkpoint_and_the_next_save_removes_its_file(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    save({"step": 1}, path)
+    child = start_pausing_save(path)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert child.returncode == -signal.SIGKILL
+    [orphan] = temporaries(tmp_path)  # the half-written file a killed save leaves
+    assert orphan.startswith(".checkpoint.npz.tinygrad-rnn-save-")
+    assert load(path) == {"step": 1}
+    save({"step": 3}, path)
+    assert temporaries(tmp_path) == [] and os.listdir(tmp_path) == ["checkpoint.npz"]
+    assert load(path) == {"step": 3}
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="temporary files are cleaned only where flock exists")
+def test_a_save_running_in_another_process_keeps_its_temporary_file(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    child = start_pausing_save(path)
+    try:
+        [running] = temporaries(tmp_path)
+        save({"step": 1}, path)  # must not take the running save's file for an orphan
+        assert temporaries(tmp_path) == [running] and load(path) == {"step": 1}
+        out, _ = child.communicate("\n" * 2, timeout=60)  # after the weight and after the manifest
+    finally:
+        child.kill()
+    assert child.returncode == 0 and out == "wrote an array\nsaved\n"
+    assert temporaries(tmp_path) == []
+    assert load(path)["step"] == 2
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="temporary files are cleaned only where flock exists")
+def test_only_unlocked_temporary_files_of_our_own_naming_are_removed(tmp_path):
+    import fcntl
+
+    ours = [".a.npz.tinygrad-rnn-save-abc_1234.tmp", ".other name.npz.tinygrad-rnn-save-zzzzzzzz.tmp"]
+    theirs = [".a.npz.abcd1234.tmp", "a.npz.tinygrad-rnn-save-abcd1234.tmp", ".a.npz.tinygrad-rnn-save-abc.tmp",
+              ".a.npz.tinygrad-rnn-save-abcd1234.tmp.bak", "notes.tmp", ".a.npz.tinygrad-rnn-save-ABCD1234.tmp"]
+    for name in ours + theirs:
+        (tmp_path / name).write_bytes(b"half a checkpoint")
+    held = tmp_path / ".held.npz.tinygrad-rnn-save-held1234.tmp"  # a save in this very process, still writing
+    held.write_bytes(b"")
+    (tmp_path / ".link.npz.tinygrad-rnn-save-link1234.tmp").symlink_to(tmp_path / "notes.tmp")
+    with open(held, "rb") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        save({"x": 1}, tmp_path / "a.npz")
+        assert sorted(os.listdir(tmp_path)) == sorted(
+            ["a.npz", held.name, ".link.npz.tinygrad-rnn-save-link1234.tmp", *theirs])
+    save({"x": 2}, tmp_path / "b.npz")  # the lock is gone: now it is an orphan
+    assert held.name not in os.listdir(tmp_path)

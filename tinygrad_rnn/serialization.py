@@ -4,13 +4,16 @@ The file is an ordinary npz: one `.npy` member per array, named by its path in t
 plus a JSON manifest (`__tinygrad_rnn__`, stored as a uint8 array) that records the structure, the Python
 numbers and strings, and which member holds which array. Nothing is ever pickled, in either direction.
 Writes are atomic: a temporary file in the same folder is filled, fsynced and renamed over the target, so a
-crash or Ctrl-C mid-save leaves the previous checkpoint as it was.
+crash or Ctrl-C mid-save leaves the previous checkpoint as it was. Reads trust no byte: every member's size is
+checked against its header before anything is allocated, and every member is read to its end, so its CRC is.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import stat
 import tempfile
 import zipfile
 from typing import Any
@@ -19,28 +22,42 @@ import numpy as np
 
 from .tensor import Tensor
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, so stale temporary files are not cleaned (see save)
+    fcntl = None
+
 MANIFEST = "__tinygrad_rnn__"
 FORMAT = "tinygrad_rnn.checkpoint"
 VERSION = 1
 SEPARATOR = "/"
+MAX_DEPTH = 100
+"""Containers nested deeper than this are refused by save (and load): real checkpoints nest a few levels."""
 # Bit generators a checkpoint may name; `load` never looks up an arbitrary attribute of numpy.random.
 BIT_GENERATORS = ("MT19937", "PCG64", "PCG64DXSM", "Philox", "SFC64")
+ARRAY_KINDS = "biufcSU"
+"""Array dtypes a checkpoint holds: bool, integers, floats, complex, bytes and str (nothing that needs pickling)."""
+TEMPORARY_MARK = ".tinygrad-rnn-save-"
+"""Our temporary files are `.<name>.tinygrad-rnn-save-<8 random characters>.tmp`, beside the target."""
+_TEMPORARY_NAME = re.compile(rf"\..+{re.escape(TEMPORARY_MARK)}[a-z0-9_]{{8}}\.tmp", re.DOTALL)
 
 
 class CheckpointError(ValueError):
     """A file that `load` cannot read as a checkpoint written by `save` (corrupt, truncated or foreign)."""
 
 
-def _encode(obj: Any, path: tuple[str, ...], arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    """The manifest node for `obj`, moving its arrays into `arrays` under names built from `path`."""
+def _encode(obj: Any, path: tuple[str, ...], arrays: dict[str, np.ndarray],
+            enclosing: tuple[int, ...] = ()) -> dict[str, Any]:
+    """The manifest node for `obj`, moving its arrays into `arrays` under names built from `path`.
+    `enclosing` holds the ids of the containers `obj` is inside (to refuse a cycle)."""
     where = SEPARATOR.join(path) or "the root"
     if obj is None:
         return {"kind": "none"}
     if isinstance(obj, (Tensor, np.ndarray, np.generic)):  # first: np.float64 is a float too
         array = np.array(obj.data if isinstance(obj, Tensor) else obj)
-        if array.dtype.hasobject:
-            raise TypeError(f"save: the array at {where} has dtype {array.dtype}, which would need pickling; "
-                            f"only plain numeric, bool and string arrays can be saved")
+        if array.dtype.kind not in ARRAY_KINDS:
+            raise TypeError(f"save: the array at {where} has dtype {array.dtype}; expected plain numeric, bool or "
+                            f"string data (an object array would need pickling)")
         name = SEPARATOR.join(path) or "value"
         if name in arrays or name == MANIFEST:
             name = next(f"{name}~{n}" for n in range(1, len(arrays) + 2) if f"{name}~{n}" not in arrays)
@@ -55,19 +72,26 @@ def _encode(obj: Any, path: tuple[str, ...], arrays: dict[str, np.ndarray]) -> d
         if bit_generator not in BIT_GENERATORS:
             raise TypeError(f"save: the Generator at {where} uses {bit_generator}; expected one of {BIT_GENERATORS}")
         return {"kind": "generator", "bit_generator": bit_generator,
-                "state": _encode(obj.bit_generator.state, path, arrays)}
+                "state": _encode(obj.bit_generator.state, path, arrays, enclosing)}
+    if not isinstance(obj, (dict, list, tuple)):
+        raise TypeError(f"save: cannot save a {type(obj).__name__} (at {where}); expected dicts, lists, tuples, "
+                        f"arrays, Tensors, numpy Generators, numbers, strings, bools or None")
+    if id(obj) in enclosing:
+        raise ValueError(f"save: the {type(obj).__name__} at {where} contains itself (it is one of the containers "
+                         f"around it); a checkpoint holds a tree, not a cycle")
+    if len(enclosing) >= MAX_DEPTH:
+        raise ValueError(f"save: the object is nested more than {MAX_DEPTH} containers deep (at "
+                         f"{SEPARATOR.join(path[:5])}/.../{path[-1]}); a checkpoint holds at most {MAX_DEPTH} levels")
+    enclosing = (*enclosing, id(obj))
     if isinstance(obj, dict):
         items = []
         for key, value in obj.items():
             if isinstance(key, bool) or not isinstance(key, (str, int)):
                 raise TypeError(f"save: dict keys must be str or int, but {where} has the key {key!r}")
-            items.append([key, _encode(value, (*path, str(key)), arrays)])
+            items.append([key, _encode(value, (*path, str(key)), arrays, enclosing)])
         return {"kind": "dict", "items": items}
-    if isinstance(obj, (list, tuple)):
-        return {"kind": "tuple" if isinstance(obj, tuple) else "list",
-                "items": [_encode(value, (*path, str(i)), arrays) for i, value in enumerate(obj)]}
-    raise TypeError(f"save: cannot save a {type(obj).__name__} (at {where}); expected dicts, lists, tuples, "
-                    f"arrays, Tensors, numpy Generators, numbers, strings, bools or None")
+    return {"kind": "tuple" if isinstance(obj, tuple) else "list",
+            "items": [_encode(value, (*path, str(i)), arrays, enclosing) for i, value in enumerate(obj)]}
 
 
 def _write_npz(file: Any, arrays: dict[str, np.ndarray]) -> None:
@@ -82,34 +106,89 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
     """Write `obj` (nested dicts, lists, tuples of arrays, Tensors, numbers, strings, Generators) to `path`.
 
     Tensors are saved as their arrays. The file appears under `path` only when complete: it is written to a
-    temporary file in the same folder, flushed, fsynced, then renamed over `path` with `os.replace`.
+    temporary file in the same folder, flushed, fsynced, then renamed over `path` with `os.replace`. A symbolic
+    link is written through (its target gets the new checkpoint; the link stays). A temporary file left by a
+    save that was killed is removed by the next save into that folder; one that a running save holds (it keeps
+    an advisory lock on it) is left alone, so two processes may save at once (not on Windows: no cleaning there).
     """
     arrays: dict[str, np.ndarray] = {}
     root = _encode(obj, (), arrays)
-    manifest = json.dumps({"format": FORMAT, "version": VERSION, "root": root}, allow_nan=True)
+    try:
+        manifest = json.dumps({"format": FORMAT, "version": VERSION, "root": root}, allow_nan=True)
+    except ValueError as error:  # e.g. an int past Python's int-to-text limit
+        raise ValueError(f"save: cannot write the manifest: {error}") from None
     arrays[MANIFEST] = np.frombuffer(manifest.encode("utf-8"), dtype=np.uint8)
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
+    target = os.path.realpath(path)  # through symbolic links, as editors write: the link stays a link
+    if os.path.isdir(target):
         raise IsADirectoryError(f"save: '{path}' is a folder; give the name of the file to write")
+    if os.path.islink(target):
+        raise OSError(f"save: '{path}' is a loop of symbolic links")
+    folder = os.path.dirname(target)
+    _remove_stale_temporaries(folder)
+    descriptor, temporary = _claim_temporary(path, target)
     try:
-        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    except OSError as error:  # name the file asked for, not the temporary one
-        raise type(error)(error.errno, f"save: cannot write '{path}': {error.strerror}") from None
-    try:
-        with os.fdopen(descriptor, "wb") as file:
+        with os.fdopen(descriptor, "wb", closefd=False) as file:
             _write_npz(file, arrays)
             file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, _mode_for(path))
-        os.replace(temporary, path)
+            os.fsync(descriptor)
+        os.chmod(temporary, _mode_for(target))
+        os.replace(temporary, target)  # still locked: a cleaning save elsewhere must not take it before this
     except BaseException:  # Ctrl-C too: never leave a half-written temporary file behind
         try:
             os.unlink(temporary)
         except FileNotFoundError:
             pass
         raise
+    finally:
+        os.close(descriptor)
     _fsync_folder(folder)
+
+
+def _claim_temporary(path: str, target: str) -> tuple[int, str]:
+    """A new temporary file beside `target`, open and locked (so that no other save removes it as stale)."""
+    for _ in range(10):
+        try:
+            descriptor, temporary = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".tmp",
+                                                     prefix=f".{os.path.basename(target)}{TEMPORARY_MARK}")
+        except OSError as error:  # name the file asked for, not the temporary one
+            raise type(error)(error.errno, f"save: cannot write '{path}': {error.strerror}") from None
+        if fcntl is None:
+            return descriptor, temporary
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        if os.fstat(descriptor).st_nlink > 0:
+            return descriptor, temporary
+        os.close(descriptor)  # another save took it for stale in the instant before the lock: take a new one
+    raise OSError(f"save: cannot write '{path}': every temporary file was removed at once by another process")
+
+
+def _remove_stale_temporaries(folder: str) -> None:
+    """Remove our temporary files in `folder` that no running save holds (their save was killed).
+
+    A save holds an advisory lock on its temporary file until it is renamed; the kernel drops the lock when
+    the process dies, however it dies. So a file of our naming whose lock we can take is an orphan.
+    """
+    if fcntl is None:
+        return
+    try:
+        names = [entry.name for entry in os.scandir(folder) if _TEMPORARY_NAME.fullmatch(entry.name)]
+    except OSError:
+        return
+    for name in names:
+        candidate = os.path.join(folder, name)
+        try:
+            descriptor = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:  # gone already, or not ours to read
+            continue
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            status = os.fstat(descriptor)
+            if stat.S_ISREG(status.st_mode) and os.path.samestat(status, os.lstat(candidate)):
+                os.unlink(candidate)  # while locked, so its save (if it just began) sees it gone and starts over
+        except OSError:  # a running save holds it, or it vanished
+            pass
+        finally:
+            os.close(descriptor)
 
 
 def _mode_for(path: str) -> int:
@@ -139,27 +218,43 @@ def _fsync_folder(folder: str) -> None:
 def load(path: str | os.PathLike[str]) -> Any:
     """Read what `save` wrote: arrays (and Tensors) come back as numpy arrays, Generators as Generators.
 
-    Raises CheckpointError for a file that is not a complete checkpoint written by `save` (corrupt, truncated,
-    not an npz, or an npz without our manifest), and FileNotFoundError when there is no file. Never unpickles.
+    Raises CheckpointError, naming the file, for any content that is not a complete checkpoint written by
+    `save` (corrupt, truncated, not an npz, or an npz without our manifest); FileNotFoundError when there is no
+    file, and other OSErrors when it cannot be opened. Never unpickles, never allocates more than the file holds.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no checkpoint at {path}")
-    if not zipfile.is_zipfile(path):
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"load: {path} is a folder, not a checkpoint file")
+    with open(path, "rb") as file:
+        try:
+            return _read_checkpoint(file, path)
+        except (CheckpointError, MemoryError):
+            raise
+        except Exception as error:  # any other failure to parse these bytes means they are not a checkpoint
+            detail = str(error) if len(str(error)) <= 200 else str(error)[:200] + "..."
+            raise CheckpointError(f"load: {path} is corrupt or truncated ({type(error).__name__}: {detail})") from error
+
+
+def _read_checkpoint(file: Any, path: str) -> Any:
+    """The object in the open checkpoint `file` (named `path` in errors)."""
+    if not zipfile.is_zipfile(file):
         raise CheckpointError(f"load: {path} is not an npz checkpoint (not a zip archive; truncated or another "
                               f"format)")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            names = list(archive.files)
-            if MANIFEST not in names:
-                raise CheckpointError(f"load: {path} is an npz file but was not written by tinygrad_rnn.save "
-                                      f"(no '{MANIFEST}' manifest)")
-            arrays = {name: archive[name] for name in names}
-    except CheckpointError:
-        raise
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, NotImplementedError) as error:
-        raise CheckpointError(f"load: {path} is corrupt, truncated or holds pickled objects (which load "
-                              f"refuses) ({type(error).__name__}: {error})") from error
+    with zipfile.ZipFile(file) as archive:
+        members = archive.infolist()
+        names = [member.filename for member in members]
+        if MANIFEST + ".npy" not in names:
+            raise CheckpointError(f"load: {path} is an npz file but was not written by tinygrad_rnn.save "
+                                  f"(no '{MANIFEST}' manifest)")
+        arrays = {}
+        for member in members:
+            name = member.filename.removesuffix(".npy")
+            if name in arrays or name == member.filename:
+                raise CheckpointError(f"load: {path} holds the member {member.filename!r} "
+                                      f"{'twice' if name in arrays else 'that is not an .npy array'}")
+            arrays[name] = _read_member(archive, member, path)
     try:
         manifest = json.loads(arrays.pop(MANIFEST).tobytes().decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError) as error:
@@ -171,8 +266,8 @@ def load(path: str | os.PathLike[str]) -> Any:
                               f"version of tinygrad_rnn reads version {VERSION}")
     used: list[str] = []
     try:
-        obj = _decode(manifest["root"], arrays, used)
-    except (KeyError, TypeError, ValueError, IndexError, RecursionError) as error:
+        obj = _decode(manifest["root"], arrays, used, 0)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RecursionError) as error:
         raise CheckpointError(f"load: {path} has a manifest that does not match its contents "
                               f"({type(error).__name__}: {error})") from error
     unused = sorted(set(arrays) - set(used))
@@ -181,7 +276,36 @@ def load(path: str | os.PathLike[str]) -> Any:
     return obj
 
 
-def _decode(node: dict[str, Any], arrays: dict[str, np.ndarray], used: list[str]) -> Any:
+def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, path: str) -> np.ndarray:
+    """One `.npy` member as an array, after checking that its header agrees with its size (so no header can
+    make us allocate more than the file holds) and reading it to its end (so zipfile checks its CRC)."""
+    where = f"load: {path}: member {member.filename!r}"
+    if member.flag_bits & 0x1:
+        raise CheckpointError(f"{where} is marked encrypted; save never encrypts (a damaged file?)")
+    if member.compress_type != zipfile.ZIP_STORED or member.compress_size != member.file_size:
+        raise CheckpointError(f"{where} is compressed (method {member.compress_type}); save stores members "
+                              f"uncompressed (a damaged or foreign file?)")
+    with archive.open(member) as stream:
+        version = np.lib.format.read_magic(stream)
+        if version not in ((1, 0), (2, 0)):
+            raise CheckpointError(f"{where} is .npy format version {version}; expected 1.0 or 2.0")
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(stream)
+        if dtype.kind not in ARRAY_KINDS:
+            raise CheckpointError(f"{where} has dtype {dtype}, which load refuses: it holds pickled objects or "
+                                  f"other non-plain data, and load never unpickles (allow_pickle=False)")
+        expected = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        if member.file_size - stream.tell() != expected:
+            raise CheckpointError(f"{where} holds {member.file_size - stream.tell()} bytes of data, but its header "
+                                  f"says shape {shape} of {dtype} ({expected} bytes): corrupt")
+    with archive.open(member) as stream:
+        array = np.lib.format.read_array(stream, allow_pickle=False)
+        if stream.read(1):  # also reaches the end, where zipfile checks the CRC
+            raise CheckpointError(f"{where} has bytes after its array: corrupt")
+    return array
+
+
+def _decode(node: dict[str, Any], arrays: dict[str, np.ndarray], used: list[str], depth: int) -> Any:
     """Rebuild the object a manifest node describes (KeyError/TypeError/ValueError on a malformed node)."""
     kind = node["kind"]
     if kind == "none":
@@ -203,17 +327,19 @@ def _decode(node: dict[str, Any], arrays: dict[str, np.ndarray], used: list[str]
         if node["bit_generator"] not in BIT_GENERATORS:
             raise ValueError(f"unknown bit generator {node['bit_generator']!r}")
         bit_generator = getattr(np.random, node["bit_generator"])()
-        bit_generator.state = _decode(node["state"], arrays, used)
+        bit_generator.state = _decode(node["state"], arrays, used, depth)
         return np.random.Generator(bit_generator)
+    if depth >= MAX_DEPTH and kind in ("dict", "list", "tuple"):
+        raise ValueError(f"containers nested more than {MAX_DEPTH} deep")
     if kind == "dict":
         result = {}
         for key, value in node["items"]:
             if isinstance(key, bool) or not isinstance(key, (str, int)):
                 raise TypeError(f"dict key {key!r}")
-            result[key] = _decode(value, arrays, used)
+            result[key] = _decode(value, arrays, used, depth + 1)
         return result
     if kind in ("list", "tuple"):
-        items = [_decode(value, arrays, used) for value in node["items"]]
+        items = [_decode(value, arrays, used, depth + 1) for value in node["items"]]
         return tuple(items) if kind == "tuple" else items
     raise ValueError(f"unknown entry kind {kind!r}")
 

@@ -14,8 +14,9 @@ import numpy as np
 from . import ops
 from .errors import GraphError
 from .graph import backward
+from .mode import is_grad_enabled
 from .operators import Arithmetic
-from .versions import next_sequence_number
+from .versions import mark_modified, next_sequence_number
 
 DEFAULT_DTYPE = np.dtype(np.float32)
 Generator = np.random.Generator | int | None
@@ -178,6 +179,72 @@ class Tensor(Arithmetic):
     def __rmatmul__(self, other: Any) -> Tensor:
         return ops.MatMul.apply(self._other(other), self)
 
+    # ---- in place: += -= *= /= and x[i] = v change this tensor's own array, as in PyTorch (never recorded) --
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._in_place(np.add, "+=", other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._in_place(np.subtract, "-=", other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._in_place(np.multiply, "*=", other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._in_place(np.true_divide, "/=", other)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        """`x[index] = value` in place (so `x[0] += 1` works too), with the rules of `_in_place`."""
+        operand = self._checked_operand("setitem", value)
+        index = _plain_index(index)
+        target = self.data[index]
+        if not np.can_cast(operand.dtype, self.dtype, "same_kind"):
+            raise TypeError(f"setitem: a {operand.dtype} value cannot be stored in this {self.dtype} tensor in "
+                            "place (PyTorch refuses this too)")
+        if not _broadcasts_to(operand.shape, np.shape(target)):
+            raise ValueError(f"setitem: a value of shape {operand.shape} does not broadcast to the shape "
+                             f"{np.shape(target)} of x[{index!r}]")
+        self.data[index] = operand.data
+        mark_modified(self)
+
+    def _in_place(self, ufunc: np.ufunc, symbol: str, other: Any) -> Tensor:
+        """`self.data <ufunc>= other` in the same array (same shape and dtype), then `mark_modified`, so that a
+        graph which used the old value refuses backward."""
+        operand = self._checked_operand(symbol, other)
+        if not _broadcasts_to(operand.shape, self.shape):
+            raise ValueError(f"{symbol}: the other operand has shape {operand.shape}, which does not broadcast to "
+                             f"this tensor's shape {self.shape} (an in-place change keeps the shape)")
+        try:
+            ufunc(self.data, operand.data, out=self.data, casting="same_kind")
+        except TypeError:  # numpy's UFuncTypeError: e.g. a float result into an int tensor
+            result = ufunc(np.zeros(0, self.dtype), np.zeros(0, operand.dtype)).dtype
+            raise TypeError(f"{symbol}: the result has dtype {result}, which cannot be stored in this {self.dtype} "
+                            f"tensor in place (PyTorch refuses this too); write x = x {symbol[0]} y for a new "
+                            "tensor instead") from None
+        mark_modified(self)
+        return self
+
+    def _checked_operand(self, symbol: str, other: Any) -> Tensor:
+        """`other` as a Tensor, after refusing what an in-place change must not do. As in PyTorch: a leaf that
+        requires grad while grad mode is on (`with tg.no_grad():` is the way to update a weight). And what
+        would have to be recorded in a graph, which ours never does: a tensor an op made, or an operand that
+        requires grad in grad mode."""
+        rewrite = f"write x = x {symbol[0]} y for a new tensor instead" if symbol != "setitem" else (
+            "build the new tensor with tg.where or tg.cat instead")
+        if not self.is_leaf:
+            raise GraphError(f"{symbol}: this tensor was made by op '{self.op}' and belongs to a graph that may "
+                             f"hold its value, so changing it in place could make backward wrong; {rewrite}")
+        grad_mode = is_grad_enabled()
+        if self.requires_grad and grad_mode:
+            raise GraphError(f"{symbol}: a leaf that requires grad cannot be changed in place while grad mode is "
+                             f"on (as in PyTorch); update it inside `with tg.no_grad():`, as an optimizer does")
+        operand = self._other(other)
+        if operand.requires_grad and grad_mode:
+            raise GraphError(f"{symbol}: the other operand requires grad, but an in-place change is not recorded "
+                             f"in the graph, so no gradient would reach it; {rewrite}, or use tg.no_grad()")
+        if not self.data.flags.writeable:
+            raise ValueError(f"{symbol}: this tensor's array is read-only (a numpy view that cannot be written)")
+        return operand
+
     # ---- reductions (numpy's `axis`/`keepdims` or PyTorch's `dim`/`keepdim`, either one) ---------------------
     def sum(self, axis: Axes = None, keepdims: bool | None = None, *, dim: Axes = None,
             keepdim: bool | None = None) -> Tensor:
@@ -304,6 +371,14 @@ def _axes(axis: Any) -> Any:
     return tuple(axis) if isinstance(axis, list) else axis
 
 
+def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    """True when an array of `shape` broadcasts to `target` without growing it (what an in-place change needs)."""
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
+
+
 def _plain_index(index: Any) -> Any:
     """Tensors and lists inside an index become integer/bool arrays of our own (copies: the caller may change
     theirs before backward scatters the gradient with it)."""
@@ -383,8 +458,38 @@ def ones(*shape: int, dtype: Any = None, requires_grad: bool = False) -> Tensor:
 
 def randn(*shape: int, generator: Generator = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Standard-normal samples; `generator` is a numpy Generator or a seed, for reproducibility."""
-    rng = generator if isinstance(generator, np.random.Generator) else np.random.default_rng(generator)
+    rng = as_generator(generator, "randn")
     return Tensor(rng.standard_normal(_shape(shape)).astype(dtype or DEFAULT_DTYPE), requires_grad=requires_grad)
+
+
+def check_seed(seed: Any, function: str) -> int:
+    """`seed` as an int, if it is a whole number >= 0 (numpy's rule for seeds); else an error naming `function`."""
+    if isinstance(seed, bool) or not isinstance(seed, Integral):
+        raise TypeError(f"{function}: expected a seed (a whole number >= 0), got {_shown(seed)} of type "
+                        f"{type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"{function}: a seed must be a whole number >= 0, got {_shown(seed)}")
+    return int(seed)
+
+
+def as_generator(generator: Generator, function: str) -> np.random.Generator:
+    """`generator` itself, a new Generator from a seed (a whole number >= 0), or (None) one freshly seeded."""
+    if isinstance(generator, np.random.Generator):
+        return generator
+    if generator is None:
+        return np.random.default_rng()
+    integer = isinstance(generator, Integral) and not isinstance(generator, bool)
+    if not integer or generator < 0:
+        raise (ValueError if integer else TypeError)(
+            f"{function}: generator must be a numpy Generator, a seed (a whole number >= 0) or None, got "
+            f"{_shown(generator)}" + ("" if integer else f" of type {type(generator).__name__}"))
+    return np.random.default_rng(int(generator))
+
+
+def _shown(value: Any) -> str:
+    """A repr short enough for an error message."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:40] + f"... ({len(text)} characters)"
 
 
 def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None) -> Tensor:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .arguments import CommandError
+from .arguments import CommandError, shown
 
 DEMOS = Path(__file__).resolve().parents[2] / "demos"
 
@@ -18,8 +18,17 @@ def add_parser(commands: Any) -> None:
     """Add `demo` and its arguments to the subcommands."""
     demo = commands.add_parser("demo", help="run demos/<name>.py, passing the remaining arguments on",
                                description="Run one of the demo scripts; arguments after the name go to it.")
-    demo.add_argument("name", nargs="?", help="demo name (e.g. char_rnn); leave out to list them")
+    demo.add_argument("name", nargs="?", type=demo_name, help="demo name (e.g. char_rnn); leave out to list them")
     demo.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the demo")
+
+
+def demo_name(text: str) -> str:
+    """The argparse type of a demo's name (`char_rnn` or `char_rnn.py`): one of the scripts in demos/, when
+    that folder is there (when it is not, running the demo says so)."""
+    name = text.removesuffix(".py")
+    if DEMOS.is_dir() and name not in available_demos():
+        raise argparse.ArgumentTypeError(f"unknown demo {shown(text)}; available: {', '.join(available_demos())}")
+    return name
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,12 +8,14 @@ from typing import Any
 
 import numpy as np
 
-from .arguments import CommandError, nonnegative, positive
+from .arguments import CommandError, file_name, nonnegative, positive, shown
 
 CELLS = ("rnn", "lstm", "gru")
 FORMATS = ("svg", "png", "pdf", "dot", "gv", "jpg", "jpeg")
 AUTO_MAX_STEPS = 6
 """With more steps than this and no --max-steps, the middle is elided (the first and last 3 steps stay)."""
+MAX_SIZE = 1024
+"""The largest --hidden and --input-size: the picture shows shapes, and more only costs memory."""
 
 
 def add_parser(commands: Any) -> None:
@@ -23,18 +25,20 @@ def add_parser(commands: Any) -> None:
                                             "data, and draw the unrolled graph with its gradients.")
     graph.add_argument("--cell", choices=CELLS, default="rnn", help="recurrent cell (default rnn)")
     graph.add_argument("--steps", type=positive(int), default=5, help="sequence length T (default 5)")
-    graph.add_argument("--hidden", type=positive(int), default=3, help="hidden size (default 3)")
-    graph.add_argument("--input-size", type=positive(int), default=2, help="input features (default 2)")
+    graph.add_argument("--hidden", type=positive(int, MAX_SIZE), default=3, help="hidden size (default 3)")
+    graph.add_argument("--input-size", type=positive(int, MAX_SIZE), default=2, help="input features (default 2)")
     graph.add_argument("--radius", type=nonnegative(float), default=None,
                        help="set W_hh = radius * Q (Q random orthogonal; for LSTM/GRU each gate's block), so "
                             "spectral radius = largest singular value = radius: 0.5 fades, 1.5 explodes")
     graph.add_argument("--loss", choices=("last", "all"), default="last",
                        help="mean squared error of the last hidden state (default) or of every step's output")
-    graph.add_argument("--seed", type=int, default=0, help="seed for weights, inputs and targets (default 0)")
-    graph.add_argument("--out", default="bptt.svg", help="output file; format from the suffix: svg, png, pdf, "
-                                                          "or dot for the DOT text (default bptt.svg)")
+    graph.add_argument("--seed", type=nonnegative(int), default=0,
+                       help="seed for weights, inputs and targets (default 0)")
+    graph.add_argument("--out", type=file_name(FORMATS), default="bptt.svg",
+                       help="output file; format from the suffix: svg, png, pdf, or dot for the DOT text "
+                            "(default bptt.svg)")
     graph.add_argument("--collapse", action="store_true", help="one node per time step")
-    graph.add_argument("--max-steps", type=int, default=None,
+    graph.add_argument("--max-steps", type=max_steps, default=None,
                        help=f"keep the first and last steps, elide the middle (default: {AUTO_MAX_STEPS} when "
                             f"T > {AUTO_MAX_STEPS + 2}; 0 keeps all)")
     graph.add_argument("--all-tensors", action="store_true",
@@ -44,6 +48,14 @@ def add_parser(commands: Any) -> None:
     graph.add_argument("--no-legend", action="store_true", help="leave out the colour legend")
     graph.add_argument("--rankdir", choices=("LR", "TB"), default="LR", help="layout direction (default LR)")
     graph.add_argument("--title", default=None, help="caption (default: describes the model)")
+
+
+def max_steps(text: str) -> int:
+    """The argparse type of --max-steps: 0 (keep every step) or at least 2 (the first and the last)."""
+    value = nonnegative(int)(text)
+    if value == 1:
+        raise argparse.ArgumentTypeError(f"expected 0 (keep all) or at least 2, got {shown(text)}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,12 +70,6 @@ def graph_command(args: argparse.Namespace) -> str:
     from .. import viz
 
     out = Path(args.out)
-    fmt = out.suffix.lstrip(".").lower()
-    if fmt not in FORMATS:
-        raise CommandError(f"--out {args.out!r}: unknown picture format {out.suffix or '(no suffix)'!r}; "
-                           f"expected a file ending in one of {', '.join('.' + f for f in FORMATS)}")
-    if args.max_steps is not None and args.max_steps != 0 and args.max_steps < 2:
-        raise CommandError(f"--max-steps {args.max_steps}: expected 0 (keep all) or at least 2")
     if not out.parent.is_dir():
         raise CommandError(f"--out {args.out!r}: the folder {str(out.parent)!r} does not exist")
     loss, params = unrolled_loss(args.cell, args.steps, args.hidden, args.input_size, args.radius, args.loss,
