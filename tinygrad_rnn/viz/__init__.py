@@ -29,7 +29,7 @@ from typing import Any
 from ..graph import Node, toposort, vertex
 from .dot import COLOURS, MAX_WIDTH, MIN_WIDTH, Scale, statements
 from .flow import GradientsUnavailableError, compute_flow
-from .layout import MAX_FAN, Picture, layout
+from .layout import MAX_FAN, Picture, arrange
 from .units import Unit, collect_units, hidden_path
 
 __all__ = ["AUTO_MAX_STEPS", "COLOURS", "MAX_FAN", "MAX_NODES", "MAX_WIDTH", "MIN_WIDTH", "SIZE_BUDGET_PX",
@@ -38,7 +38,7 @@ __all__ = ["AUTO_MAX_STEPS", "COLOURS", "MAX_FAN", "MAX_NODES", "MAX_WIDTH", "MI
 
 AUTO_MAX_STEPS = 6
 """By default (max_steps="auto") a layer with more steps keeps its first 3 and last 3, the middle elided."""
-MAX_NODES = 600
+MAX_NODES = 1000
 """More drawn nodes than this is refused unless max_nodes says otherwise: dot's layout time grows much faster
 than the node count (a 500-step expanded LSTM ran for over 9 minutes)."""
 SIZE_BUDGET_PX = 3000
@@ -154,7 +154,7 @@ def prepare(caller: str, root: Node, options: Mapping[str, Any], *, ids: bool = 
                              "pass only the parameters the graph uses (e.g. those of the model that made it)")
     units, folded = collect_units(root, params, settings["max_values"], flow)
     hidden, on_path, initial = hidden_path(units)
-    picture = layout(units, folded, hidden, on_path, initial, settings["collapse"] == "timestep",
+    picture = arrange(units, folded, hidden, on_path, initial, settings["collapse"] == "timestep",
                      settings["max_steps"], settings["intermediates"])
     _label_plumbing(picture, units)
     drawn = sum(group.kind != "hidden-away" for group in picture.groups)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .units import Unit, norm
+from .units import Unit, norm, step_of
 
 JOIN_SCOPE = "\x00join:"
 """The scope of an invisible cluster holding the junction points into one layer (no user scope starts so)."""
@@ -66,7 +66,7 @@ class Picture:
         self.state_names: dict[tuple[str, int | None], str] = {}
 
 
-def layout(units: list[Unit], folded: dict[int, int], hidden: set[int], on_path: set[int], initial: set[int],
+def arrange(units: list[Unit], folded: dict[int, int], hidden: set[int], on_path: set[int], initial: set[int],
            collapse: bool, max_steps: int | None, intermediates: bool) -> Picture:
     """Group `units` into drawn nodes and edges."""
     picture = Picture()
@@ -74,20 +74,20 @@ def layout(units: list[Unit], folded: dict[int, int], hidden: set[int], on_path:
     for unit in units:
         if unit.step is not None and unit.step[1] not in steps.setdefault(unit.step[0], []):
             steps[unit.step[0]].append(unit.step[1])
-    elided: dict[str, list[int]] = {}
+    elided: dict[str, set[int]] = {}
     if max_steps is not None:
         for layer, timesteps in steps.items():
             ordered = sorted(timesteps)
             if len(ordered) > max_steps:
-                elided[layer] = ordered[max_steps - max_steps // 2:len(ordered) - max_steps // 2]
+                elided[layer] = set(ordered[max_steps - max_steps // 2:len(ordered) - max_steps // 2])
     picture.state_names = _state_names(units, hidden, steps)
     placement = _placement(units, steps) if collapse else {}
     keys: dict[Any, int] = {}
     for index, unit in enumerate(units):
-        key, group = _key(index, unit, units, folded, hidden, collapse, elided, placement, intermediates, steps)
+        key, make = _key(index, unit, units, folded, hidden, collapse, elided, placement, intermediates, steps)
         if key not in keys:
             keys[key] = len(picture.groups)
-            picture.groups.append(group)
+            picture.groups.append(make())
         number = keys[key]
         picture.group_of.append(number)
         drawn = picture.groups[number]
@@ -157,29 +157,37 @@ def _placement(units: list[Unit], steps: dict[str, list[int]]) -> dict[int, tupl
 
 
 def _key(index: int, unit: Unit, units: list[Unit], folded: dict[int, int], hidden: set[int], collapse: bool,
-         elided: dict[str, list[int]], placement: dict[int, tuple[str, str]], intermediates: bool,
-         layer_names: Any) -> tuple[Any, Group]:
-    """The key of the drawn node a unit belongs to, and that node if it is new."""
+         elided: dict[str, set[int]], placement: dict[int, tuple[str, str]], intermediates: bool,
+         layer_names: Any) -> tuple[Any, Any]:
+    """The key of the drawn node a unit belongs to, and a function that makes that node (when it is new)."""
     step = unit.step
+    if step is None and not unit.node.is_context and unit.kind == "input" and unit.scope is not None:
+        read_in = step_of(unit.scope)  # data read inside one step only (x_t): part of that step
+        if read_in is not None and (collapse or read_in[1] in elided.get(read_in[0], ())) and index not in hidden:
+            step = read_in
     if step is not None and step[1] in elided.get(step[0], ()):
         count = len(elided[step[0]])
-        group = Group("elided", f"... {count} steps ...", step[0] or None, (step[0], None))
-        group.count = count
-        return ("elided", step[0]), group
+
+        def elided_run() -> Group:
+            group = Group("elided", f"... {count} steps ...", step[0] or None, (step[0], None))
+            group.count = count
+            return group
+
+        return ("elided", step[0]), elided_run
     if step is not None and collapse:
-        return ("step", step), Group("step", f"t={step[1]}", step[0] or None, step)
+        return ("step", step), lambda: Group("step", f"t={step[1]}", step[0] or None, step)
     if index in folded:
         return ("unit", folded[index]), None  # type: ignore[return-value]  (its parameter came first)
     if index in placement:
         where, layer = placement[index]
-        return (where, layer), Group(where, "", layer, None)
+        return (where, layer), lambda: Group(where, "", layer, None)
     if not intermediates and unit.kind == "intermediate" and index not in hidden:
         return ("unit", unit.parents[0]), None  # type: ignore[return-value]  (the op that made it stands for it)
     scope = unit.scope
     if collapse and not unit.node.is_context:  # a leaf read by one layer alone sits at the left of its row
         layers = {_layer_named(reader, layer_names) for reader in unit.readers}
         scope = layers.pop() if len(layers) == 1 and None not in layers else scope
-    return ("unit", index), Group(unit.kind, unit.label, scope, None)
+    return ("unit", index), lambda: Group(unit.kind, unit.label, scope, unit.step)
 
 
 def _layer_named(scope: str | None, layers: Any) -> str | None:
@@ -359,8 +367,8 @@ def _fans(picture: Picture, collapse: bool) -> None:
     for edge in picture.edges:
         _finish(edge)
         tail, head = groups[edge.tail], groups[edge.head]
-        if head.step is not None and head.step[0] in reverse and (
-                tail.kind == "initial" or (tail.step is not None and tail.step[0] == head.step[0])):
+        if head.kind in ("step", "elided") and head.step[0] in reverse and (
+                tail.kind == "initial" or (tail.kind in ("step", "elided") and tail.step[0] == head.step[0])):
             edge.backward = True  # a reverse direction runs right to left: laid out as time runs, drawn back
 
 

@@ -19,18 +19,40 @@ class Unit:
     """One tensor box or op ellipse; `flows[i]` is the gradient along the edge from `parents[i]` (None: none
     flows, the input needs no gradient; absent gradients everywhere when the picture shows no gradients)."""
 
-    __slots__ = ("kind", "node", "scope", "label", "name", "grad", "step", "role", "parents", "flows", "values",
-                 "readers")
+    __slots__ = ("kind", "node", "scope", "_label", "name", "grad", "step", "role", "parents", "flows", "_values",
+                 "readers", "_described", "transposed")
 
-    def __init__(self, kind: str, node: Node, scope: str | None, label: str, grad: Any) -> None:
-        self.kind, self.node, self.scope, self.label, self.grad = kind, node, scope, label, grad
+    def __init__(self, kind: str, node: Node, scope: str | None, label: str | None, grad: Any) -> None:
+        self.kind, self.node, self.scope, self._label, self.grad = kind, node, scope, label, grad
         self.name: str | None = None
         self.step = step_of(scope)
         self.role: int | None = None
         self.parents: list[int] = []
         self.flows: list[Any] = []
-        self.values: list[float] | None = None
+        self._values: list[float] | None = None
         self.readers: list[str | None] = []  # a leaf's readers' scopes, in order
+        self._described: tuple[Any, int, bool] | None = None
+        self.transposed = False  # a parameter drawn for its transpose too (W.T folded into W)
+
+    def describe(self, value: Any, name: str | None, max_values: int, shape_only: bool = False) -> None:
+        """Say what the box shows (computed when first asked: most units of a long graph are never drawn)."""
+        self.name, self._described = name, (value, max_values, shape_only)
+
+    @property
+    def label(self) -> str:
+        if self._label is None:
+            self._label, self._values = _describe(self, *self._described)
+        if self.transposed:
+            name_line, _, rest = self._label.partition("\n")
+            return name_line + "ᵀ" + ("\n" + rest if rest else "")
+        return self._label
+
+    @property
+    def values(self) -> list[float] | None:
+        """A few of the tensor's values (all of them when tiny), when it is in hand."""
+        if self._label is None and self._described is not None:
+            self.label  # noqa: B018 (computes both)
+        return self._values
 
     @property
     def op(self) -> str | None:
@@ -66,33 +88,37 @@ def collect_units(root: Node, params: Mapping[str, Node] | None, max_values: int
             kind = "output" if node is root else "parameter" if parameter else "input"
             scopes = reader_scopes.get(id(node), [])
             shared = parameter or not scopes or any(scope != scopes[0] for scope in scopes)
-            unit = Unit(kind, node, None if shared else scopes[0], "", grads.get(id(node)))
+            unit = Unit(kind, node, None if shared else scopes[0], None, grads.get(id(node)))
             unit.step = None  # a leaf is made by no step, whichever step reads it
             unit.readers = list(dict.fromkeys(scopes))
-            _describe(unit, node, name, max_values)
+            unit.describe(node, name, max_values)
             unit_of[id(node)] = len(units)
             units.append(unit)
             continue
         ctx, output = node, (held if node is root else node.output)  # an output is kept only under keep_values
         name = None if output is None else names.get(id(output), output.name)
         drawn = [unit_of.get(id(parent)) for parent in ctx.parents]
-        args = ["·" if index is not None else format_number(np.asarray(parent.data).item())
-                for index, parent in zip(drawn, ctx.parents)]
-        op = Unit("op", node, ctx.scope, ctx.name if None not in drawn else f"{ctx.name}({', '.join(args)})", None)
-        op.parents = [index for index in drawn if index is not None]
-        sent = None if flow is None else flow.sent.get(id(node), [None] * len(drawn))
-        op.flows = [None if sent is None else sent[position]
-                    for position, index in enumerate(drawn) if index is not None]
-        tensor = Unit("output" if node is root else "intermediate", node, ctx.scope, "", grads.get(id(node)))
-        _describe(tensor, output if output is not None else node, name, max_values, shape_only=output is None)
+        sent = None if flow is None else flow.sent.get(id(node))
+        if None in drawn:
+            args = ["·" if index is not None else format_number(np.asarray(parent.data).item())
+                    for index, parent in zip(drawn, ctx.parents)]
+            op = Unit("op", node, ctx.scope, f"{ctx.name}({', '.join(args)})", None)
+            op.parents = [index for index in drawn if index is not None]
+            op.flows = [None if sent is None else sent[position]
+                        for position, index in enumerate(drawn) if index is not None]
+        else:
+            op = Unit("op", node, ctx.scope, ctx.name, None)
+            op.parents = drawn
+            op.flows = [None] * len(drawn) if sent is None else list(sent)
+        tensor = Unit("output" if node is root else "intermediate", node, ctx.scope, None, grads.get(id(node)))
+        tensor.step = op.step
+        tensor.describe(output if output is not None else node, name, max_values, shape_only=output is None)
         tensor.parents, tensor.flows = [len(units)], [tensor.grad]
         source = units[op.parents[0]] if len(op.parents) == 1 else None
         if ctx.name == "permute" and source is not None and source.kind == "parameter" and op.step is None \
                 and node is not root:
             folded[len(units)] = folded[len(units) + 1] = op.parents[0]  # W.T drawn as W (the label says so)
-            name_line, _, rest = source.label.partition("\n")
-            if not name_line.endswith("ᵀ"):
-                source.label = name_line + "ᵀ" + ("\n" + rest if rest else "")
+            source.transposed = True
         units += [op, tensor]
         unit_of[id(node)] = len(units) - 1
     _assign_roles(units)
@@ -103,12 +129,24 @@ def step_of(scope: str | None) -> tuple[str, int] | None:
     """(layer, t) of a scope inside a time step, such as `rnn.l0/t=3` or `rnn.l0/t=3/gates`."""
     if scope is None:
         return None
+    try:
+        return _STEPS[scope]
+    except KeyError:
+        pass
+    found = None
     parts = scope.split("/")
     for index in range(len(parts) - 1, -1, -1):
         match = STEP_SCOPE.fullmatch(parts[index])
         if match:
-            return "/".join(parts[:index]), int(match.group(1))
-    return None
+            found = "/".join(parts[:index]), int(match.group(1))
+            break
+    if len(_STEPS) > 100_000:
+        _STEPS.clear()
+    _STEPS[scope] = found
+    return found
+
+
+_STEPS: dict[str, tuple[str, int] | None] = {}
 
 
 def _assign_roles(units: list[Unit]) -> None:
@@ -120,28 +158,26 @@ def _assign_roles(units: list[Unit]) -> None:
             counters[unit.step] = unit.role + 1
 
 
-def _describe(unit: Unit, value: Any, name: str | None, max_values: int, shape_only: bool = False) -> None:
-    """The box's label: name, shape and (for a tiny tensor whose value is in hand) values; for a scalar Value,
-    its data. `value` is the tensor, or (shape_only) the context standing for a tensor that was not kept."""
-    unit.name = name
-    lines = [name] if name else []
+def _describe(unit: Unit, value: Any, max_values: int, shape_only: bool) -> tuple[str, list[float] | None]:
+    """The box's label and a few values: name, shape and (for a tiny tensor whose value is in hand) values; for
+    a scalar Value, its data. `value` is the tensor, or (shape_only) the context standing for a tensor that was
+    not kept."""
+    lines = [unit.name] if unit.name else []
     if shape_only:
         lines.append(format_shape(value.grad_shape))
-        unit.label = "\n".join(lines)
-        return
+        return "\n".join(lines), None
     data = value.data
     if isinstance(data, float):
-        unit.values = [data]
         lines.append(f"data {format_number(data)}")
-        unit.label = "\n".join(lines)
-        return
+        return "\n".join(lines), [data]
     lines.append(format_shape(data.shape))
+    values = None
     if 0 < data.size <= max(max_values, 0):
-        unit.values = [float(v) for v in data.reshape(-1)]
-        lines.append("[" + " ".join(format_number(v) for v in unit.values) + "]")
+        values = [float(v) for v in data.reshape(-1)]
+        lines.append("[" + " ".join(format_number(v) for v in values) + "]")
     elif data.size:
-        unit.values = [float(v) for v in data.reshape(-1)[:8]]  # a few, for the page's tooltip
-    unit.label = "\n".join(lines)
+        values = [float(v) for v in data.reshape(-1)[:8]]  # a few, for the page's tooltip
+    return "\n".join(lines), values
 
 
 def format_shape(shape: tuple[int, ...]) -> str:
