@@ -88,7 +88,7 @@ def _controls(data: list[dict[str, Any]], recorded: list[dict[str, Any]]) -> str
 
 def _node_attributes(number: int, group: Any, units: list[Any], hidden: set[int]) -> dict[str, str]:
     """Data attributes and tooltip of one drawn node."""
-    attrs = {"data-kind": group.kind, "data-grad": _number(group.norm)}
+    attrs = {"data-kind": group.kind, "data-label": group.label.split("\n")[0], "data-grad": _number(group.norm)}
     main = units[group.members[0]] if group.members else None
     if group.kind == "op" and group.members:
         made = [units[i] for i in group.members if units[i].kind != "op"]
