@@ -47,7 +47,8 @@ def add_parser(commands: Any) -> None:
                             "spectral radius = largest singular value = radius: 0.5 fades, 1.5 explodes")
     graph.add_argument("--loss", choices=("last", "all"), default="last",
                        help="mean squared error of the last hidden state (default) or of every step's output")
-    graph.add_argument("--seed", type=nonnegative(int), default=0, help="seed for weights, inputs and targets (default 0)")
+    graph.add_argument("--seed", type=nonnegative(int), default=0,
+                       help="seed for weights, inputs and targets (default 0)")
     graph.add_argument("--out", default="bptt.svg", help="output file; format from the suffix: svg, png, pdf, html "
                                                           "(the interactive page), or dot for the DOT text "
                                                           "(default bptt.svg)")

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the JavaScript below is one string; its lines are not Python)
 """The page's inline CSS and JavaScript (no library, no network): hover, click-a-hidden-state, the time and the
 training sliders, the timeline strip and the chart. The numbers come from the SVG's data attributes and the
 JSON block `tg-data` (see `html.py`)."""
@@ -163,7 +164,7 @@ PAGE_JS = r"""
     if (!clicked) info.innerHTML = lines.join("\n");
     drawTimeline();
   }
-  if (time) time.addEventListener("input", showTime);
+  if (time) time.addEventListener("input", function () { clearPath(); showTime(); });
 
   // ---- the training slider --------------------------------------------------------------------------------
   var snapshot = document.getElementById("snapshot");
@@ -227,7 +228,7 @@ PAGE_JS = r"""
                                fill: colour(values[k], r[0], r[1]), "class": "strip-cell" + (k === t ? " selected" : ""),
                                "data-t": k, "data-layer": layer.name, "data-grad": values[k] === null || values[k] === undefined ? "" : values[k]});
         rect.appendChild(el("title", {}, layer.name + " t=" + k + ": ‖dL/dh_t‖ " + fmt(values[k])));
-        rect.addEventListener("click", function (event) { time.value = event.target.dataset.t; showTime(); });
+        rect.addEventListener("click", function (event) { time.value = event.target.dataset.t; clearPath(); showTime(); });
         s.appendChild(rect);
       }
     });

@@ -382,7 +382,7 @@ def _fan_ins(picture: Picture, merged_away: set[int]) -> None:
         if id(edge) not in merged_away and tail.step is not None and tail.kind in ("step", "elided") \
                 and groups[edge.head].step is None:
             writers.setdefault((edge.head, tail.step[0]), []).append(edge)
-    for (head, layer), edges in writers.items():
+    for (_head, _layer), edges in writers.items():
         if len(edges) < 2:
             continue
         last = max(edges, key=lambda edge: (groups[edge.tail].step[1] is not None, groups[edge.tail].step[1] or 0))
