@@ -61,8 +61,20 @@ def main(argv: list[str] | None = None) -> int:
     status = sibling("render_graph").main(["--cells", "rnn", "--out", out])
     if status != 0:
         return status
+    print("\n== the interactive page: an LSTM over 30 steps, its gradients through time ==")
+    from tinygrad_rnn import viz
+    from tinygrad_rnn.cli.graph import unrolled_loss
+
+    loss, params = unrolled_loss("lstm", 30, 3, 2, None, "last", seed=0)
+    try:
+        title = "LSTM, T=30: hover, click a hidden state, move the time slider"
+        print(f"wrote {viz.to_html(loss, Path(out) / 'bptt.html', params=params, title=title)}")
+    except viz.GraphvizNotFoundError as error:
+        print(f"main.py: error: {error}", file=sys.stderr)
+        return 1
     print(f"\ndone in {time.perf_counter() - started:.0f} s. Open these:")
-    for name in ("vanishing_gradients.png", "bptt_radii.png", "graph_rnn.svg", "graph_rnn.png", "char_rnn.npz"):
+    for name in ("bptt.html", "vanishing_gradients.png", "bptt_radii.png", "graph_rnn.svg", "graph_rnn.png",
+                 "char_rnn.npz"):
         print(f"  {Path(out) / name}")
     return 0
 

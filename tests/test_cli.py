@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from tinygrad_rnn import cli
+from tinygrad_rnn import cli, viz
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' is not installed")
 
@@ -27,7 +27,7 @@ def test_graph_writes_dot_text_for_each_cell(tmp_path, cell, capsys):
     assert cli.main(["graph", "--cell", cell, "--steps", "3", "--out", str(out)]) == 0
     text = out.read_text()
     assert text.startswith("digraph") and f"{cell}.weight_hh_l0" in text
-    assert [f"t={t}" for t in range(3)] == [label for label in ("t=0", "t=1", "t=2") if f'label="{label}"' in text]
+    assert [f"t={t}" for t in range(3)] == [label for label in ("t=0", "t=1", "t=2") if f'label="{label}\\n' in text]
     assert f"wrote {out}" in capsys.readouterr().out
 
 
@@ -43,7 +43,7 @@ def test_graph_long_sequence_is_elided_automatically(tmp_path):
     out = tmp_path / "long.dot"
     assert cli.main(["graph", "--cell", "lstm", "--steps", "60", "--collapse", "--out", str(out)]) == 0
     text = out.read_text()
-    assert f'"... {60 - cli.graph.AUTO_MAX_STEPS} steps ..."' in text
+    assert f'label="... {60 - viz.AUTO_MAX_STEPS} steps ...' in text
     assert cli.main(["graph", "--steps", "12", "--max-steps", "0", "--collapse", "--out", str(out)]) == 0
     assert "steps ..." not in out.read_text()
 
@@ -57,7 +57,7 @@ def test_radius_sets_every_gate_block_to_a_scaled_orthogonal_matrix(radius, cell
     for block in np.split(weight_hh, gates):
         np.testing.assert_allclose(np.linalg.svd(block, compute_uv=False), radius, rtol=1e-10)
         np.testing.assert_allclose(np.max(np.abs(np.linalg.eigvals(block))), radius, rtol=1e-10)
-    assert params[f"{cell}.weight_hh_l0"].grad is not None and loss.grad is not None
+    assert params[f"{cell}.weight_hh_l0"].grad is not None and loss.requires_grad
 
 
 def test_smaller_radius_means_a_weaker_gradient_at_the_first_step(tmp_path):
@@ -66,14 +66,21 @@ def test_smaller_radius_means_a_weaker_gradient_at_the_first_step(tmp_path):
         out = tmp_path / f"r{radius}.dot"
         cli.main(["graph", "--steps", "6", "--radius", str(radius), "--collapse", "--out", str(out)])
         first = next(line for line in out.read_text().splitlines() if 'label="t=1\\n' in line)
-        norms.append(float(first.split("|dL/dh| ")[1].split('"')[0]))
+        norms.append(float(first.split("‖dL/dh‖ ")[1].split('"')[0].split("\\n")[0]))
     assert norms[0] < norms[1]
 
 
 @pytest.mark.parametrize("argv,fragment", [
     (["graph", "--cell", "cnn"], "invalid choice: 'cnn'"),
-    (["graph", "--steps", "0"], "--steps: expected a positive whole number"),
+    (["graph", "--steps", "0"], "--steps: expected a whole number from 1 to 10,000"),
     (["graph", "--radius", "big"], "--radius: expected a number"),
+    (["graph", "--steps", "100000000"], "--steps: expected a whole number from 1 to 10,000"),
+    (["graph", "--steps", "1e3"], "--steps: expected a whole number"),
+    (["graph", "--hidden", "100000"], "--hidden: expected a whole number from 1 to 1,024"),
+    (["graph", "--seed", "-1"], "--seed: expected 0 or a positive whole number"),
+    (["graph", "--max-steps", "-2"], "--max-steps: expected 0 or a positive whole number"),
+    (["graph", "--layers", "99"], "--layers: expected a whole number from 1 to 8"),
+    (["graph", "--format", "bmp"], "invalid choice: 'bmp'"),
     (["graph", "--bogus"], "unrecognized arguments"),
     ([], "required"),
     (["graph", "--out", "picture.bmpx"], "unknown format '.bmpx'"),
@@ -143,7 +150,7 @@ def test_demo_runs_the_named_script_with_the_remaining_arguments(tmp_path):
     (tmp_path / "echo.py").write_text("import sys\nprint(sys.argv[1:])\nsys.exit(3)\n")
     (tmp_path / "_private.py").write_text("")
     assert cli.demo.available_demos(tmp_path) == ["echo"]
-    script = ("import sys; from pathlib import Path; from tinygrad_rnn import cli; "
+    script = ("import sys; from pathlib import Path; from tinygrad_rnn import cli, viz; "
               f"sys.exit(cli.demo.demo_command('echo', ['--smoke', '-x', '1'], Path({str(tmp_path)!r})))")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 3 and result.stdout.strip() == "['--smoke', '-x', '1']"

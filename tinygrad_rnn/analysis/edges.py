@@ -17,17 +17,18 @@ from ..mode import is_anomaly_enabled
 from ..versions import check_inputs_unmodified
 
 
-def input_gradients(node: Any) -> list[Any]:
+def input_gradients(node: Any, grad: Any = None) -> list[Any]:
     """The gradient the op that made `node` (a value or its vertex) sends to each of its inputs, as dense
     input-shaped arrays (None where nothing flows): what the renderer draws on each edge. Needs the output's
-    gradient (backward with retain_grads=True) and the saved arrays (retain_graph=True)."""
+    gradient (backward with retain_grads=True, or given as `grad`) and the saved arrays (retain_graph=True)."""
     ctx = vertex(node)
     if not ctx.is_context:
         return []
-    if ctx.grad is None or ctx.saved_tensors is None:
+    grad = ctx.grad if grad is None else grad
+    if grad is None or ctx.saved_tensors is None:
         return [None] * len(ctx.parents)
     check_inputs_unmodified(ctx)
-    grad = ctx.grad if isinstance(ctx.grad, np.ndarray) else np.float64(ctx.grad)  # a Value keeps a float
+    grad = grad if isinstance(grad, np.ndarray) else np.float64(grad)  # a Value keeps a float
     anomaly = is_anomaly_enabled()
     flows: list[Any] = []
     for parent, flow in zip(ctx.parents, op_backward(ctx, grad)):

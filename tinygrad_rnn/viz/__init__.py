@@ -1,35 +1,55 @@
 """Draw the unrolled graph with Graphviz, so backpropagation through time can be seen.
 
 `to_dot(root)` returns DOT text (pure and deterministic: node ids follow `toposort`, nothing depends on `id()`);
-`draw(root)` wraps it in a `graphviz.Digraph` (shown inline in Jupyter, `.render(path, format="svg")`).
-Tensors are boxes, ops small ellipses; each `scope` becomes a cluster (`rnn.l0` holding `t=0`, `t=1`, ...);
-a parameter is drawn once, outside the clusters, with an edge into every step that uses it.
+`draw(root)` wraps it in a `graphviz.Digraph` (shown inline in Jupyter, `.render(path, format="svg")`);
+`render(root, path)` writes a picture; `to_html(root, path)` writes an interactive page (`html.py`).
 
-Gradients, after `backward(retain_grads=True)`: an edge into an op carries the gradient that op sends back to
-its input (computed by the op's own backward when the graph was kept with `retain_graph=True`, otherwise the
-input's whole gradient); an edge out of an op carries the gradient of its output. Width and colour grow with
-log10 of the norm, so a vanishing gradient is a fading line. `highlight="hidden"` draws the hidden-state path in
-red: tensors made in step t and read in step t+1 of the same layer, and the ops between them.
+Right by default: the picture computes the gradients it shows with its own backward over the kept graph
+(`flow.py`), so it is the same before and after `loss.backward(retain_graph=True)` and never touches `.grad`;
+a graph a plain `backward()` freed raises an error that says how to keep it.
+
+Readable at every size: by default each cell at each time step is one node (collapsed; `collapse=None` draws
+every op), time runs left to right with step t of every layer on one rank (layers as rows), parameters are
+drawn once on the left, and past `AUTO_MAX_STEPS` steps the middle is elided. The default picture of any
+model here stays within `SIZE_BUDGET_PX` (width and height at 96 dpi); no picture has more than `MAX_NODES`
+nodes unless asked (`max_nodes=None`), so `dot` never runs for minutes.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
+from collections.abc import Mapping
 from functools import cache
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
-from ..graph import Node
-from .dot import COLOURS, statements
-from .dot import MAX_WIDTH as MAX_WIDTH  # re-exported: the edge widths and the fan limit stay viz.X
-from .dot import MIN_WIDTH as MIN_WIDTH
-from .units import MAX_FAN as MAX_FAN
+from ..graph import Node, toposort, vertex
+from .dot import COLOURS, MAX_WIDTH, MIN_WIDTH, Scale, statements
+from .flow import GradientsUnavailableError, compute_flow
+from .layout import MAX_FAN, Picture, arrange
+from .units import Unit, collect_units, hidden_path
 
-__all__ = ["COLOURS", "GraphvizNotFoundError", "RenderError", "draw", "render", "to_dot"]
+__all__ = ["AUTO_MAX_STEPS", "COLOURS", "MAX_FAN", "MAX_NODES", "MAX_WIDTH", "MIN_WIDTH", "SIZE_BUDGET_PX",
+           "GradientsUnavailableError", "GraphvizNotFoundError", "PictureTooLargeError", "RenderError", "draw",
+           "render", "to_dot", "to_html"]
+
+AUTO_MAX_STEPS = 6
+"""By default (max_steps="auto") a layer with more steps keeps its first 3 and last 3, the middle elided."""
+MAX_NODES = 1000
+"""More drawn nodes than this is refused unless max_nodes says otherwise: dot's layout time grows much faster
+than the node count (a 500-step expanded LSTM ran for over 9 minutes)."""
+SIZE_BUDGET_PX = 3000
+"""The default picture of any RNN, LSTM or GRU here (1 to 1,000 steps, stacked, bidirectional) is at most this
+wide and this high at 96 dpi (tested from dot's own layout)."""
 
 INSTALL_HINT = ("install Graphviz (Debian/Ubuntu: sudo apt-get install graphviz; macOS: brew install graphviz; "
                 "conda: conda install -c conda-forge graphviz; others: https://graphviz.org/download/), "
                 "or use viz.to_dot() for the DOT text")
+OPTIONS = ("params", "show_grad", "grad_labels", "highlight", "collapse", "max_steps", "intermediates", "rankdir",
+           "legend", "max_values", "grad_range", "title", "max_nodes")
 
 
 class GraphvizNotFoundError(RuntimeError):
@@ -40,27 +60,34 @@ class RenderError(RuntimeError):
     """Graphviz `dot` ran but failed to render the picture; the message names the output and quotes dot."""
 
 
+class PictureTooLargeError(ValueError):
+    """The picture asked for has more nodes than `max_nodes`: dot would take minutes; the message says how to
+    make it smaller."""
+
+
 def to_dot(root: Node, **options: Any) -> str:
     """DOT text of the graph that produced `root` (a Tensor or a scalar Value); same input, same bytes.
 
     Options (keywords): params: name -> tensor (e.g. `dict(model.named_parameters())`) to name and colour the
     parameters (without it every leaf that requires grad is one; `Tensor.name` names too). show_grad: size edges
-    by gradient norm (default: when any gradient is present). grad_labels: write the norm on each edge.
-    highlight: "hidden" (default) or None. collapse: "timestep" (one node per step per layer) or None.
-    max_steps: keep the first and last steps of each layer and elide the middle. intermediates: draw the
-    tensors ops make as boxes (default True; False leaves only leaves, hidden states and the output).
-    rankdir: "LR" (default), "TB", "RL", "BT". legend: draw the colour key (default True). max_values: print
-    the values of tensors with at most this many elements (4): leaves and the root always, intermediates when
-    the graph was recorded under `tg.keep_values()` (otherwise it holds only their shapes). grad_range: fixed
-    (log10 low, log10 high) of the width scale, so several pictures compare. title: a caption.
+    by the gradient they carry (default True; the picture runs its own backward, see the module's docstring;
+    False draws the structure alone, also of a freed graph). grad_labels: write the norm on each edge.
+    highlight: "hidden" (default) or None. collapse: "timestep" (default: one node per cell per step) or None
+    (every op). max_steps: keep the first and last steps of each layer and elide the middle ("auto", the
+    default: AUTO_MAX_STEPS; None keeps all). intermediates: draw the tensors ops make as boxes (default False:
+    ops, leaves, hidden states and the output). rankdir: "LR" (default), "TB", "RL", "BT". legend: draw the key
+    (default True). max_values: print the values of tensors with at most this many elements (4): leaves and the
+    root always, intermediates when the graph was recorded under `tg.keep_values()`. grad_range: fixed (log10
+    low, log10 high) of the width scale, so several pictures compare. title: a caption. max_nodes: refuse
+    pictures with more nodes (MAX_NODES; None: no limit).
     """
-    return "digraph tinygrad_rnn {\n" + "".join(line + "\n" for line in statements(root, **options)) + "}\n"
+    return _dot_text(_statements("to_dot", root, options))
 
 
 def draw(root: Node, **options: Any) -> Any:
     """A `graphviz.Digraph` of the graph (options as `to_dot`; `.source == to_dot(root)`). Its `render` and
     `pipe` raise `GraphvizNotFoundError`, saying how to install Graphviz, when `dot` is missing."""
-    body = [line + "\n" for line in statements(root, **options)]
+    body = [line + "\n" for line in _statements("draw", root, options)]
     return _digraph_class()("tinygrad_rnn", body=body)
 
 
@@ -69,24 +96,223 @@ def render(root: Node, path: str | Path, format: str | None = None, **options: A
     DOT text, no Graphviz needed); returns the path written.
 
     The DOT text is piped to `dot` rather than saved beside the picture, so a user's `<name>.gv` is never
-    overwritten or deleted, and nothing is written when `dot` fails (`RenderError`) or is missing.
+    overwritten or deleted, and nothing is written when `dot` fails (`RenderError`) or is missing; the file
+    appears whole or not at all (written beside, then renamed).
     """
     target = Path(path)
     fmt = (format or target.suffix.lstrip(".") or "svg").lower()
+    text = _dot_text(_statements("render", root, options))
     if fmt in ("dot", "gv"):
-        target.write_text(to_dot(root, **options), encoding="utf-8")
+        write_atomically(target, text.encode("utf-8"))
         return str(target)
+    write_atomically(target, run_dot(text, fmt, target))
+    return str(target)
+
+
+def to_html(root: Node, path: str | Path, *, snapshots: Any = None, **options: Any) -> str:
+    """Write one self-contained interactive page (SVG from Graphviz, inline CSS and JavaScript, no network) to
+    `path`; returns the path. Options as `to_dot`; `snapshots`: several recorded backward passes over training
+    (e.g. `analysis.FlowRecorder(...).snapshots`), which a second slider moves through. See `viz.html`."""
+    from .html import page
+
+    _check_options("to_html", options)
+    target = Path(path)
+    write_atomically(target, page(root, target, snapshots, options).encode("utf-8"))
+    return str(target)
+
+
+# ---- the pieces ------------------------------------------------------------------------------------------------
+
+class Prepared:
+    """Everything one picture needs: the units, the picture, its scale and its settings."""
+
+    def __init__(self, units: list[Unit], picture: Picture, scale: Scale | None, settings: dict[str, Any],
+                 hidden: set[int]) -> None:
+        self.units, self.picture, self.scale, self.settings, self.hidden = units, picture, scale, settings, hidden
+
+
+def _check_options(caller: str, options: Mapping[str, Any]) -> None:
+    unknown = [name for name in options if name not in OPTIONS]
+    if unknown:
+        raise TypeError(f"viz.{caller}() got an unexpected keyword argument {unknown[0]!r}; its options are "
+                        f"{', '.join(OPTIONS)}")
+
+
+def prepare(caller: str, root: Node, options: Mapping[str, Any], *, ids: bool = False) -> Prepared:
+    """Check the options, compute the gradients and lay out the picture."""
+    _check_options(caller, options)
+    settings = _settings(caller, root, dict(options))
+    order = toposort(vertex(root), all_inputs=True)
+    flow = compute_flow(root, order, f"viz.{caller}") if settings["show_grad"] else None
+    params = settings["params"]
+    if params:
+        present = {id(node) for node in order}
+        missing = [name for name, tensor in params.items() if id(vertex(tensor)) not in present]
+        if missing:
+            raise ValueError(f"viz.{caller}: params names {len(missing)} tensor(s) that are not in this graph: "
+                             f"{', '.join(repr(name) for name in missing[:6])}{' ...' if len(missing) > 6 else ''}; "
+                             "pass only the parameters the graph uses (e.g. those of the model that made it)")
+    units, folded = collect_units(root, params, settings["max_values"], flow)
+    hidden, on_path, initial = hidden_path(units)
+    picture = arrange(units, folded, hidden, on_path, initial, settings["collapse"] == "timestep",
+                     settings["max_steps"], settings["intermediates"])
+    _label_plumbing(picture, units)
+    drawn = sum(group.kind != "hidden-away" for group in picture.groups)
+    limit = settings["max_nodes"]
+    if limit is not None and drawn > limit:
+        raise PictureTooLargeError(
+            f"viz.{caller}: this picture would have {drawn:,} nodes, more than max_nodes={limit:,} (Graphviz "
+            f"would take minutes to lay it out); collapse='timestep' (one node per cell per step) and "
+            f"max_steps=K (keep the first and last steps) make it smaller, or pass max_nodes=None to draw it anyway")
+    scale = None
+    if settings["show_grad"]:
+        norms = [edge.norm for edge in picture.edges] + [group.norm for group in picture.groups]
+        scale = Scale(norms, settings["grad_range"])
+    return Prepared(units, picture, scale, settings, hidden)
+
+
+def _statements(caller: str, root: Node, options: Mapping[str, Any], ids: bool = False) -> list[str]:
+    prepared = prepare(caller, root, options)
+    return dot_statements(prepared, ids)
+
+
+def dot_statements(prepared: Prepared, ids: bool = False) -> list[str]:
+    settings = prepared.settings
+    return statements(prepared.picture, scale=prepared.scale, highlight=settings["highlight"] == "hidden",
+                      grad_labels=settings["grad_labels"], rankdir=settings["rankdir"], legend=settings["legend"],
+                      title=settings["title"], cluster_labels=_cluster_labels(prepared), ids=ids)
+
+
+def _dot_text(lines: list[str]) -> str:
+    return "digraph tinygrad_rnn {\n" + "".join(line + "\n" for line in lines) + "}\n"
+
+
+def _settings(caller: str, root: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """The options with their defaults, each checked (an error names the option and what it accepts)."""
+    where = f"viz.{caller}"
+    if not isinstance(root, Node):
+        raise TypeError(f"{where}: expected a Tensor or Value (the root of a graph), got {type(root).__name__}")
+    settings = {"params": None, "show_grad": True, "grad_labels": False, "highlight": "hidden",
+                "collapse": "timestep", "max_steps": "auto", "intermediates": False, "rankdir": "LR",
+                "legend": True, "max_values": 4, "grad_range": None, "title": None, "max_nodes": MAX_NODES}
+    settings.update(options)
+    if settings["show_grad"] is None:
+        settings["show_grad"] = True
+    for flag in ("show_grad", "grad_labels", "intermediates", "legend"):
+        if not isinstance(settings[flag], bool):
+            raise TypeError(f"{where}: {flag} must be True or False, got {settings[flag]!r}")
+    if settings["highlight"] not in (None, "hidden"):
+        raise ValueError(f"{where}: highlight must be 'hidden' or None, got {settings['highlight']!r}")
+    if settings["collapse"] not in (None, "timestep"):
+        raise ValueError(f"{where}: collapse must be 'timestep' or None, got {settings['collapse']!r}")
+    steps = settings["max_steps"]
+    if steps == "auto":
+        settings["max_steps"] = AUTO_MAX_STEPS
+    elif steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 2):
+        raise ValueError(f"{where}: max_steps must be an int >= 2 (the first and last steps are kept), 'auto' or "
+                         f"None, got {steps!r}")
+    if settings["rankdir"] not in ("LR", "TB", "RL", "BT"):
+        raise ValueError(f"{where}: rankdir must be one of LR, TB, RL, BT, got {settings['rankdir']!r}")
+    params = settings["params"]
+    if params is not None:
+        if not isinstance(params, Mapping):
+            raise TypeError(f"{where}: params must map names to tensors (e.g. dict(model.named_parameters())), got "
+                            f"{type(params).__name__}")
+        for name, tensor in params.items():
+            if not isinstance(name, str) or not isinstance(tensor, Node):
+                raise TypeError(f"{where}: params must map names (str) to tensors, got {name!r}: "
+                                f"{type(tensor).__name__}")
+    values = settings["max_values"]
+    if isinstance(values, bool) or not isinstance(values, int) or values < 0:
+        raise ValueError(f"{where}: max_values must be an int >= 0, got {values!r}")
+    grad_range = settings["grad_range"]
+    if grad_range is not None and not (isinstance(grad_range, (tuple, list)) and len(grad_range) == 2
+                                       and all(isinstance(bound, Real) for bound in grad_range)
+                                       and grad_range[0] <= grad_range[1]):
+        raise ValueError(f"{where}: grad_range must be (log10 low, log10 high) with low <= high, got {grad_range!r}")
+    if settings["title"] is not None and not isinstance(settings["title"], str):
+        raise TypeError(f"{where}: title must be a string, got {type(settings['title']).__name__}")
+    limit = settings["max_nodes"]
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"{where}: max_nodes must be a positive int or None, got {limit!r}")
+    return settings
+
+
+def _label_plumbing(picture: Picture, units: list[Unit]) -> None:
+    """Labels of the collapsed nodes before and after a layer's steps: what they compute."""
+    for group in picture.groups:
+        if group.kind not in ("pre", "post"):
+            continue
+        ops = []
+        for index in group.members:
+            op = units[index].op if units[index].kind == "op" else None
+            if op is not None and op not in ops:
+                ops.append(op)
+        if group.kind == "pre":
+            heading = "input projection, all steps" if "matmul" in ops else "before the steps"
+        else:
+            heading = "outputs of all steps" if ops and ops[0] in ("stack", "concatenate") else "after the steps"
+        group.label = heading + "\n" + ", ".join(ops)
+
+
+def _cluster_labels(prepared: Prepared) -> dict[str, str]:
+    """A layer's cluster is named after its scope (`gru.l0`); when the parameters it reads are named after a
+    model attribute (`encoder.weight_hh_l0`), it says both: `encoder.l0 (scope gru.l0)`."""
+    params = prepared.settings["params"] or {}
+    units, picture = prepared.units, prepared.picture
+    labels: dict[str, str] = {}
+    for layer in picture.layers:
+        if not layer or "." not in layer:
+            continue
+        suffix = layer.split(".", 1)[1]  # l0, l0_reverse
+        kind_of_layer = layer.split(".", 1)[0]
+        for unit in units:
+            name = unit.name if unit.kind == "parameter" else None
+            if name is None or name not in params:
+                continue
+            for base in ("weight_hh_", "weight_ih_"):
+                if name.endswith(base + suffix):
+                    prefix = name[: -len(base + suffix)]
+                    attribute = prefix.rstrip(".")
+                    if attribute and attribute != kind_of_layer:
+                        labels[layer] = f"{prefix}{suffix} (scope {layer})"
+                    break
+            if layer in labels:
+                break
+    return labels
+
+
+def write_atomically(target: Path, data: bytes) -> None:
+    """Write `data` to `target` whole or not at all: a temporary file beside it, then os.replace."""
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"viz: cannot write {str(target)!r}: the folder {str(folder)!r} does not exist")
+    if target.is_dir():
+        raise IsADirectoryError(f"viz: cannot write {str(target)!r}: it is a folder")
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def run_dot(text: str, fmt: str, target: Path | str) -> bytes:
+    """Lay out and render DOT text with Graphviz's `dot`; errors name the output and quote dot."""
     import graphviz
 
-    source = to_dot(root, **options).encode("utf-8")
+    source = text.encode("utf-8")
     try:  # quiet: dot's message goes into the error; bytes, not lines, so a dot that dies early is no BrokenPipe
-        picture = _with_dot(lambda: graphviz.pipe("dot", fmt, source, quiet=True), graphviz)
+        return _with_dot(lambda: graphviz.pipe("dot", fmt, source, quiet=True), graphviz)
     except graphviz.CalledProcessError as error:
         message = " ".join((error.stderr or b"").decode(errors="replace").split()) or "no message"
         raise RenderError(f"viz: Graphviz 'dot' could not render {str(target)!r} "
                           f"(exit status {error.returncode}): {message}") from None
-    target.write_bytes(picture)
-    return str(target)
 
 
 @cache

@@ -1,0 +1,119 @@
+"""The page in a real headless Chromium (Debian's chromium and chromedriver, through selenium): hover, click a
+hidden state, both sliders, and a screenshot. Skips, naming what is missing, without them."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tinygrad_rnn as tg
+from tinygrad_rnn import nn, viz
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver") or \
+    "/usr/bin/chromedriver"
+missing = [name for name, found in (("Graphviz 'dot'", shutil.which("dot")), ("chromium", Path(CHROMIUM).exists()),
+                                     ("chromedriver", Path(CHROMEDRIVER).exists())) if not found]
+try:
+    import selenium  # noqa: F401
+except ImportError:
+    missing.append("selenium (pip install selenium)")
+pytestmark = pytest.mark.skipif(bool(missing), reason=f"browser test needs {', '.join(missing)} (make tools)")
+
+
+@dataclass
+class Snapshot:
+    step: int
+    loss: float
+    hidden: dict
+    cell: dict = field(default_factory=dict)
+    grad_norm: float = 1.0
+    clipped_norm: float | None = None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    profile = tempfile.mkdtemp(prefix="tg-chromium-")
+    for argument in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+                     "--window-size=1500,1000"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_the_page_works_in_chromium(browser, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    nn.manual_seed(0)
+    model = nn.LSTM(2, 3, dtype=np.float64)
+    with tg.keep_values():
+        output, _ = model(tg.Tensor(np.random.default_rng(1).standard_normal((12, 1, 2))))
+        loss = (output[-1] ** 2).mean()
+    snapshots = [Snapshot(step, 1.0 / (step + 1), {"lstm.l0": np.geomspace(1e-3 * (step + 1), 1.0, 12)})
+                 for step in (0, 100, 200)]
+    path = viz.to_html(loss, tmp_path / "page.html", params={f"lstm.{n}": p for n, p in model.named_parameters()},
+                       snapshots=snapshots, title="LSTM, 12 steps")
+    browser.get(Path(path).as_uri())
+    info = browser.find_element(By.ID, "info")
+
+    weight = next(g for g in browser.find_elements(By.CSS_SELECTOR, "g.node[data-kind=parameter]")
+                  if g.get_attribute("data-label").startswith("lstm.weight_hh_l0"))
+    ActionChains(browser).move_to_element(weight).perform()
+    assert "lstm.weight_hh_l0" in info.text and "‖grad‖ " in info.text
+    addmm = next(g for g in browser.find_elements(By.CSS_SELECTOR, "g.node[data-op]"))
+    ActionChains(browser).move_to_element(addmm).perform()
+    assert f"op {addmm.get_attribute('data-op')}" in info.text
+
+    steps = {int(g.get_attribute("data-t")): g for g in browser.find_elements(By.CSS_SELECTOR,
+                                                                                 "g.node[data-kind=step]")}
+    assert sorted(steps) == [0, 1, 2, 9, 10, 11]
+    edges = browser.find_elements(By.CSS_SELECTOR, "g.edge")
+    forward = {}
+    for edge in edges:
+        forward.setdefault(edge.get_attribute("data-tail"), []).append(edge)
+    clicked = steps[9]
+    browser.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", clicked)
+    expected, stack, seen = set(), [clicked.get_attribute("id")], set()
+    while stack:  # every edge on a path from the clicked state to the loss, found here independently
+        for edge in forward.get(stack.pop(), []):
+            expected.add(edge.get_attribute("id"))
+            if edge.get_attribute("data-head") not in seen:
+                seen.add(edge.get_attribute("data-head"))
+                stack.append(edge.get_attribute("data-head"))
+    highlighted = {e.get_attribute("id") for e in edges if "on-path" in e.get_attribute("class")}
+    assert highlighted == expected and len(expected) >= 3
+    assert "per-step factors along lstm.l0" in info.text and "t=10:" in info.text and "t=11:" in info.text
+    browser.save_screenshot(str(tmp_path / "clicked.png"))
+
+    time_slider = browser.find_element(By.ID, "time")
+    browser.execute_script("arguments[0].value = 5; arguments[0].dispatchEvent(new Event('input'))", time_slider)
+    assert browser.find_element(By.ID, "time-label").text == "t=5"
+    elided = browser.find_element(By.CSS_SELECTOR, "g.node[data-kind=elided]")
+    assert "selected" in elided.get_attribute("class")  # t=5 is inside the elided run: its numbers are shown
+    assert "inside the elided run" in info.text and "‖dL/dh_t‖" in info.text
+
+    slider = browser.find_element(By.ID, "snapshot")
+    before = steps[0].find_element(By.CSS_SELECTOR, "path, polygon").get_attribute("fill")
+    browser.execute_script("arguments[0].value = 1; arguments[0].dispatchEvent(new Event('input'))", slider)
+    assert "training step 100" in browser.find_element(By.ID, "snapshot-label").text
+    shown = float(steps[0].get_attribute("data-shown-grad"))
+    assert shown == pytest.approx(snapshots[1].hidden["lstm.l0"][0], rel=1e-12)
+    assert steps[0].find_element(By.CSS_SELECTOR, "path, polygon").get_attribute("fill") != before
+    assert browser.find_elements(By.ID, "loss-marker")
+    browser.save_screenshot(str(tmp_path / "snapshot.png"))
+    browser.execute_script("arguments[0].value = 3; arguments[0].dispatchEvent(new Event('input'))", slider)
+    assert browser.find_element(By.ID, "snapshot-label").text == "the graph as drawn"
+    assert steps[0].find_element(By.CSS_SELECTOR, "path, polygon").get_attribute("fill") == before

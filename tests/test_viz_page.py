@@ -1,0 +1,293 @@
+"""The interactive page and the default picture: numbers read back with html.parser, factors against numpy,
+the size budget and time order from dot's own layout, DOT escaping of hostile names, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tinygrad_rnn as tg
+from tinygrad_rnn import nn, viz
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' is not installed")
+
+
+@dataclass
+class Snapshot:
+    """The fields of analysis.FlowSnapshot, made here so the page is tested on its own."""
+
+    step: int
+    loss: float
+    hidden: dict
+    cell: dict = field(default_factory=dict)
+    grad_norm: float = 1.0
+    clipped_norm: float | None = None
+
+
+def model_loss(cell: str = "lstm", steps: int = 5, hidden: int = 3, layers: int = 1, bidirectional: bool = False):
+    nn.manual_seed(0)
+    model = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](2, hidden, num_layers=layers,
+                                                                  bidirectional=bidirectional, dtype=np.float64)
+    with tg.keep_values():
+        output, _ = model(tg.Tensor(np.random.default_rng(1).standard_normal((steps, 1, 2))))
+        loss = (output[-1] ** 2).mean()
+    return loss, model, {f"{cell}.{name}": p for name, p in model.named_parameters()}
+
+
+class Page(HTMLParser):
+    """Nodes and edges (id -> attributes) of the page's SVG, and its JSON data."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.nodes, self.edges, self.data, self._json = {}, {}, None, False
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "g" and attrs.get("class") == "node" and "data-kind" in attrs:
+            self.nodes[attrs["id"]] = attrs
+        elif tag == "g" and attrs.get("class") == "edge":
+            self.edges[attrs["id"]] = attrs
+        self._json = tag == "script" and attrs.get("id") == "tg-data"
+
+    def handle_data(self, data):
+        if self._json:
+            self.data = json.loads(data)
+            self._json = False
+
+
+@needs_dot
+def test_page_numbers_equal_the_engines_gradients(tmp_path):
+    loss, model, params = model_loss("lstm", steps=5)
+    path = viz.to_html(loss, tmp_path / "page.html", params=params, collapse=None, max_steps=None)
+    loss.backward(retain_graph=True, retain_grads=True)  # the independent numbers: the engine's own backward
+    page = Page(open(path, encoding="utf-8").read())
+    checked = 0
+    for attrs in page.nodes.values():
+        if attrs["data-kind"] == "parameter":
+            name = attrs["data-label"].rstrip("ᵀ")
+            assert float(attrs["data-grad"]) == pytest.approx(np.linalg.norm(params[name].grad), rel=1e-12, abs=0)
+            checked += 1
+    assert checked == len(params)
+    weight_hh = params["lstm.weight_hh_l0"]
+    node_id = next(i for i, a in page.nodes.items() if a["data-label"].startswith("lstm.weight_hh_l0"))
+    sent = sorted(float(a["data-grad"]) for a in page.edges.values() if a["data-tail"] == node_id)
+    readers = [ctx for ctx in tg.toposort(loss) if ctx.is_context and ctx.name == "permute"
+               and ctx.parents[0] is weight_hh]
+    assert len(readers) == 1 and len(sent) == 5  # W_hh.T, read by the five steps' addmm
+    per_step = sorted(np.linalg.norm(tg.analysis.input_gradients(ctx)[2]) for ctx in tg.toposort(loss)
+                      if ctx.is_context and ctx.name == "addmm")
+    np.testing.assert_allclose(sent, per_step, rtol=1e-12)
+
+
+@needs_dot
+def test_default_page_step_norms_and_snapshots_hold_what_was_recorded(tmp_path):
+    loss, model, params = model_loss("gru", steps=9)
+    snapshots = [Snapshot(step, 2.0 / (step + 1), {"gru.l0": np.linspace(0.1, 1.0, 9) * (step + 1)},
+                          grad_norm=3.0 + step, clipped_norm=1.0 if step else None) for step in (0, 10, 20)]
+    path = viz.to_html(loss, tmp_path / "page.html", params=params, snapshots=snapshots)
+    page = Page(open(path, encoding="utf-8").read())
+    loss.backward(retain_graph=True, retain_grads=True)
+    states = {}
+    for ctx in tg.toposort(loss):  # h_t: what step t's last op made
+        if ctx.is_context and ctx.scope and "/t=" in ctx.scope:
+            states[int(ctx.scope.split("t=")[1])] = np.linalg.norm(ctx.grad)
+    steps = {int(a["data-t"]): float(a["data-grad"]) for a in page.nodes.values() if a["data-kind"] == "step"}
+    assert sorted(steps) == [0, 1, 2, 6, 7, 8]  # the middle three elided
+    for t, value in steps.items():
+        assert value == pytest.approx(states[t], rel=1e-12, abs=1e-300)
+    layer = page.data["layers"][0]
+    np.testing.assert_allclose(layer["hidden"], [states[t] for t in range(9)], rtol=1e-12)
+    assert [s["step"] for s in page.data["snapshots"]] == [0, 10, 20]
+    for recorded, made in zip(page.data["snapshots"], snapshots):
+        assert recorded["hidden"]["gru.l0"] == list(made.hidden["gru.l0"])
+        assert recorded["loss"] == made.loss and recorded["grad_norm"] == made.grad_norm
+        assert recorded["clipped_norm"] == made.clipped_norm
+
+
+@needs_dot
+def test_page_is_deterministic_and_self_contained(tmp_path):
+    loss, _, params = model_loss("rnn", steps=4)
+    first = open(viz.to_html(loss, tmp_path / "a.html", params=params), "rb").read()
+    second = open(viz.to_html(loss, tmp_path / "b.html", params=params), "rb").read()
+    assert first == second
+    text = first.decode()
+    assert "http://" not in text.replace("http://www.w3.org", "") and "https://" not in text
+    assert "<script src" not in text and "<link" not in text
+
+
+def test_tanh_rnn_factors_equal_numpy():
+    loss, model, _ = model_loss("rnn", steps=6)
+    prepared = viz.prepare("to_html", loss, {})
+    from tinygrad_rnn.viz.factors import step_factors
+    factors = step_factors(prepared.units, prepared.hidden, prepared.picture.layers)["rnn.l0"]
+    weight_ih, weight_hh = model.weight_ih_l0.data, model.weight_hh_l0.data
+    bias = model.bias_ih_l0.data + model.bias_hh_l0.data
+    xs = np.random.default_rng(1).standard_normal((6, 1, 2))
+    h = np.zeros((1, 3))
+    for t in range(6):
+        h = np.tanh(xs[t] @ weight_ih.T + h @ weight_hh.T + bias)
+        if t:  # ||diag(1 - h_t^2) W_hh||_2
+            assert factors[t] == pytest.approx(np.linalg.norm(np.diag(1 - h[0] ** 2) @ weight_hh, 2), rel=1e-12)
+    assert sorted(factors) == [1, 2, 3, 4, 5]
+
+
+def test_lstm_factors_equal_finite_differences_of_a_numpy_step():
+    loss, model, _ = model_loss("lstm", steps=3)
+    prepared = viz.prepare("to_html", loss, {})
+    from tinygrad_rnn.viz.factors import step_factors
+    factors = step_factors(prepared.units, prepared.hidden, prepared.picture.layers)["lstm.l0"]
+    weight_ih, weight_hh = model.weight_ih_l0.data, model.weight_hh_l0.data
+    bias = model.bias_ih_l0.data + model.bias_hh_l0.data
+    xs = np.random.default_rng(1).standard_normal((3, 1, 2))
+
+    def step(x, state):
+        h, c = state[:3], state[3:]
+        gates = x @ weight_ih.T + h @ weight_hh.T + bias
+        sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+        c = sig(gates[3:6]) * c + sig(gates[:3]) * np.tanh(gates[6:9])
+        return np.concatenate([sig(gates[9:]) * np.tanh(c), c])
+
+    state = np.zeros(6)
+    for t in range(3):
+        if t:
+            jacobian = np.array([(step(xs[t, 0], state + e) - step(xs[t, 0], state - e)) / 2e-6
+                                 for e in np.eye(6) * 1e-6]).T
+            assert factors[t] == pytest.approx(np.linalg.norm(jacobian, 2), rel=1e-7)
+        state = step(xs[t, 0], state)
+
+
+@needs_dot
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("steps", [4, 30, pytest.param(1000, marks=pytest.mark.slow)])
+def test_default_picture_is_within_the_size_budget_and_time_runs_left_to_right(cell, steps):
+    loss, _, params = model_loss(cell, steps=steps)
+    check_layout(viz.to_dot(loss, params=params), min(steps, viz.AUTO_MAX_STEPS))
+
+
+@needs_dot
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_stacked_bidirectional_picture_keeps_layers_as_rows_within_the_budget(cell):
+    loss, _, params = model_loss(cell, steps=30, layers=2, bidirectional=True)
+    layout = check_layout(viz.to_dot(loss, params=params), viz.AUTO_MAX_STEPS)
+    rows = {}
+    for node in layout:
+        if node["label"].startswith("t=0"):
+            rows[node["layer"]] = node["y"]
+    ordered = sorted(rows, key=rows.get)  # dot's y grows upwards: layer 0 at the bottom, as in the textbooks
+    assert ordered == [f"{cell}.l0", f"{cell}.l0_reverse", f"{cell}.l1_reverse", f"{cell}.l1"] or \
+        ordered == [f"{cell}.l0", f"{cell}.l0_reverse", f"{cell}.l1", f"{cell}.l1_reverse"]
+
+
+def check_layout(text: str, drawn_steps: int) -> list[dict]:
+    """Run dot -Tjson; check the budget and that step t's node is left of step t+1's (same y) in every layer."""
+    layout = json.loads(subprocess.run(["dot", "-Tjson"], input=text, capture_output=True, text=True,
+                                       check=True).stdout)
+    left, bottom, right, top = (float(v) for v in layout["bb"].split(","))
+    assert (right - left) * 96 / 72 <= viz.SIZE_BUDGET_PX and (top - bottom) * 96 / 72 <= viz.SIZE_BUDGET_PX
+    clusters = {o["_gvid"]: o.get("label", "") for o in layout.get("objects", []) if "nodes" in o}
+    member = {n: label for o in layout.get("objects", []) if "nodes" in o for n in o["nodes"]
+              for label in [clusters[o["_gvid"]]]}
+    nodes = []
+    for obj in layout["objects"]:
+        if "pos" in obj and obj.get("label", "").startswith("t="):
+            x, y = (float(v) for v in obj["pos"].split(","))
+            nodes.append({"label": obj["label"], "t": int(obj["label"].split("\\n")[0][2:]), "x": x, "y": y,
+                          "layer": member.get(obj["_gvid"], "")})
+    by_layer = {}
+    for node in nodes:
+        by_layer.setdefault(node["layer"], []).append(node)
+    assert by_layer
+    for row in by_layer.values():
+        row.sort(key=lambda node: node["t"])
+        assert len(row) == drawn_steps
+        assert all(a["x"] < b["x"] for a, b in zip(row, row[1:]))
+    for t in {node["t"] for node in nodes}:  # step t of every layer on one rank: the same x
+        assert len({node["x"] for node in nodes if node["t"] == t}) == 1
+    return nodes
+
+
+hostile = st.text(st.characters(codec=None), max_size=12) | st.sampled_from(
+    ["\x00", "a\x00b", '"', '\\"', "{}", "<b>&amp;</b>", "\u202ebidi\u202c", "\\N\\G", "\ud800", "\x85", "\n\t\r",
+     "-->", "]]>", "subgraph x {"])
+
+
+@needs_dot
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=hostile, scope=hostile, title=hostile)
+def test_dot_parses_whatever_the_names(name, scope, title):
+    weight = tg.Tensor(np.ones((2, 2)), requires_grad=True)
+    weight.name = name
+    hidden = tg.Tensor(np.ones((1, 2)))
+    for t in range(2):
+        with tg.scope(f"{scope}/t={t}"):
+            hidden = (hidden @ weight).tanh()
+    text = viz.to_dot(hidden.sum(), title=title, params={name: weight} if name else None)
+    text.encode("utf-8")  # every character is one UTF-8 can hold
+    result = subprocess.run(["dot", "-Tcanon"], input=text.encode("utf-8"), capture_output=True)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    assert b"\x00" not in text.encode("utf-8")
+
+
+def test_an_unknown_keyword_names_the_public_function():
+    loss, _, _ = model_loss("rnn", steps=2)
+    for function, name in ((viz.to_dot, "to_dot"), (viz.draw, "draw")):
+        with pytest.raises(TypeError, match=rf"viz\.{name}\(\) got an unexpected keyword argument 'colour'"):
+            function(loss, colour="red")
+    with pytest.raises(TypeError, match=r"viz\.render\(\) got an unexpected keyword argument 'colour'"):
+        viz.render(loss, "x.svg", colour="red")
+    with pytest.raises(TypeError, match=r"viz\.to_html\(\) got an unexpected keyword argument 'colour'"):
+        viz.to_html(loss, "x.html", colour="red")
+
+
+def test_a_huge_expanded_picture_is_refused_before_dot_runs():
+    loss, _, params = model_loss("lstm", steps=120)
+    with pytest.raises(viz.PictureTooLargeError, match=r"nodes, more than max_nodes=1,000.*max_steps=K"):
+        viz.render(loss, "never.svg", params=params, collapse=None, max_steps=None)
+    assert "digraph" in viz.to_dot(loss, params=params)  # the default stays small
+
+
+@needs_dot
+def test_bad_input_to_the_page_is_named_and_nothing_is_written(tmp_path):
+    loss, _, params = model_loss("rnn", steps=3)
+    with pytest.raises(ValueError, match="snapshots is empty"):
+        viz.to_html(loss, tmp_path / "a.html", snapshots=[])
+    with pytest.raises(TypeError, match="snapshot 0 .* has no 'step'"):
+        viz.to_html(loss, tmp_path / "a.html", snapshots=[object()])
+    with pytest.raises(ValueError, match="records layer 'gru.l0', which is not in this graph"):
+        viz.to_html(loss, tmp_path / "a.html", snapshots=[Snapshot(0, 1.0, {"gru.l0": [1.0]})])
+    stranger = tg.Tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(ValueError, match=r"params names 1 tensor\(s\) that are not in this graph: 'stranger'"):
+        viz.to_html(loss, tmp_path / "a.html", params={**params, "stranger": stranger})
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        viz.to_html(loss, tmp_path / "missing" / "a.html")
+    (tmp_path / "folder.html").mkdir()
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        viz.to_html(loss, tmp_path / "folder.html")
+    loss.backward()
+    with pytest.raises(viz.GradientsUnavailableError, match="retain_graph=True"):
+        viz.to_html(loss, tmp_path / "a.html")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.html"]
+
+
+@needs_dot
+def test_snapshots_can_be_losses_with_retained_gradients(tmp_path):
+    losses = []
+    for scale in (1.0, 2.0):
+        loss, model, params = model_loss("rnn", steps=4)
+        loss = loss * scale
+        loss.backward(retain_graph=True, retain_grads=True)
+        losses.append(loss)
+    page = Page(open(viz.to_html(losses[-1], tmp_path / "p.html", snapshots=losses), encoding="utf-8").read())
+    first, second = (s["hidden"]["rnn.l0"] for s in page.data["snapshots"])
+    np.testing.assert_allclose(np.array(second), 2 * np.array(first), rtol=1e-12)
+    assert math.isclose(page.data["snapshots"][1]["loss"], 2 * page.data["snapshots"][0]["loss"])

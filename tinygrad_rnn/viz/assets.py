@@ -1,0 +1,285 @@
+# ruff: noqa: E501  (the JavaScript below is one string; its lines are not Python)
+"""The page's inline CSS and JavaScript (no library, no network): hover, click-a-hidden-state, the time and the
+training sliders, the timeline strip and the chart. The numbers come from the SVG's data attributes and the
+JSON block `tg-data` (see `html.py`)."""
+
+PAGE_CSS = """\
+body { font: 14px/1.45 Helvetica, Arial, sans-serif; margin: 0 1.5em 2em; color: #222; }
+header h1 { font-size: 1.25em; margin: 0.8em 0 0.2em; }
+header p { margin: 0 0 0.6em; color: #555; max-width: 70em; }
+#controls { display: flex; gap: 1.5em; align-items: center; flex-wrap: wrap; padding: 0.4em 0; }
+#controls input[type=range] { width: 22em; vertical-align: middle; }
+main { display: flex; gap: 1em; align-items: flex-start; }
+#graph { flex: 1 1 auto; overflow: auto; max-height: 75vh; border: 1px solid #ddd; border-radius: 6px; }
+#graph svg { display: block; width: 100%; height: auto; }
+#info { flex: 0 0 23em; font-size: 13px; border: 1px solid #ddd; border-radius: 6px; padding: 0.6em 0.8em;
+        max-height: 75vh; overflow: auto; white-space: pre-wrap; }
+#info h2 { font-size: 1.05em; margin: 0 0 0.3em; }
+#info .hint { color: #888; }
+#info ul { margin: 0.3em 0; padding-left: 1.2em; }
+#below { display: flex; gap: 1.5em; flex-wrap: wrap; margin-top: 0.8em; }
+#timeline svg, #chart svg { border: 1px solid #ddd; border-radius: 6px; background: #fff; }
+g.node, g.edge { cursor: pointer; }
+g.edge.on-path path { stroke: #e6550d !important; stroke-opacity: 1; }
+g.edge.on-path polygon { fill: #e6550d !important; stroke: #e6550d !important; }
+g.edge.off-path, g.node.off-path { opacity: 0.25; }
+g.node.selected > path, g.node.selected > polygon { stroke: #3182bd !important; stroke-width: 3px; }
+g.node.clicked > path, g.node.clicked > polygon { stroke: #e6550d !important; stroke-width: 3.5px; }
+.strip-cell.selected { stroke: #3182bd; stroke-width: 2px; }
+"""
+
+PAGE_JS = r"""
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("tg-data").textContent);
+  var svg = document.querySelector("#graph svg");
+  var info = document.getElementById("info");
+  var nodes = Array.prototype.slice.call(svg.querySelectorAll("g.node[id]"));
+  var edges = Array.prototype.slice.call(svg.querySelectorAll("g.edge[id]"));
+  var layers = {};
+  data.layers.forEach(function (layer) { layers[layer.name] = layer; });
+  var selection = -1;  // -1: the graph as drawn; k: snapshot k
+  var RAMP = [[0xff, 0xf5, 0xf0], [0xef, 0x3b, 0x2c]];
+
+  function fmt(x) { return x === null || x === undefined || x === "" ? "none" : Number(x).toPrecision(3); }
+  function el(tag, attrs, text) {
+    var e = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    for (var k in attrs) e.setAttribute(k, attrs[k]);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function colour(value, low, high) {
+    if (value === null || value === undefined || !(value > 0)) return "#ffffff";
+    var p = high - low < 1e-12 ? 1 : Math.min(1, Math.max(0, (Math.log10(value) - low) / (high - low)));
+    return "rgb(" + RAMP[0].map(function (a, i) { return Math.round(a + (RAMP[1][i] - a) * p); }).join(",") + ")";
+  }
+  function range(values) {
+    var logs = values.filter(function (v) { return v > 0; }).map(Math.log10);
+    return logs.length ? [Math.min.apply(null, logs), Math.max.apply(null, logs)] : [0, 0];
+  }
+  function hiddenOf(name) {  // ||dL/dh_t|| of a layer for the current selection
+    if (selection < 0) return layers[name] ? layers[name].hidden : [];
+    return data.snapshots[selection].hidden[name] || [];
+  }
+  function esc(s) { return String(s).replace(/[&<>]/g, function (c) { return {"&": "&amp;", "<": "&lt;", ">": "&gt;"}[c]; }); }
+
+  // ---- hover ---------------------------------------------------------------------------------------------
+  function describe(g) {
+    var title = g.querySelector("title");
+    var lines = [];
+    if (g.classList.contains("edge")) {
+      lines.push("<h2>edge</h2>gradient sent back along it: ‖·‖ = " + fmt(g.dataset.grad));
+    } else {
+      lines.push("<h2>" + esc((title ? title.textContent : "").split("\n")[0]) + "</h2>");
+      if (g.dataset.op) lines.push("op <b>" + esc(g.dataset.op) + "</b>: " + esc(g.dataset.formula || ""));
+      if (g.dataset.scope) lines.push("scope " + esc(g.dataset.scope));
+      if (g.dataset.layer) lines.push("layer " + esc(g.dataset.layer) + (g.dataset.t ? ", t=" + g.dataset.t : ""));
+      if (g.dataset.shape) lines.push("shape " + esc(g.dataset.shape));
+      if (g.dataset.values) lines.push("values " + esc(g.dataset.values));
+      if (g.dataset.ops) lines.push("ops " + esc(g.dataset.ops));
+      var shown = g.dataset.shownGrad !== undefined ? g.dataset.shownGrad : g.dataset.grad;
+      lines.push((g.dataset.layer ? "‖dL/dh_t‖ " : "‖grad‖ ") + fmt(shown) +
+                 (selection >= 0 && g.dataset.shownGrad !== undefined ? " (training step " + data.snapshots[selection].step + ")" : ""));
+      if (g.dataset.cellGrad) lines.push("‖dL/dc_t‖ " + fmt(g.dataset.cellGrad));
+      if (g.dataset.hidden) lines.push('<span class="hint">click: the paths from here to the loss</span>');
+    }
+    return lines.join("\n");
+  }
+  nodes.concat(edges).forEach(function (g) {
+    g.addEventListener("mouseenter", function () { if (!clicked) info.innerHTML = describe(g); });
+  });
+
+  // ---- click a hidden state: every path from it to the loss ----------------------------------------------
+  var clicked = null;
+  var out = {};
+  edges.forEach(function (e) { (out[e.dataset.tail] = out[e.dataset.tail] || []).push(e); });
+  function clearPath() {
+    clicked = null;
+    nodes.concat(edges).forEach(function (g) { g.classList.remove("on-path", "off-path", "clicked"); });
+  }
+  function factorList(g) {
+    var layer = layers[g.dataset.layer];
+    if (!layer || g.dataset.t === undefined) return "";
+    var t = Number(g.dataset.t), order = layer.order, at = order.indexOf(t);
+    if (!layer.factors) return "\n(per-step factors not computed: the state is too large)";
+    var rows = [], product = 1;
+    for (var i = at + 1; i < order.length; i++) {
+      var f = layer.factors[order[i]];
+      product *= f;
+      rows.push("<li>t=" + order[i] + ": ‖∂s/∂s_prev‖ = " + fmt(f) + "</li>");
+    }
+    var shown = rows.length > 12 ? rows.slice(0, 6).concat(["<li>… " + (rows.length - 12) + " more …</li>"], rows.slice(-6)) : rows;
+    return "\nper-step factors along " + esc(layer.name) + " (s = the cell's state):<ul id=\"factors\">" +
+           shown.join("") + "</ul>product over the " + rows.length + " steps: " + fmt(product) +
+           " (bounds ‖dL/dh_t‖ / ‖dL/dh_T‖ when the loss reads only the last step)";
+  }
+  nodes.forEach(function (g) {
+    if (!g.dataset.hidden) return;
+    g.addEventListener("click", function (event) {
+      event.stopPropagation();
+      clearPath();
+      clicked = g;
+      var reached = {}, stack = [g.id], on = {};
+      reached[g.id] = true;
+      while (stack.length) {
+        var id = stack.pop();
+        (out[id] || []).forEach(function (e) {
+          on[e.id] = true;
+          if (!reached[e.dataset.head]) { reached[e.dataset.head] = true; stack.push(e.dataset.head); }
+        });
+      }
+      edges.forEach(function (e) { e.classList.add(on[e.id] ? "on-path" : "off-path"); });
+      nodes.forEach(function (n) { if (!reached[n.id]) n.classList.add("off-path"); });
+      g.classList.add("clicked");
+      info.innerHTML = describe(g) + "\n<b>" + Object.keys(on).length + " edges</b> on the paths from here to the loss." +
+                       factorList(g);
+    });
+  });
+  svg.addEventListener("click", function () { clearPath(); info.innerHTML = '<p class="hint">Hover a node or an edge.</p>'; });
+
+  // ---- the time slider ------------------------------------------------------------------------------------
+  var time = document.getElementById("time");
+  function showTime() {
+    if (!time) return;
+    var t = Number(time.value);
+    document.getElementById("time-label").textContent = "t=" + t;
+    var found = {};
+    nodes.forEach(function (g) {
+      var here = g.dataset.t !== undefined && Number(g.dataset.t) === t;
+      g.classList.toggle("selected", here);
+      if (here) found[g.dataset.layer] = true;
+    });
+    nodes.forEach(function (g) {  // a step inside an elided run: the run is selected, its numbers shown
+      if (g.dataset.kind === "elided" && !found[g.dataset.layer] && layers[g.dataset.layer] &&
+          layers[g.dataset.layer].hidden[t] !== undefined) g.classList.add("selected");
+      else if (g.dataset.kind === "elided") g.classList.remove("selected");
+    });
+    var lines = ["<h2>time step t=" + t + "</h2>"];
+    data.layers.forEach(function (layer) {
+      var h = hiddenOf(layer.name)[t], c = layer.cell ? layer.cell[t] : null;
+      lines.push("<b>" + esc(layer.name) + "</b>" + (found[layer.name] ? "" : " (inside the elided run)") +
+                 ": ‖dL/dh_t‖ " + fmt(h) + (c !== null && c !== undefined && selection < 0 ? ", ‖dL/dc_t‖ " + fmt(c) : "") +
+                 (layer.factors && layer.factors[t] !== null ? ", ‖∂s_t/∂s_prev‖ " + fmt(layer.factors[t]) : ""));
+    });
+    if (!clicked) info.innerHTML = lines.join("\n");
+    drawTimeline();
+  }
+  if (time) time.addEventListener("input", function () { clearPath(); showTime(); });
+
+  // ---- the training slider --------------------------------------------------------------------------------
+  var snapshot = document.getElementById("snapshot");
+  var original = nodes.map(function (g) {
+    var shape = g.querySelector("path, polygon");
+    return {fill: shape ? shape.getAttribute("fill") : null,
+            texts: Array.prototype.map.call(g.querySelectorAll("text"), function (t) { return t.textContent; })};
+  });
+  function showSnapshot() {
+    selection = Number(snapshot.value) >= data.snapshots.length ? -1 : Number(snapshot.value);
+    var label = document.getElementById("snapshot-label");
+    if (selection < 0) {
+      label.textContent = "the graph as drawn";
+    } else {
+      var s = data.snapshots[selection];
+      label.textContent = "training step " + s.step + ": loss " + fmt(s.loss) + ", ‖grad‖ " + fmt(s.grad_norm) +
+                          (s.clipped_norm !== null ? " (clipped to " + fmt(s.clipped_norm) + ")" : "");
+    }
+    var all = [];
+    data.layers.forEach(function (layer) { all = all.concat(hiddenOf(layer.name)); });
+    var r = range(all);
+    nodes.forEach(function (g, i) {
+      if (g.dataset.kind !== "step") return;
+      var shape = g.querySelector("path, polygon"), texts = g.querySelectorAll("text");
+      if (selection < 0) {
+        delete g.dataset.shownGrad;
+        if (shape) shape.setAttribute("fill", original[i].fill);
+        texts.forEach(function (t, k) { t.textContent = original[i].texts[k]; });
+        return;
+      }
+      var value = hiddenOf(g.dataset.layer)[Number(g.dataset.t)];
+      g.dataset.shownGrad = value === undefined || value === null ? "" : String(value);
+      if (shape) shape.setAttribute("fill", colour(value, r[0], r[1]));
+      texts.forEach(function (t) {
+        if (t.textContent.indexOf("‖dL/dh‖") === 0) t.textContent = "‖dL/dh‖ " + fmt(value);
+        if (t.textContent.indexOf("‖dL/dc‖") === 0) t.textContent = "";
+      });
+    });
+    showTime();
+    drawChart();
+  }
+  if (snapshot) snapshot.addEventListener("input", showSnapshot);
+
+  // ---- the timeline strip and the chart -------------------------------------------------------------------
+  function drawTimeline() {
+    var box = document.getElementById("timeline");
+    box.innerHTML = "";
+    if (!data.layers.length) return;
+    var steps = Math.max.apply(null, data.layers.map(function (l) { return l.hidden.length; }));
+    var width = 720, cell = width / steps, rowHeight = 16, left = 110;
+    var s = el("svg", {width: left + width + 10, height: 24 + data.layers.length * (rowHeight + 4), id: "strip"});
+    s.appendChild(el("text", {x: 4, y: 12, "font-size": 11}, "‖dL/dh_t‖ over t (click a cell to pick t)"));
+    var all = [];
+    data.layers.forEach(function (layer) { all = all.concat(hiddenOf(layer.name)); });
+    var r = range(all), t = time ? Number(time.value) : -1;
+    data.layers.forEach(function (layer, row) {
+      var y = 20 + row * (rowHeight + 4), values = hiddenOf(layer.name);
+      s.appendChild(el("text", {x: 4, y: y + 12, "font-size": 11}, layer.name));
+      for (var k = 0; k < steps; k++) {
+        var rect = el("rect", {x: left + k * cell, y: y, width: Math.max(cell, 0.5), height: rowHeight,
+                               fill: colour(values[k], r[0], r[1]), "class": "strip-cell" + (k === t ? " selected" : ""),
+                               "data-t": k, "data-layer": layer.name, "data-grad": values[k] === null || values[k] === undefined ? "" : values[k]});
+        rect.appendChild(el("title", {}, layer.name + " t=" + k + ": ‖dL/dh_t‖ " + fmt(values[k])));
+        rect.addEventListener("click", function (event) { time.value = event.target.dataset.t; clearPath(); showTime(); });
+        s.appendChild(rect);
+      }
+    });
+    box.appendChild(s);
+  }
+  function drawChart() {
+    var box = document.getElementById("chart");
+    box.innerHTML = "";
+    var w = 420, h = 180, pad = 34;
+    var s = el("svg", {width: w, height: h, id: "chart-svg"});
+    var all = [], steps = 1;
+    data.layers.forEach(function (layer) { all = all.concat(hiddenOf(layer.name)); steps = Math.max(steps, hiddenOf(layer.name).length); });
+    var r = range(all);
+    if (r[1] - r[0] < 1e-9) { r = [r[0] - 0.5, r[1] + 0.5]; }
+    s.appendChild(el("text", {x: pad, y: 14, "font-size": 11}, "log10 ‖dL/dh_t‖ against t" +
+                     (selection >= 0 ? " at training step " + data.snapshots[selection].step : "")));
+    s.appendChild(el("text", {x: 2, y: pad + 4, "font-size": 10}, r[1].toFixed(1)));
+    s.appendChild(el("text", {x: 2, y: h - pad + 4, "font-size": 10}, r[0].toFixed(1)));
+    s.appendChild(el("line", {x1: pad, y1: h - pad, x2: w - 8, y2: h - pad, stroke: "#999"}));
+    s.appendChild(el("line", {x1: pad, y1: pad, x2: pad, y2: h - pad, stroke: "#999"}));
+    var palette = ["#de2d26", "#3182bd", "#31a354", "#756bb1", "#e6550d", "#636363"];
+    data.layers.forEach(function (layer, i) {
+      var points = [];
+      hiddenOf(layer.name).forEach(function (v, t) {
+        if (v > 0) points.push((pad + (w - pad - 8) * (steps > 1 ? t / (steps - 1) : 0.5)).toFixed(1) + "," +
+                               (h - pad - (h - 2 * pad) * (Math.log10(v) - r[0]) / (r[1] - r[0])).toFixed(1));
+      });
+      s.appendChild(el("polyline", {points: points.join(" "), fill: "none", stroke: palette[i % palette.length],
+                                    "stroke-width": 1.6, "data-layer": layer.name}));
+      s.appendChild(el("text", {x: w - 110, y: 28 + 12 * i, "font-size": 10, fill: palette[i % palette.length]}, layer.name));
+    });
+    box.appendChild(s);
+    if (data.snapshots.length) {
+      var losses = data.snapshots.map(function (x) { return x.loss; });
+      var lw = 260, lr = [Math.min.apply(null, losses), Math.max.apply(null, losses)];
+      if (lr[1] - lr[0] < 1e-12) lr = [lr[0] - 1, lr[1] + 1];
+      var l = el("svg", {width: lw, height: h, id: "loss-svg"});
+      l.appendChild(el("text", {x: pad, y: 14, "font-size": 11}, "loss over training"));
+      var pts = losses.map(function (v, k) {
+        return (pad + (lw - pad - 8) * (losses.length > 1 ? k / (losses.length - 1) : 0.5)).toFixed(1) + "," +
+               (h - pad - (h - 2 * pad) * (v - lr[0]) / (lr[1] - lr[0])).toFixed(1);
+      });
+      l.appendChild(el("polyline", {points: pts.join(" "), fill: "none", stroke: "#555", "stroke-width": 1.5}));
+      if (selection >= 0) {
+        var p = pts[selection].split(",");
+        l.appendChild(el("circle", {cx: p[0], cy: p[1], r: 4, fill: "#e6550d", id: "loss-marker"}));
+      }
+      box.appendChild(l);
+    }
+  }
+  showTime();
+  drawChart();
+})();
+"""

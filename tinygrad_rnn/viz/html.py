@@ -1,0 +1,268 @@
+"""The interactive page: one self-contained HTML file (Graphviz's SVG, inline CSS and JavaScript, no network,
+the same bytes for the same input).
+
+Every drawn node and edge carries its numbers as data attributes (`data-grad`: the norm of the node's gradient,
+or of the gradient the edge carries back), and an SVG <title> tooltip, so the static picture reads without
+JavaScript. With it: hover shows the op, its formula (the op's docstring), scope, shape, values and gradient;
+clicking a hidden state highlights every path from it to the loss and lists the per-step factors
+||d s_t / d s_(t-1)|| along its layer (`factors.py`); a time slider picks a step (also one inside an elided run)
+and shows its numbers; with `snapshots`, a second slider moves through training and recolours the steps and
+the chart by the gradient norms recorded then.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import GraphError
+from ..graph import Node, toposort, vertex
+from .assets import PAGE_CSS, PAGE_JS
+from .dot import html_text
+from .factors import step_factors
+from .units import format_number, norm
+
+
+def page(root: Node, target: Path, snapshots: Any, options: dict[str, Any]) -> str:
+    """The page's text."""
+    from . import dot_statements, prepare, run_dot
+
+    recorded = _snapshots(snapshots, root)
+    prepared = prepare("to_html", root, options)
+    if prepared.scale is None:
+        raise ValueError("viz.to_html: the page shows gradients; show_grad=False has nothing for it to show")
+    text = "digraph tinygrad_rnn {\n" + "".join(line + "\n" for line in dot_statements(prepared, ids=True)) + "}\n"
+    svg = run_dot(text, "svg", target).decode("utf-8")
+    picture, units = prepared.picture, prepared.units
+    data = _layer_data(prepared)
+    layers_in_graph = {layer["name"] for layer in data}
+    for number, snapshot in enumerate(recorded):
+        unknown = [name for name in list(snapshot["hidden"]) + list(snapshot["cell"]) if name not in layers_in_graph]
+        if unknown:
+            raise ValueError(f"viz.to_html: snapshot {number} (training step {snapshot['step']}) records layer "
+                             f"{unknown[0]!r}, which is not in this graph (its layers: "
+                             f"{', '.join(sorted(layers_in_graph)) or 'none'})")
+    nodes, edges = {}, {}
+    for number, group in enumerate(picture.groups):
+        if group.kind != "hidden-away":
+            nodes[number] = _node_attributes(number, group, units, prepared.hidden)
+    for number, edge in enumerate(picture.edges):
+        edges[number] = {"data-tail": f"n{edge.tail}", "data-head": f"n{edge.head}",
+                         "data-grad": _number(edge.norm), "data-on-hidden-path": "1" if edge.highlighted else "0",
+                         "title": f"gradient sent back along this edge: ‖·‖ = {_short(edge.norm)}"
+                                  + (f" (one edge for {abs(edge.fan)} steps)" if edge.fan else "")}
+    svg = _annotate(svg, nodes, edges)
+    payload = {"layers": data, "snapshots": recorded, "title": prepared.settings["title"] or ""}
+    title = html_text(prepared.settings["title"] or "tinygrad-rnn: gradient flow through time")
+    return "".join([
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
+        f"<title>{title}</title>\n<style>\n{PAGE_CSS}</style>\n</head>\n<body>\n",
+        f"<header><h1>{title}</h1><p>Backpropagation through time, read from the recorded graph: each edge's "
+        "width and colour is the norm of the gradient it carries back. Hover a node or an edge for its numbers; "
+        "click a hidden state to see every path from it to the loss and the factor each step multiplies the "
+        "gradient by.</p></header>\n",
+        _controls(data, recorded),
+        "<main>\n<div id=\"graph\">\n", svg, "</div>\n<aside id=\"info\"><p class=\"hint\">Hover a node or an edge."
+        "</p></aside>\n</main>\n",
+        "<section id=\"below\"><div id=\"timeline\"></div><div id=\"chart\"></div></section>\n",
+        "<script type=\"application/json\" id=\"tg-data\">", _json(payload).replace("</", "<\\/"), "</script>\n",
+        f"<script>\n{PAGE_JS}</script>\n</body>\n</html>\n"])
+
+
+def _controls(data: list[dict[str, Any]], recorded: list[dict[str, Any]]) -> str:
+    steps = max((len(layer["hidden"]) for layer in data), default=0)
+    parts = ["<nav id=\"controls\">"]
+    if steps:
+        parts.append(f"<label>time step t <input type=\"range\" id=\"time\" min=\"0\" max=\"{steps - 1}\" "
+                     f"value=\"{steps - 1}\"></label> <output id=\"time-label\">t={steps - 1}</output>")
+    if recorded:
+        parts.append(f"<label>training <input type=\"range\" id=\"snapshot\" min=\"0\" max=\"{len(recorded)}\" "
+                     f"value=\"{len(recorded)}\"></label> <output id=\"snapshot-label\">the graph as drawn</output>")
+    parts.append("</nav>\n")
+    return " ".join(parts)
+
+
+def _node_attributes(number: int, group: Any, units: list[Any], hidden: set[int]) -> dict[str, str]:
+    """Data attributes and tooltip of one drawn node."""
+    attrs = {"data-kind": group.kind, "data-label": group.label.split("\n")[0], "data-grad": _number(group.norm)}
+    main = units[group.members[0]] if group.members else None
+    if group.kind == "op" and group.members:
+        made = [units[i] for i in group.members if units[i].kind != "op"]
+        if made:
+            attrs["data-grad"] = _number(norm(made[-1].grad))
+    if group.step is not None and group.kind in ("step", "elided"):
+        attrs["data-layer"] = group.step[0]
+        if group.step[1] is not None:
+            attrs["data-t"] = str(group.step[1])
+        if group.cell_norm is not None:
+            attrs["data-cell-grad"] = _number(group.cell_norm)
+        if group.kind == "elided":
+            attrs["data-steps"] = str(group.count)
+    if group.hidden or group.kind == "step":
+        attrs["data-hidden"] = "1"
+    lines = [group.label.split("\n")[0] or group.kind]
+    if main is not None and group.kind not in ("step", "elided", "pre", "post", "join"):
+        op_unit = next((units[i] for i in group.members if units[i].kind == "op"), None)
+        if op_unit is not None:
+            doc = (op_unit.node.function.__doc__ or "").strip().splitlines()
+            attrs["data-op"] = op_unit.node.name
+            attrs["data-formula"] = doc[0] if doc else ""
+            lines.append(f"op {op_unit.node.name}: {attrs['data-formula']}")
+        tensor = next((units[i] for i in group.members if units[i].kind != "op"), main)
+        attrs["data-shape"] = "(" + ", ".join(str(n) for n in tensor.shape) + ")"
+        scope = tensor.node.scope if tensor.node.is_context else None
+        attrs["data-scope"] = scope or ""
+        values = tensor.values
+        if values:
+            attrs["data-values"] = " ".join(format_number(v) for v in values[:8])
+        lines += [f"scope {scope}" if scope else "", f"shape {attrs['data-shape']}",
+                  f"values {attrs['data-values']}" if values else ""]
+    if group.kind in ("pre", "post"):
+        attrs["data-ops"] = group.label.split("\n", 1)[-1]
+    if group.norm is not None:
+        what = "‖dL/dh_t‖" if group.kind in ("step", "elided") else "‖grad‖"
+        lines.append(f"{what} {_short(group.norm)}")
+    if group.cell_norm is not None:
+        lines.append(f"‖dL/dc_t‖ {_short(group.cell_norm)}")
+    attrs["title"] = "\n".join(line for line in lines if line)
+    return attrs
+
+
+def _layer_data(prepared: Any) -> list[dict[str, Any]]:
+    """Per layer: its steps, ||dL/dh_t|| and ||dL/dc_t|| for every t, and the per-step factors."""
+    units, picture = prepared.units, prepared.picture
+    hidden_norms: dict[str, dict[int, float]] = {}
+    cell_norms: dict[str, dict[int, float]] = {}
+    for index in sorted(prepared.hidden):
+        unit = units[index]
+        if unit.step is None or unit.kind == "op" or unit.grad is None:
+            continue
+        layer, t = unit.step
+        state = picture.state_names.get((layer, unit.role), "h")
+        target = cell_norms if state == "c" else hidden_norms
+        target.setdefault(layer, {})[t] = math.hypot(target.get(layer, {}).get(t, 0.0), norm(unit.grad))
+    factors = step_factors(units, prepared.hidden, picture.layers)
+    data = []
+    for layer, order in picture.layers.items():
+        count = max(order) + 1
+        hidden = hidden_norms.get(layer, {})
+        if not hidden:
+            continue
+        cells = cell_norms.get(layer, {})
+        found = factors.get(layer, {})
+        data.append({"name": layer, "order": order,
+                     "hidden": [hidden.get(t) for t in range(count)],
+                     "cell": [cells.get(t) for t in range(count)] if cells else None,
+                     "factors": [found.get(t) for t in range(count)] if found else None})
+    return data
+
+
+def _snapshots(snapshots: Any, root: Node) -> list[dict[str, Any]]:
+    """Recorded backward passes as plain data: FlowSnapshot-like objects (step, loss, hidden, cell, grad_norm,
+    clipped_norm), or losses whose graphs kept their gradients (backward(retain_grads=True))."""
+    if snapshots is None:
+        return []
+    if isinstance(snapshots, (str, bytes)) or not isinstance(snapshots, Sequence):
+        raise TypeError(f"viz.to_html: snapshots must be a list (e.g. analysis.FlowRecorder(...).snapshots), got "
+                        f"{type(snapshots).__name__}")
+    if len(snapshots) == 0:
+        raise ValueError("viz.to_html: snapshots is empty; pass None for a page without the training slider, or "
+                         "record at least one (analysis.FlowRecorder(model, every=N) during training)")
+    recorded = []
+    for number, snapshot in enumerate(snapshots):
+        if isinstance(snapshot, Node):
+            recorded.append(_from_loss(snapshot, number))
+            continue
+        missing = [name for name in ("step", "loss", "hidden") if not hasattr(snapshot, name)]
+        if missing:
+            raise TypeError(f"viz.to_html: snapshot {number} ({type(snapshot).__name__}) has no {missing[0]!r}; "
+                            "expected FlowSnapshot-like objects (step, loss, hidden, cell, grad_norm, clipped_norm) "
+                            "or losses after backward(retain_grads=True)")
+        recorded.append({"step": int(snapshot.step), "loss": _float(snapshot.loss),
+                         "grad_norm": _float(getattr(snapshot, "grad_norm", None)),
+                         "clipped_norm": _float(getattr(snapshot, "clipped_norm", None)),
+                         "hidden": _arrays(snapshot.hidden, number, "hidden"),
+                         "cell": _arrays(getattr(snapshot, "cell", None) or {}, number, "cell")})
+    return recorded
+
+
+def _from_loss(loss: Node, number: int) -> dict[str, Any]:
+    """A snapshot read from a loss whose backward kept every gradient: ||dL/dh_t|| of its hidden states."""
+    from .units import collect_units, hidden_path
+
+    if not loss.requires_grad or vertex(loss).grad is None:
+        raise GraphError(f"viz.to_html: snapshot {number} is a loss without recorded gradients; call "
+                         "loss.backward(retain_grads=True) on it before the optimizer step")
+    from .flow import Flow
+
+    flow = Flow()
+    for node in toposort(vertex(loss)):
+        if node.grad is not None:
+            flow.grad[id(node)] = np.asarray(node.grad, dtype=np.float64)
+    units, _ = collect_units(loss, None, 0, flow)
+    hidden, _, _ = hidden_path(units)
+    per_layer: dict[str, dict[int, float]] = {}
+    for index in sorted(hidden):
+        unit = units[index]
+        if unit.step is not None and unit.kind != "op" and unit.grad is not None:
+            layer, t = unit.step
+            per_layer.setdefault(layer, {})[t] = math.hypot(per_layer.get(layer, {}).get(t, 0.0), norm(unit.grad))
+    hidden_arrays = {layer: [values.get(t) for t in range(max(values) + 1)] for layer, values in per_layer.items()}
+    return {"step": number, "loss": _float(np.asarray(loss.data).item()), "grad_norm": None, "clipped_norm": None,
+            "hidden": hidden_arrays, "cell": {}}
+
+
+def _arrays(mapping: Any, number: int, what: str) -> dict[str, list[float | None]]:
+    if not hasattr(mapping, "items"):
+        raise TypeError(f"viz.to_html: snapshot {number}: {what} must map layer names to arrays, got "
+                        f"{type(mapping).__name__}")
+    out = {}
+    for name, values in mapping.items():
+        array = np.asarray(values, dtype=np.float64)
+        if array.ndim != 1:
+            raise ValueError(f"viz.to_html: snapshot {number}: {what}[{name!r}] must have shape (T,), got "
+                             f"{array.shape}")
+        out[str(name)] = [_float(value) for value in array]
+    return out
+
+
+def _float(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
+
+
+def _short(value: float | None) -> str:
+    return "none flows" if value is None else format_number(value)
+
+
+def _json(payload: Any) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _annotate(svg: str, nodes: dict[int, dict[str, str]], edges: dict[int, dict[str, str]]) -> str:
+    """Graphviz's SVG with our data attributes on each node's and edge's <g>, and its <title> as the tooltip."""
+    start = svg.find("<svg")
+    svg = svg[start:]
+    for prefix, table, kind in (("n", nodes, "node"), ("e", edges, "edge")):
+        for number, attrs in table.items():
+            opening = f'<g id="{prefix}{number}" class="{kind}">'
+            at = svg.find(opening)
+            if at < 0:
+                continue
+            title_start = svg.find("<title>", at)
+            title_end = svg.find("</title>", title_start)
+            extra = "".join(f' {name}="{html_text(value)}"' for name, value in attrs.items() if name != "title")
+            svg = (svg[:at] + f'<g id="{prefix}{number}" class="{kind}"{extra}>' + svg[at + len(opening):title_start]
+                   + "<title>" + html_text(attrs["title"]).replace("<br/>", "\n") + svg[title_end:])
+    return svg
