@@ -296,9 +296,9 @@ def test_new_thread_defaults():
     assert seen == {"grad": True, "scope": None, "recorded": True, "kept": False, "inf": True}
 
 
-def test_asyncio_tasks_own_mode():
-    """Two asyncio tasks in one thread, each inside its own block while the other runs (an Event handshake
-    forces the overlap): each sees its own switches, and neither leaks into the other or the loop."""
+def test_asyncio_tasks_share_the_thread():
+    """The switches are per thread, as PyTorch's grad mode: asyncio tasks on one thread share them (a scope one
+    task is inside is seen by another while it lasts), and nested blocks put everything back."""
     seen = {}
 
     async def main():
@@ -314,9 +314,10 @@ def test_asyncio_tasks_own_mode():
 
         async def training():
             await inside_no_grad.wait()
+            seen["training, during no_grad"] = tg.is_grad_enabled()
             with tg.scope("D"):
                 inside_scope.set()
-                await no_grad_done.wait()  # the inference task ran its ops meanwhile
+                await no_grad_done.wait()
                 out = a * 2
                 seen["training"] = (tg.is_grad_enabled(), out.requires_grad, out.scope)
 
@@ -324,30 +325,5 @@ def test_asyncio_tasks_own_mode():
         seen["loop"] = (tg.is_grad_enabled(), scope_here())
 
     asyncio.run(main())
-    assert seen == {"inference": (False, False, None), "training": (True, True, "D"), "loop": (True, None)}
-
-
-def test_task_inherits_creator():
-    """A task starts from the switches in force where it was created (contextvars copies them), and what it
-    switches while the creator runs stays its own."""
-    seen = {}
-
-    async def main():
-        child_inside, parent_checked = asyncio.Event(), asyncio.Event()
-
-        async def child():
-            seen["child"] = (tg.is_grad_enabled(), scope_here())
-            with tg.enable_grad(), tg.scope("child"):
-                child_inside.set()
-                await parent_checked.wait()
-                seen["child inside"] = (tg.is_grad_enabled(), scope_here())
-
-        with tg.no_grad(), tg.scope("parent"):
-            task = asyncio.create_task(child())
-            await child_inside.wait()  # the child is inside its enable_grad and scope now
-            seen["parent"] = (tg.is_grad_enabled(), scope_here())
-            parent_checked.set()
-            await task
-
-    asyncio.run(main())
-    assert seen == {"child": (False, "parent"), "child inside": (True, "parent/child"), "parent": (False, "parent")}
+    assert seen == {"inference": (False, False, "D"), "training, during no_grad": False,
+                    "training": (True, True, "D"), "loop": (True, None)}

@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import OpError
 from .graph import Context
-from .mode import check_finite, current
+from .mode import THREAD, check_finite
 from .versions import next_sequence_number
 
 SampleFn = Callable[[np.random.Generator], list[tuple[tuple[Any, ...], dict[str, Any]]]]
@@ -52,7 +52,7 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Any, **attrs: Any) -> Any:
         """Run the op on nodes (Tensors or Values) and record it when any input requires grad."""
-        mode = current()
+        mode = THREAD.mode
         grad_enabled = mode.grad_enabled
         ctx = Context()
         ctx.function = cls
@@ -77,7 +77,7 @@ class Function:
             ctx.parents = tuple(parents)
             ctx.scope = mode.scope
             ctx._seq = next_sequence_number()
-            ctx._hooks = None
+            ctx._pending = ctx._hooks = None
             ctx._retains_grad = False
             ctx.requires_grad = True
             out = inputs[0]._from_op(data, ctx)

@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import GraphError
 from .gradients import Accumulator, LazyGrad
-from .mode import check_finite, current
+from .mode import THREAD, check_finite
 from .versions import check_unmodified, next_sequence_number
 
 __all__ = ["Context", "GraphError", "Node", "backward", "fit_gradient", "op_backward", "toposort", "vertex"]
@@ -33,31 +33,30 @@ class Node:
     """A value the user holds, a `Tensor` or a `Value`: its `data`, its `grad`, and the context (`_ctx`) of the
     op that made it, or None for a leaf. A non-leaf's `.grad` lives on its context (see `retain_grad`)."""
 
-    __slots__ = ("data", "_grad", "requires_grad", "_ctx", "_seq", "_hooks", "name", "_modified", "__weakref__")
+    __slots__ = ("data", "_grad", "requires_grad", "_ctx", "_seq", "_pending", "_hooks", "name", "_modified",
+                 "__weakref__")
 
     shape: tuple[int, ...]
     is_context = False
     """False: a leaf is its own vertex of the graph (an op context says True)."""
-    result_type: ClassVar[type[Node]]
-    """The kind of node an op on this one makes (a Tensor for a Parameter too)."""
-    keeps_outputs: ClassVar[bool] = False
-    """True for a kind of node whose graphs keep every op's output (`ctx.output`), whatever `keep_values` says."""
+    op_output: ClassVar[tuple[type[Node], bool]]
+    """What an op on this node makes: (the kind of node, whether its context keeps it as `ctx.output`)."""
 
-    @classmethod
-    def _from_op(cls, data: Any, ctx: Context | None = None) -> Any:
-        """Wrap an op's output without copying it. With `ctx` (recorded) the context is its vertex in the graph;
-        without, it is a new leaf that needs no gradient."""
-        out = object.__new__(cls.result_type)
+    def _from_op(self, data: Any, ctx: Context | None = None) -> Any:
+        """An op's output as a node of this one's `op_output` kind, without copying `data`. With `ctx` (recorded)
+        the context is its vertex in the graph; without, it is a new leaf that needs no gradient."""
+        kind, keeps_outputs = self.op_output
+        out = object.__new__(kind)
         out.data = data
         out._ctx = ctx
         out.name = None
         if ctx is None:
             out.requires_grad = False
             out._seq = next_sequence_number()
-            out._grad = out._hooks = None
+            out._grad = out._pending = out._hooks = None
         else:
             out.requires_grad = True
-            if cls.keeps_outputs:
+            if keeps_outputs:
                 ctx.output = out
         return out
 
@@ -143,7 +142,7 @@ class Context:
     """
 
     __slots__ = ("function", "parents", "saved_tensors", "needs_input_grad", "scope", "grad_shape", "requires_grad",
-                 "_seq", "_hooks", "_retains_grad", "__dict__")
+                 "_seq", "_pending", "_hooks", "_retains_grad", "__dict__")
 
     is_context = True
     grad: Any = None
@@ -217,12 +216,24 @@ def backward(root: Node, grad: Any, *, retain_graph: bool = False, retain_grads:
                          "(was it made under no_grad, or from inputs without requires_grad=True?)")
     order = toposort(root)
     check_unmodified(order)
-    anomaly = current().anomaly
-    pending = {vertex(root): grad}  # vertex -> the gradient that reached it so far; lives only in this pass
+    vertex(root)._pending = grad
+    try:
+        _run_backward(order, retain_graph, retain_grads)
+    except BaseException:
+        for node in order:  # an error (or Ctrl-C) part-way must not leave gradients for the next backward
+            node._pending = None
+        raise
+
+
+def _run_backward(order: list[Any], retain_graph: bool, retain_grads: bool) -> None:
+    """The backward pass proper, over `order` (inputs before outputs) from the last vertex to the first: each
+    vertex's `_pending` gradient is complete when the loop reaches it."""
+    anomaly = THREAD.mode.anomaly
     for node in reversed(order):
-        grad = pending.pop(node, None)
+        grad = node._pending
         if grad is None:
             continue
+        node._pending = None
         if isinstance(grad, LazyGrad):
             grad = grad.evaluate(node.grad_shape)
         if node._hooks:
@@ -232,41 +243,66 @@ def backward(root: Node, grad: Any, *, retain_graph: bool = False, retain_grads:
             continue
         if retain_grads or node._retains_grad:
             node._accumulate(grad)
-        for parent, parent_grad in zip(node.parents, op_backward(node, grad)):
+        if node.saved_tensors is None:
+            raise _freed_error(node)
+        try:
+            grads = node.function.backward(node, grad)
+        except (ValueError, TypeError, IndexError, AttributeError) as error:  # a user op's bug: name the op
+            raise _backward_error(node, grad, error) from error
+        if type(grads) is not tuple:
+            grads = (grads,)
+        if len(grads) != len(node.parents):
+            raise _count_error(node, grads)
+        for parent, parent_grad in zip(node.parents, grads):
             if parent_grad is None or not parent.requires_grad:
                 continue
             shape = parent.grad_shape
-            if parent_grad.__class__ is not np.ndarray or parent_grad.shape != shape or anomaly:
+            if isinstance(parent_grad, LazyGrad):
+                parent_grad.check(shape, node)
+                if anomaly:
+                    parent_grad = fit_gradient(node, parent, parent_grad, anomaly)
+            elif parent_grad.__class__ is not np.ndarray or parent_grad.shape != shape or anomaly:
                 parent_grad = fit_gradient(node, parent, parent_grad, anomaly)
-            waiting = pending.get(parent)
-            if waiting is None:
-                pending[parent] = parent_grad
-            elif waiting.__class__ is Accumulator:
-                waiting.add(parent_grad, shape)
+            pending = parent._pending
+            if pending is None:
+                parent._pending = parent_grad
+            elif pending.__class__ is Accumulator:
+                pending.add(parent_grad, shape)
             else:
-                pending[parent] = Accumulator(waiting, parent_grad, shape)
+                parent._pending = Accumulator(pending, parent_grad, shape)
         if not retain_graph:
             node.saved_tensors = None  # what ops keep as attributes stays: shapes and axes, small (as in PyTorch)
 
 
 def op_backward(ctx: Context, grad: Any) -> tuple[Any, ...]:
     """Call the backward of the op of `ctx` on its output's gradient: one gradient (or None) per input, as the
-    op returned them (see `fit_gradient`)."""
+    op returned them (see `fit_gradient`). The backward loop does the same inline."""
     if ctx.saved_tensors is None:
-        raise GraphError(f"backward: the graph through op '{ctx.name}' (scope {ctx.scope}) was already freed by "
-                         "an earlier backward; call the first backward(retain_graph=True) to go through it twice")
+        raise _freed_error(ctx)
     try:
         grads = ctx.function.backward(ctx, grad)
-    except (ValueError, TypeError, IndexError, AttributeError) as error:  # a user op's bug: name the op
-        shapes = " and ".join(str(parent.grad_shape) for parent in ctx.parents)
-        raise GraphError(f"op '{ctx.name}': its backward failed for input shapes {shapes} and an output "
-                         f"gradient of shape {np.shape(grad)} ({type(error).__name__}: {error})") from error
-    if type(grads) is not tuple:
-        grads = (grads,)
+    except (ValueError, TypeError, IndexError, AttributeError) as error:
+        raise _backward_error(ctx, grad, error) from error
+    grads = grads if type(grads) is tuple else (grads,)
     if len(grads) != len(ctx.parents):
-        raise GraphError(f"op '{ctx.name}': backward returned {len(grads)} gradient(s) for {len(ctx.parents)} "
-                         "input(s); expected one (or None) per input")
+        raise _count_error(ctx, grads)
     return grads
+
+
+def _freed_error(ctx: Context) -> GraphError:
+    return GraphError(f"backward: the graph through op '{ctx.name}' (scope {ctx.scope}) was already freed by an "
+                      "earlier backward; call the first backward(retain_graph=True) to go through it twice")
+
+
+def _backward_error(ctx: Context, grad: Any, error: Exception) -> GraphError:
+    shapes = " and ".join(str(parent.grad_shape) for parent in ctx.parents)
+    return GraphError(f"op '{ctx.name}': its backward failed for input shapes {shapes} and an output gradient "
+                      f"of shape {np.shape(grad)} ({type(error).__name__}: {error})")
+
+
+def _count_error(ctx: Context, grads: tuple[Any, ...]) -> GraphError:
+    return GraphError(f"op '{ctx.name}': backward returned {len(grads)} gradient(s) for {len(ctx.parents)} "
+                      "input(s); expected one (or None) per input")
 
 
 def fit_gradient(ctx: Context, parent: Any, grad: Any, anomaly: bool = False) -> Any:
@@ -300,7 +336,7 @@ def _run_hooks(node: Any, grad: Any) -> Any:
                 raise GraphError(f"backward: hook {getattr(hook, '__qualname__', hook)!r} returned a gradient "
                                  f"of shape {np.shape(replaced)} for a node of shape {node.grad_shape}")
             grad = replaced
-            if current().anomaly and not np.all(np.isfinite(grad)):
+            if THREAD.mode.anomaly and not np.all(np.isfinite(grad)):
                 raise FloatingPointError(f"detect_anomaly: hook {getattr(hook, '__qualname__', hook)!r} returned "
                                          f"NaN/inf for a node of shape {node.grad_shape}")
     return grad

@@ -1,43 +1,44 @@
 """The switches every op reads: grad recording, the current scope, anomaly detection, keeping outputs.
 
-They are per thread and per asyncio task, as PyTorch's grad mode is per thread: the state lives in a ContextVar,
-and a `with` block sets a new state for its duration and puts the old one back. A state is never changed in
-place, so a thread or task that started from it is not affected.
+They are per thread, as PyTorch's grad mode is: each thread starts with grad recording on and no scope, and a
+`with` block in one thread never changes what another sees. (asyncio tasks on one thread share them, as in
+PyTorch.) A `with` block sets a switch for its duration and puts the old value back, however it ends.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
-from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
 
 
 class Mode:
-    """One combination of the switches. Shared ones are never changed (`with_` makes a changed copy); only
-    `step_scopes` renames the scope of the copy it made for its own block, once per step."""
+    """The switches of one thread."""
 
     __slots__ = ("grad_enabled", "scope", "anomaly", "keep_values")
 
-    def __init__(self, grad_enabled: bool = True, scope: str | None = None, anomaly: bool = False,
-                 keep_values: bool = False) -> None:
-        self.grad_enabled, self.scope, self.anomaly, self.keep_values = grad_enabled, scope, anomaly, keep_values
-
-    def with_(self, setting: str, value: Any) -> Mode:
-        """A copy with one switch changed."""
-        changed = Mode(self.grad_enabled, self.scope, self.anomaly, self.keep_values)
-        setattr(changed, setting, value)
-        return changed
+    def __init__(self) -> None:
+        self.grad_enabled = True
+        self.scope: str | None = None
+        self.anomaly = False
+        self.keep_values = False
 
 
-MODE: ContextVar[Mode] = ContextVar("tinygrad_rnn_mode", default=Mode())  # noqa: B039 (a Mode never changes)
-current = MODE.get
-"""`current()`: the switches in force in this thread or task."""
+class _PerThread(threading.local):
+    """Holds each thread's own `Mode`, made the first time that thread asks for it."""
+
+    def __init__(self) -> None:
+        self.mode = Mode()
+
+
+THREAD = _PerThread()
+"""`THREAD.mode`: the calling thread's switches (an op reads them once)."""
 
 
 class _Switched:
-    """A `with` block that runs under changed switches, then restores the ones before it, however it ends."""
+    """A `with` block that runs with one switch changed, then puts back what it was."""
 
     __slots__ = ("setting", "value", "previous")
 
@@ -45,11 +46,12 @@ class _Switched:
         self.setting, self.value = setting, value
 
     def __enter__(self) -> None:
-        self.previous = MODE.get()
-        MODE.set(self.previous.with_(self.setting, self.value))
+        mode = THREAD.mode
+        self.previous = getattr(mode, self.setting)
+        setattr(mode, self.setting, self.value)
 
     def __exit__(self, *exc_info: Any) -> None:
-        MODE.set(self.previous)
+        setattr(THREAD.mode, self.setting, self.previous)
 
 
 def no_grad() -> _Switched:
@@ -64,12 +66,12 @@ def enable_grad() -> _Switched:
 
 def is_grad_enabled() -> bool:
     """True when ops record the graph."""
-    return MODE.get().grad_enabled
+    return THREAD.mode.grad_enabled
 
 
 def is_anomaly_enabled() -> bool:
     """True inside `detect_anomaly()`."""
-    return MODE.get().anomaly
+    return THREAD.mode.anomaly
 
 
 def keep_values() -> _Switched:
@@ -94,13 +96,13 @@ class scope:  # noqa: N801 (used like a function: `with scope("t=3"):`)
         self.name = name
 
     def __enter__(self) -> str:
-        self.previous = previous = MODE.get()
-        name = self.name if previous.scope is None else f"{previous.scope}/{self.name}"
-        MODE.set(previous.with_("scope", name))
+        mode = THREAD.mode
+        self.previous = previous = mode.scope
+        mode.scope = name = self.name if previous is None else f"{previous}/{self.name}"
         return name
 
     def __exit__(self, *exc_info: Any) -> None:
-        MODE.set(self.previous)
+        THREAD.mode.scope = self.previous
 
 
 class step_scopes:  # noqa: N801 (used like a function, as scope is)
@@ -113,19 +115,17 @@ class step_scopes:  # noqa: N801 (used like a function, as scope is)
         self.name, self.steps = name, steps
 
     def __enter__(self) -> Iterator[int]:
-        self.previous = previous = MODE.get()
-        prefix = self.name if previous.scope is None else f"{previous.scope}/{self.name}"
-        own = previous.with_("scope", prefix)
-        MODE.set(own)
-        return self._each(own, prefix)
+        mode = THREAD.mode
+        self.previous = previous = mode.scope
+        return self._each(mode, self.name if previous is None else f"{previous}/{self.name}")
 
-    def _each(self, own: Mode, prefix: str) -> Iterator[int]:
+    def _each(self, mode: Mode, prefix: str) -> Iterator[int]:
         for step in self.steps:
-            own.scope = f"{prefix}/t={step}"  # `own` is this block's alone: renaming it costs no new state
+            mode.scope = f"{prefix}/t={step}"
             yield step
 
     def __exit__(self, *exc_info: Any) -> None:
-        MODE.set(self.previous)
+        THREAD.mode.scope = self.previous
 
 
 def check_finite(array: Any, ctx: Any, phase: str, inputs: Any = ()) -> None:

@@ -24,7 +24,6 @@ class Value(Arithmetic):
 
     __slots__ = ()
     shape = ()
-    keeps_outputs = True  # a Value graph can always be drawn micrograd-style: numbers cost nothing worth freeing
 
     @property
     def dtype(self) -> np.dtype:
@@ -36,7 +35,7 @@ class Value(Arithmetic):
             raise TypeError(f"Value holds one real number, got {type(data).__name__}{shape}: {data!r:.40}")
         self.data = np.float64(data)
         self._seq = next_sequence_number()
-        self._ctx = self._grad = self._hooks = self.name = None
+        self._ctx = self._grad = self._pending = self._hooks = self.name = None
         self.requires_grad = requires_grad
 
     def __repr__(self) -> str:
@@ -57,7 +56,8 @@ class Value(Arithmetic):
         return other if isinstance(other, Value) else Value(other, requires_grad=False)
 
 
-Value.result_type = Value
+Value.op_output = (Value, True)  # a Value graph keeps every value, to be drawn micrograd-style
+
 
 def _is_real(data: Any) -> bool:
     """True for a real number: a Python or numpy int or float, or a 0-d numeric array."""

@@ -55,7 +55,7 @@ class Tensor(Arithmetic):
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         self.data = _as_array(data, dtype)
         self._seq = next_sequence_number()
-        self._ctx = self._grad = self._hooks = self.name = None
+        self._ctx = self._grad = self._pending = self._hooks = self.name = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -130,7 +130,7 @@ class Tensor(Arithmetic):
 
     def detach(self) -> Tensor:
         """A new leaf sharing this data, cut from the graph (how truncated BPTT stops gradients)."""
-        return Tensor._from_op(self.data)
+        return self._from_op(self.data)
 
     # ---- gradients -----------------------------------------------------------------------------------------
     def backward(self, grad: Any = None, retain_graph: bool = False, retain_grads: bool = False) -> None:
@@ -166,12 +166,12 @@ class Tensor(Arithmetic):
             return other
         floating = self.data.dtype.kind == "f"
         if floating and isinstance(other, (int, float)):
-            return Tensor._from_op(np.asarray(other, dtype=self.data.dtype))
+            return self._from_op(np.asarray(other, dtype=self.data.dtype))
         array = np.asarray(other)
         if array.dtype.kind not in "biuf":
             raise TypeError(f"expected a number, a numeric numpy array or a Tensor as the other operand, got "
                             f"{type(other).__name__}" + (f" of dtype {array.dtype}" if array.dtype.kind != "O" else ""))
-        return Tensor._from_op(array.astype(self.data.dtype, copy=False) if floating else array)
+        return self._from_op(array.astype(self.data.dtype, copy=False) if floating else array)
 
     def __matmul__(self, other: Any) -> Tensor:
         return ops.MatMul.apply(self, self._other(other))
@@ -275,7 +275,7 @@ class Tensor(Arithmetic):
         values = self[tuple(where)]  # a getitem: its backward sends the gradient to each index alone
         if not keepdims:
             values, indices = values.reshape(values.shape[:dim] + values.shape[dim + 1:]), indices.squeeze(dim)
-        return MaxResult(values, Tensor._from_op(np.asarray(indices)))
+        return MaxResult(values, self._from_op(np.asarray(indices)))
 
     def softmax(self, axis: int | None = None, *, dim: int | None = None) -> Tensor:
         return ops.Softmax.apply(self, axis=_either("softmax", axis, dim, -1))
@@ -341,7 +341,7 @@ class Tensor(Arithmetic):
         return axis % self.ndim
 
 
-Tensor.result_type = Tensor
+Tensor.op_output = (Tensor, False)  # ops on a Parameter make Tensors too
 
 Axes = int | tuple[int, ...] | list[int] | None
 

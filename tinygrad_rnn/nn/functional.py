@@ -66,7 +66,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
         return input * 0.0
     rng = default_generator() if generator is None else generator
     mask = (rng.random(input.shape) >= p).astype(input.dtype) / input.dtype.type(1.0 - p)
-    return input * Tensor._from_op(mask)
+    return input * input._from_op(mask)
 
 
 def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
