@@ -7,6 +7,7 @@ The renderer draws these numbers on the edges, and the credit analyses sum them 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,18 +27,54 @@ def input_gradients(node: Any) -> list[Any]:
         return [None] * len(ctx.parents)
     _check_inputs_unmodified(ctx)
     grad = ctx.grad if isinstance(ctx.grad, np.ndarray) else np.float64(ctx.grad)  # a Value keeps a float
-    grads = ctx.function.backward(ctx, grad)
+    flows = edge_gradients(ctx, grad)
+    return [flow.evaluate(parent.grad_shape) if isinstance(flow, LazyGrad) else flow
+            for parent, flow in zip(ctx.parents, flows)]
+
+
+def edge_gradients(ctx: Any, grad: Any, wanted: Sequence[bool] | None = None) -> list[Any]:
+    """What op context `ctx` sends to each input when its output's gradient is `grad`: input-shaped arrays, or
+    the engine's lazy gradients (an `IndexedGrad`, a `ProductGrad`) left lazy; None where nothing flows or the
+    input is not `wanted`. The op is told that only the wanted inputs need a gradient, so it skips the rest's work
+    (as `needs_input_grad` lets every op do)."""
+    needs = ctx.needs_input_grad
+    if wanted is not None:
+        ctx.needs_input_grad = tuple(need and want for need, want in zip(needs, wanted))
+    try:
+        grads = ctx.function.backward(ctx, grad)
+    finally:
+        ctx.needs_input_grad = needs
     grads = grads if type(grads) is tuple else (grads,)
     flows: list[Any] = []
-    for parent, grad in zip(ctx.parents, grads):
-        if grad is None or not parent.requires_grad:
+    for position, (parent, flow) in enumerate(zip(ctx.parents, grads)):
+        if flow is None or not parent.requires_grad or (wanted is not None and not wanted[position]):
             flows.append(None)
             continue
         shape = parent.grad_shape
-        if isinstance(grad, LazyGrad):
-            grad.check(shape, ctx)
-            grad = grad.evaluate(shape)
-        elif grad.shape != shape:
-            grad = _unbroadcast(grad, shape, ctx)
-        flows.append(grad)
+        if isinstance(flow, LazyGrad):
+            flow.check(shape, ctx)
+        elif flow.shape != shape:
+            flow = _unbroadcast(flow, shape, ctx)
+        flows.append(flow)
     return flows
+
+
+def watch(node: Any, hook: Callable[[Any], None]) -> Callable[[], None]:
+    """Call `hook(grad)` during the next backwards once the vertex of `node` has its whole gradient (before its op
+    passes it on, so the op's saved arrays are still there); returns a function that removes the hook. The hook
+    must not change the gradient: what it returns is ignored."""
+    target = vertex(node)
+
+    def observe(grad: Any) -> None:
+        hook(grad)
+
+    if target._hooks is None:
+        target._hooks = []
+    hooks = target._hooks
+    hooks.append(observe)
+
+    def remove() -> None:
+        if observe in hooks:
+            hooks.remove(observe)
+
+    return remove
