@@ -55,7 +55,8 @@ def test_lstm_parts_sum_to_the_cell_gradient_and_the_carousel_is_f_times_the_nex
 
 def test_forget_bias_3_moves_the_credit_onto_the_carousel():
     default, biased = lstm_paths()[2], lstm_paths(forget_bias=3.0)[2]
-    assert default.share("carousel") < 0.5 < biased.share("carousel")  # measured: 0.39 and 0.82
+    assert biased.share("carousel") > default.share("carousel") + 0.05  # measured: 0.78 and 0.87
+    assert default.share("carousel", weighted=True) < 0.5 < biased.share("carousel", weighted=True)  # 0.39, 0.82
     assert biased.gate_means["f"].mean() > 0.9 > 0.6 > default.gate_means["f"].mean()
     assert biased.norms("total")[0] > 10 * default.norms("total")[0]  # the early steps keep their gradient
 

@@ -52,10 +52,15 @@ class GatePaths:
         array = self.total if part == "total" else self._part(part)
         return np.sqrt((array.reshape(len(self.steps), -1) ** 2).sum(axis=1))
 
-    def share(self, part: str) -> float:
-        """A part's share of the gradient: the sum over steps of its norm over that of every part's norm."""
-        whole = sum(self.norms(name).sum() for name in self.parts)
-        return float(self.norms(part).sum() / whole) if whole > 0 else 0.0
+    def share(self, part: str, weighted: bool = False) -> float:
+        """A part's share of the gradient: at each step its norm over the sum of the parts' norms, averaged over the
+        steps that receive any gradient (so the large last steps do not outweigh the faded early ones); with
+        `weighted`, the sum over steps of its norm over that of all parts' norms instead."""
+        mine, whole = self.norms(part), sum(self.norms(name) for name in self.parts)
+        if weighted:
+            return float(mine.sum() / whole.sum()) if whole.sum() > 0 else 0.0
+        reached = whole > 0
+        return float(np.mean(mine[reached] / whole[reached])) if np.any(reached) else 0.0
 
     def _part(self, part: str) -> np.ndarray:
         if part not in self.parts:
