@@ -15,7 +15,7 @@ import numpy as np
 from .connectivity import horizon, lag_profile
 
 __all__ = ["plot_connectivity", "plot_credit_matrix", "plot_flow_over_training", "plot_flow_snapshot",
-           "plot_gate_paths", "plot_ledger", "plot_truncation"]
+           "plot_gate_paths", "plot_ledger", "plot_truncation", "save_figure"]
 
 
 def plot_ledger(ledger: Any, names: Sequence[str] | None = None, *, title: str | None = None,
@@ -23,10 +23,16 @@ def plot_ledger(ledger: Any, names: Sequence[str] | None = None, *, title: str |
     """Each parameter's ||part of dL/dW from step s|| against s (log scale)."""
     names = list(ledger.names if names is None else names)
     figure, axes = _figure(1)
+    drawn: list[tuple[list[str], np.ndarray]] = []
     for name in names:
         norms = ledger.norms(name)
-        if np.any(norms > 0):
-            axes.plot(ledger.steps, _positive(norms), marker=".", label=name)
+        same = next((group for group in drawn if np.array_equal(group[1], norms)), None)
+        if same is not None:
+            same[0].append(name)  # (an RNN's two biases get the same credit: one line, both names)
+        elif np.any(norms > 0):
+            drawn.append(([name], norms))
+    for group, norms in drawn:
+        axes.plot(ledger.steps, _positive(norms), marker=".", label=" = ".join(group))
     outside = [name for name in names if np.any(ledger.outside(name) != 0)]
     axes.set_yscale("log")
     axes.set_xlabel("time step s of the use")
@@ -36,7 +42,7 @@ def plot_ledger(ledger: Any, names: Sequence[str] | None = None, *, title: str |
         axes.text(0.01, 0.01, "used outside every step (not drawn): " + ", ".join(outside), fontsize=7,
                   transform=axes.transAxes, color="#555555")
     axes.legend(fontsize=7, loc="best")
-    return _finish(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_credit_matrix(matrix: Any, name: str, *, title: str | None = None, path: Any = None) -> Any:
@@ -58,7 +64,7 @@ def plot_credit_matrix(matrix: Any, name: str, *, title: str | None = None, path
     right.set_ylabel("share of the credit")
     right.set_title("credit by lag")
     figure.suptitle(title or "Credit by lag: which steps each loss gives its gradient to")
-    return _finish(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_truncation(reports: Sequence[Mapping[str, Any]], names: Sequence[str] | None = None, *,
@@ -85,7 +91,7 @@ def plot_truncation(reports: Sequence[Mapping[str, Any]], names: Sequence[str] |
     right.set_ylabel("share of credit at lags >= k")
     right.legend(fontsize=7)
     figure.suptitle(title or "Truncation meter: what BPTT(k) keeps of the gradient")
-    return _finish(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_connectivity(M: Any, fraction: float = 0.01, *, title: str | None = None, path: Any = None) -> Any:
@@ -109,7 +115,7 @@ def plot_connectivity(M: Any, fraction: float = 0.01, *, title: str | None = Non
     right.legend(fontsize=8)
     right.set_title("how far back the output depends on the input")
     figure.suptitle(title or "Connectivity map")
-    return _finish(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_gate_paths(paths: Any, *, title: str | None = None, path: Any = None) -> Any:
@@ -121,11 +127,13 @@ def plot_gate_paths(paths: Any, *, title: str | None = None, path: Any = None) -
         top.plot(paths.steps, _positive(paths.norms(name)), marker=".", label=f"{name} ({paths.share(name):.0%})")
     top.plot(paths.steps, _positive(paths.norms("total")), color="black", linewidth=1, label="total (engine)")
     top.set_yscale("log")
+    top.set_xlabel("time step t")
     top.set_ylabel(f"||part of dL/d{state}||")
     top.legend(fontsize=8)
     top.set_title(f"{paths.layer}: how dL/d{state} is made")
     for name, means in paths.gate_means.items():
         middle.plot(paths.steps, means, label=name)
+    middle.set_xlabel("time step t")
     middle.set_ylabel("mean gate activation")
     middle.legend(fontsize=8, ncol=4)
     for name, fraction in paths.saturation.items():
@@ -136,7 +144,7 @@ def plot_gate_paths(paths: Any, *, title: str | None = None, path: Any = None) -
     bottom.legend(fontsize=8, ncol=4)
     figure.suptitle(title or ("LSTM gate paths: the constant error carousel" if paths.kind == "lstm"
                               else "GRU gate paths: the direct (interpolation) path"))
-    return _finish(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_flow_snapshot(snapshot: Any, *, title: str | None = None, path: Any = None) -> Any:
@@ -149,9 +157,10 @@ def plot_flow_snapshot(snapshot: Any, *, title: str | None = None, path: Any = N
     _heatmap(figure, axes, grid, extent=(-0.5, grid.shape[1] - 0.5, len(rows) - 0.5, -0.5), label="||dL/dstate_t||")
     axes.set_yticks(range(len(rows)), [label for label, _ in rows], fontsize=8)
     axes.set_xlabel("time step t")
+    axes.set_ylabel("layer (direction), state")
     axes.set_title(title or f"Gradient flow at training step {snapshot.step} (loss {snapshot.loss:.4g}, "
                             f"grad norm {snapshot.grad_norm:.3g})")
-    return _finish(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_flow_over_training(snapshots: Sequence[Any], layer: str | None = None, *, title: str | None = None,
@@ -188,7 +197,7 @@ def plot_flow_over_training(snapshots: Sequence[Any], layer: str | None = None, 
     bottom.set_ylabel("loss, gradient norm")
     bottom.legend(fontsize=8)
     figure.suptitle(title or "Gradient flow over training")
-    return _finish(figure, path)
+    return save_figure(figure, path)
 
 
 # ---- shared -----------------------------------------------------------------------------------------------
@@ -225,8 +234,8 @@ def _positive(values: np.ndarray) -> np.ndarray:
     return np.where(values > 0, values, np.nan)
 
 
-def _finish(figure: Any, path: Any) -> Any:
-    """Write `figure` to `path` (atomically) if given; return it."""
+def save_figure(figure: Any, path: Any) -> Any:
+    """Write `figure` to `path` (atomically: a temporary file in the same folder, renamed) if given; return it."""
     if path is not None:
         path = Path(path)
         if not path.parent.is_dir():
