@@ -28,7 +28,8 @@ class Ledger:
     `steps`: the step labels of the graph's scopes, sorted (T,). For a parameter `name`:
     `contribution(name)` (T, *shape), `norms(name)` (T,), `outside(name)` (the part from uses outside every
     step scope, such as a readout after the loop; zeros if none) and `total(name)`, their sum: the gradient.
-    Memory: T x the parameter's size with arrays, T floats (and the total) without.
+    Memory: T x the parameter's size with arrays; without, T floats and the total (one parameter's size), and
+    the outside part for a parameter that has one.
     """
 
     def __init__(self, steps: Sequence[int], params: Mapping[str, Any], arrays: bool) -> None:
@@ -38,7 +39,8 @@ class Ledger:
         self._row = {step: row for row, step in enumerate(self.steps.tolist())}
         self._norms = {name: np.zeros(len(self.steps)) for name in params}
         self._totals = {name: np.zeros_like(param.data) for name, param in params.items()}
-        self._outside = {name: np.zeros_like(param.data) for name, param in params.items()}
+        self._shapes = {name: (param.data.shape, param.data.dtype) for name, param in params.items()}
+        self._outside: dict[str, np.ndarray] = {}  # only for parameters used outside every step
         self._parts = {name: np.zeros((len(self.steps), *param.data.shape), dtype=param.data.dtype)
                        for name, param in params.items()} if arrays else {}
 
@@ -46,7 +48,10 @@ class Ledger:
         """Record step `step`'s part of parameter `name`'s gradient (None: a use outside every step)."""
         self._totals[name] += part
         if step is None:
-            self._outside[name] += part
+            if name in self._outside:
+                self._outside[name] += part
+            else:
+                self._outside[name] = np.array(part, dtype=self._shapes[name][1])
             return
         row = self._row[step]
         self._norms[name][row] = norm(part)
@@ -71,7 +76,8 @@ class Ledger:
 
     def outside(self, name: str) -> np.ndarray:
         """The part of the gradient from uses outside every step scope (zeros if there are none)."""
-        return self._outside[self._known(name)]
+        shape, dtype = self._shapes[self._known(name)]
+        return self._outside[name] if name in self._outside else np.zeros(shape, dtype=dtype)
 
     def total(self, name: str) -> np.ndarray:
         """The sum of every part: d loss / d `name`, as the engine's backward gives it."""
