@@ -109,3 +109,20 @@ def test_bad_input_is_named(tmp_path):
     tg.save({"model": {}}, tmp_path / "other.npz")
     with pytest.raises(ValueError, match="not a gradient-flow recording"):
         analysis.load_flow(tmp_path / "other.npz")
+
+
+def test_a_loop_of_ones_own_is_recorded_by_its_steps():
+    weight = nn.Parameter(np.random.default_rng(3).standard_normal((4, 4)) * 0.5)
+    model = nn.Module()
+    model.weight = weight
+    recorder = analysis.FlowRecorder(model)
+    hidden, states = tg.Tensor(np.ones((2, 4))), []
+    for timestep in range(6):
+        with tg.scope(f"loop/t={timestep}"):
+            hidden = (hidden @ weight.T).tanh()
+            states.append(hidden)
+    for state in states:
+        state.retain_grad()
+    recorder.backward((tg.stack(states) ** 2).sum())
+    expected = [np.linalg.norm(state.grad) for state in states]
+    np.testing.assert_allclose(recorder.snapshots[0].hidden["loop"], expected, rtol=1e-12)

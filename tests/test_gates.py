@@ -112,3 +112,17 @@ def test_a_model_without_gates_is_refused_and_grads_are_left_alone():
     assert all(param.grad is None for param in lstm.parameters())
     with pytest.raises(KeyError, match="no part 'direct'"):
         lstm_paths()[2].norms("direct")
+
+
+def test_an_lstm_cell_in_a_loop_of_ones_own_is_found_by_its_steps():
+    cell = nn.LSTMCell(3, 4, dtype=np.float64)
+    inputs = tg.Tensor(np.random.default_rng(2).standard_normal((5, 2, 3)))
+    state, outputs = None, []
+    for timestep in range(5):
+        with tg.scope(f"t={timestep}"):
+            state = cell(inputs[timestep], state)
+            outputs.append(state[0])
+    paths = analysis.gate_paths((tg.stack(outputs) ** 2).sum())
+    assert list(paths) == [""]  # a loop at the top level: the layer scope is empty
+    np.testing.assert_allclose(sum(paths[""].parts.values()), paths[""].total, rtol=0, atol=1e-12)
+    assert np.all(paths[""].norms("carousel")[:-1] > 0)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..graph import toposort
 from ..tensor import Tensor, stack
 from .edges import watch
 
@@ -92,8 +93,7 @@ def _seed_view(seed: np.ndarray, t: int, time_axis: int, stacked_by_user: bool) 
 
 
 def _leaves(root: Tensor) -> list[Any]:
-    from ..graph import toposort
-
+    """The vertices whose `.grad` a backward from `root` changes (leaves, and nodes that retain theirs)."""
     return [node for node in toposort(root) if not node.is_context or node._retains_grad]
 
 

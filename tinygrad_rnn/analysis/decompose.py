@@ -8,9 +8,11 @@ gradient, so it can send each step's share on separately, labelled with that ste
 each step's part on its own. Ops read from outside every step scope (a readout after the loop) label theirs
 None. The labels' parts sum to the engine's gradient: the same terms, added in another order.
 
-How, in two passes. (1) During one ordinary backward, a hook on each use (an op in step s with a step-less or
-parameter input) asks the op, once its gradient is complete, what it sends to those inputs. (2) Step by step,
-those pieces go down the step-less ops (in reverse topological order) to the parameters.
+How. During one ordinary backward, a hook on each use (an op in step s that reads a parameter or a split
+step-less op) asks the op, once its gradient is complete, what it sends to those inputs, and sends that piece
+on at once down the step-less ops (reverse topological order; their saved arrays are still there, since the
+engine reaches them after every step) to the parameters. When every use of step s is in, each parameter's part
+of step s goes to the sink. Nothing per step waits for the end of the backward, so it holds no more memory.
 
 Cost. Step s's piece of the projection's gradient is zero outside the rows of step s (the getitem that took
 them), so it travels as those rows alone (`Rows`) through reshape, add, a getitem on the last axis and matmul:

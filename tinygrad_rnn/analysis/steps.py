@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..graph import toposort, vertex
+from ..tensor import Tensor
 
 STEP = re.compile(r"(?:^|/)t=(\d+)(?=/|$)")
 
@@ -40,8 +41,6 @@ def layer_of(scope: str | None) -> str | None:
 def graph_of(loss: Any, caller: str) -> list[Any]:
     """The vertices behind a one-element `loss` that needs grad, in topological order, after checking that a
     backward can still go through them (none was freed by an earlier backward)."""
-    from ..tensor import Tensor
-
     if not isinstance(loss, Tensor):
         raise TypeError(f"{caller}: expected the loss to be a Tensor, got {type(loss).__name__}")
     if loss.data.size != 1:
@@ -61,8 +60,6 @@ def graph_of(loss: Any, caller: str) -> list[Any]:
 def named_parameters(params: Any, caller: str) -> dict[str, Any]:
     """`params` (a name -> Tensor mapping, or a Module) as a dict, after checking that each is a leaf that
     requires grad."""
-    from ..tensor import Tensor
-
     if hasattr(params, "named_parameters") and not isinstance(params, Mapping):
         params = dict(params.named_parameters())
     if not isinstance(params, Mapping) or not params:
