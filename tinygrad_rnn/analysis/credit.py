@@ -5,7 +5,8 @@ dL/dW_hh = sum_s delta_s^T h_{s-1}, delta_s = dL/da_s the gradient at step s's p
 those terms apart (the ledger); `credit_matrix` does it for each per-step loss L_t, so entry [t, s] is the
 credit loss t gives to the use at step s, at lag t - s; `truncation` compares the gradient BPTT(k) would keep
 (lags 0 .. k-1) with the full one. All read the unrolled graph (see `decompose.py`), for any model made of
-registry ops whose steps are recorded in step scopes.
+registry ops whose steps are recorded in step scopes. A lag is |t - s|: in a causal model s <= t, and a
+reverse direction's uses at s > t count as the same distance in time.
 """
 
 from __future__ import annotations
@@ -130,7 +131,8 @@ class CreditMatrix(Mapping):
         return np.abs(self.loss_steps[:, None] - self.steps[None, :])
 
     def lag_share(self, name: str) -> np.ndarray:
-        """(T,): the share of `name`'s credit (the sum of the entries' norms) at each lag 0 .. T-1."""
+        """The share of `name`'s credit (the sum of the entries' norms) at each lag 0, 1, ... up to the largest
+        lag (T - 1 when the losses are read at the graph's steps)."""
         entries = self[name]
         norms = entries if not self.arrays else np.sqrt(
             (entries.reshape(entries.shape[:2] + (-1,)).astype(np.float64) ** 2).sum(axis=-1))
