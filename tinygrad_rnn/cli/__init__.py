@@ -1,8 +1,9 @@
-"""The `tinygrad-rnn` command: draw backpropagation through time, or run a demo.
+"""The `tinygrad-rnn` command: draw backpropagation through time, run a demo, or analyse credit through time.
 
     tinygrad-rnn graph --cell rnn --steps 5 --hidden 3 --radius 0.9 --out bptt.svg
     tinygrad-rnn demo char_rnn --smoke
-Each subcommand is a module here (`graph.py`, `demo.py`) with `add_parser(commands)` and `run(args)`.
+    tinygrad-rnn analyze truncation --cell rnn --radius 1.5
+Each subcommand is a module here (`graph.py`, `demo.py`, `analyze.py`) with `add_parser(commands)` and `run(args)`.
 Bad input is one line on stderr and a non-zero exit status, never a traceback.
 """
 
@@ -11,10 +12,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from . import demo, graph
+from . import analyze, demo, graph
 from .arguments import CommandError, Parser
 
-SUBCOMMANDS = {"graph": graph, "demo": demo}
+SUBCOMMANDS = {"graph": graph, "demo": demo, "analyze": analyze}
 
 
 def build_parser() -> Parser:
