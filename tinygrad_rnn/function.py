@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import OpError
 from .graph import Context
-from .mode import THREAD, check_finite
+from .mode import THREAD, check_finite, current
 from .versions import next_sequence_number
 
 SampleFn = Callable[[np.random.Generator], list[tuple[tuple[Any, ...], dict[str, Any]]]]
@@ -52,7 +52,10 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Any, **attrs: Any) -> Any:
         """Run the op on nodes (Tensors or Values) and record it when any input requires grad."""
-        mode = THREAD.mode
+        try:
+            mode = THREAD.mode
+        except AttributeError:  # this thread's first op
+            mode = current()
         grad_enabled = mode.grad_enabled
         ctx = Context()
         ctx.function = cls

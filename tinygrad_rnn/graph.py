@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import GraphError
 from .gradients import Accumulator, LazyGrad
-from .mode import THREAD, check_finite
+from .mode import check_finite, current
 from .versions import check_unmodified, next_sequence_number
 
 __all__ = ["Context", "GraphError", "Node", "backward", "fit_gradient", "op_backward", "toposort", "vertex"]
@@ -228,7 +228,7 @@ def backward(root: Node, grad: Any, *, retain_graph: bool = False, retain_grads:
 def _run_backward(order: list[Any], retain_graph: bool, retain_grads: bool) -> None:
     """The backward pass proper, over `order` (inputs before outputs) from the last vertex to the first: each
     vertex's `_pending` gradient is complete when the loop reaches it."""
-    anomaly = THREAD.mode.anomaly
+    anomaly = current().anomaly
     for node in reversed(order):
         grad = node._pending
         if grad is None:
@@ -261,7 +261,7 @@ def _run_backward(order: list[Any], retain_graph: bool, retain_grads: bool) -> N
                 parent_grad.check(shape, node)
                 if anomaly:
                     parent_grad = fit_gradient(node, parent, parent_grad, anomaly)
-            elif parent_grad.__class__ is not np.ndarray or parent_grad.shape != shape or anomaly:
+            elif anomaly or getattr(parent_grad, "shape", None) != shape:
                 parent_grad = fit_gradient(node, parent, parent_grad, anomaly)
             pending = parent._pending
             if pending is None:
@@ -336,7 +336,7 @@ def _run_hooks(node: Any, grad: Any) -> Any:
                 raise GraphError(f"backward: hook {getattr(hook, '__qualname__', hook)!r} returned a gradient "
                                  f"of shape {np.shape(replaced)} for a node of shape {node.grad_shape}")
             grad = replaced
-            if THREAD.mode.anomaly and not np.all(np.isfinite(grad)):
+            if current().anomaly and not np.all(np.isfinite(grad)):
                 raise FloatingPointError(f"detect_anomaly: hook {getattr(hook, '__qualname__', hook)!r} returned "
                                          f"NaN/inf for a node of shape {node.grad_shape}")
     return grad

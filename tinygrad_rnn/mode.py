@@ -26,15 +26,17 @@ class Mode:
         self.keep_values = False
 
 
-class _PerThread(threading.local):
-    """Holds each thread's own `Mode`, made the first time that thread asks for it."""
-
-    def __init__(self) -> None:
-        self.mode = Mode()
+THREAD = threading.local()
+"""`THREAD.mode`: the calling thread's switches (an op reads them once; `current()` makes them for a new thread)."""
 
 
-THREAD = _PerThread()
-"""`THREAD.mode`: the calling thread's switches (an op reads them once)."""
+def current() -> Mode:
+    """The calling thread's switches, made the first time the thread asks."""
+    try:
+        return THREAD.mode
+    except AttributeError:
+        THREAD.mode = mode = Mode()
+        return mode
 
 
 class _Switched:
@@ -46,12 +48,12 @@ class _Switched:
         self.setting, self.value = setting, value
 
     def __enter__(self) -> None:
-        mode = THREAD.mode
+        mode = current()
         self.previous = getattr(mode, self.setting)
         setattr(mode, self.setting, self.value)
 
     def __exit__(self, *exc_info: Any) -> None:
-        setattr(THREAD.mode, self.setting, self.previous)
+        setattr(current(), self.setting, self.previous)
 
 
 def no_grad() -> _Switched:
@@ -66,12 +68,12 @@ def enable_grad() -> _Switched:
 
 def is_grad_enabled() -> bool:
     """True when ops record the graph."""
-    return THREAD.mode.grad_enabled
+    return current().grad_enabled
 
 
 def is_anomaly_enabled() -> bool:
     """True inside `detect_anomaly()`."""
-    return THREAD.mode.anomaly
+    return current().anomaly
 
 
 def keep_values() -> _Switched:
@@ -96,13 +98,13 @@ class scope:  # noqa: N801 (used like a function: `with scope("t=3"):`)
         self.name = name
 
     def __enter__(self) -> str:
-        mode = THREAD.mode
+        mode = current()
         self.previous = previous = mode.scope
         mode.scope = name = self.name if previous is None else f"{previous}/{self.name}"
         return name
 
     def __exit__(self, *exc_info: Any) -> None:
-        THREAD.mode.scope = self.previous
+        current().scope = self.previous
 
 
 class step_scopes:  # noqa: N801 (used like a function, as scope is)
@@ -115,7 +117,7 @@ class step_scopes:  # noqa: N801 (used like a function, as scope is)
         self.name, self.steps = name, steps
 
     def __enter__(self) -> Iterator[int]:
-        mode = THREAD.mode
+        mode = current()
         self.previous = previous = mode.scope
         return self._each(mode, self.name if previous is None else f"{previous}/{self.name}")
 
@@ -125,7 +127,7 @@ class step_scopes:  # noqa: N801 (used like a function, as scope is)
             yield step
 
     def __exit__(self, *exc_info: Any) -> None:
-        THREAD.mode.scope = self.previous
+        current().scope = self.previous
 
 
 def check_finite(array: Any, ctx: Any, phase: str, inputs: Any = ()) -> None:
