@@ -171,7 +171,8 @@ FREE_TEXT = {"--title": "any text is a caption (the renderer escapes it)",
              "args": "handed on to the demo, whose own table is in test_demos.py"}
 UNBOUNDED = {"--steps": "the picture's size budget bounds it (with --collapse and --max-steps), not its type",
              "--radius": "any finite scale of W_hh draws (tanh saturates)",
-             "--seed": "any seed >= 0 works, however large"}
+             "--seed": "any seed >= 0 works, however large",
+             "--forget-bias": "any finite bias is a forget gate that is open (large) or shut (small)"}
 CUSTOM = {"--max-steps": ["1", "-1", "", "abc", "nan", "1.5", "\u0663"],
           "name": ["no_such_demo", "../demos/main", "", " ", "\x1b[2J", "main.pyc", "x" * 10_000]}
 
@@ -203,7 +204,7 @@ def test_the_table_covers_every_argument_of_every_subcommand():
         defined = [action for action in subparser._actions if not isinstance(action, argparse._HelpAction)]
         assert len([row for row in rows if row[0] == command]) == len(defined), command
     assert all(argvs for _, name, argvs in rows if name not in FREE_TEXT)
-    assert ("", "{graph,demo}") in [(prefix, name) for prefix, name, _ in rows]
+    assert ("", "{graph,demo,analyze}") in [(prefix, name) for prefix, name, _ in rows]
     assert sum(len(argvs) for _, _, argvs in rows) > 100
 
 

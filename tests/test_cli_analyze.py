@@ -48,12 +48,21 @@ def test_flow_trains_records_and_saves(tmp_path, capsys):
     (["gates", "--cell", "rnn"], "gates needs a gated cell"),
     (["ledger", "--forget-bias", "3"], "--forget-bias is for --cell lstm"),
     (["truncation", "--steps", "5", "--k", "9"], "cannot exceed --steps 5"),
-    (["ledger", "--out", "picture.gif"], "expected a file ending in .png, .svg or .pdf"),
     (["ledger", "--out", "no/such/folder/x.png"], "does not exist"),
     (["flow", "--input-size", "3"], "adding problem"),
-    (["connectivity", "--fraction", "2"], "expected a number in (0, 1]"),
 ])
 def test_bad_requests_are_one_line(capsys, argv, message):
     assert cli.main(["analyze", *argv]) == 1
     error = capsys.readouterr().err
     assert message in error and error.count("\n") == 1 and error.startswith("tinygrad-rnn analyze: error:")
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["ledger", "--out", "picture.gif"], "expected a file ending in one of .png, .svg, .pdf"),
+    (["connectivity", "--fraction", "2"], "--fraction: expected a positive number up to 1"),
+])
+def test_bad_values_exit_2(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["analyze", *argv])
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in error and error.count("\n") == 1

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .arguments import CommandError, comma_list, nonnegative, positive
+from .arguments import CommandError, comma_list, file_name, finite, nonnegative, positive
 from .graph import set_recurrent_radius
 
 ANALYSES = ("ledger", "credit", "truncation", "connectivity", "gates", "flow")
@@ -29,26 +29,26 @@ def add_parser(commands: Any) -> None:
                                              "the credit analyses, print its numbers and draw it.")
     parser.add_argument("what", choices=ANALYSES, help="the analysis")
     parser.add_argument("--cell", choices=CELLS, default="rnn", help="recurrent cell (default rnn)")
-    parser.add_argument("--steps", type=positive(int), default=30, help="sequence length T (default 30)")
-    parser.add_argument("--hidden", type=positive(int), default=32, help="hidden size (default 32)")
-    parser.add_argument("--input-size", type=positive(int), default=None,
+    parser.add_argument("--steps", type=positive(int, 1000), default=30, help="sequence length T (default 30)")
+    parser.add_argument("--hidden", type=positive(int, 512), default=32, help="hidden size (default 32)")
+    parser.add_argument("--input-size", type=positive(int, 512), default=None,
                         help="input features (default 4; flow trains on the adding problem: 2)")
-    parser.add_argument("--batch", type=positive(int), default=8, help="sequences per batch (default 8)")
-    parser.add_argument("--layers", type=positive(int), default=1, help="stacked layers (default 1)")
+    parser.add_argument("--batch", type=positive(int, 256), default=8, help="sequences per batch (default 8)")
+    parser.add_argument("--layers", type=positive(int, 4), default=1, help="stacked layers (default 1)")
     parser.add_argument("--bidirectional", action="store_true", help="a bidirectional layer")
-    parser.add_argument("--radius", type=nonnegative(float), default=None,
+    parser.add_argument("--radius", type=nonnegative(float, 100), default=None,
                         help="set W_hh = radius * Q (Q orthogonal; for LSTM/GRU each gate's block)")
-    parser.add_argument("--forget-bias", type=float, default=None, help="LSTM: set the forget gate's bias")
+    parser.add_argument("--forget-bias", type=finite(float), default=None, help="LSTM: set the forget gate's bias")
     parser.add_argument("--loss", choices=("last", "all"), default="last",
                         help="ledger and gates: a loss read at the last step (default) or at every step")
-    parser.add_argument("--k", type=comma_list(positive(int)), default=None,
+    parser.add_argument("--k", type=comma_list(positive(int, 1000), at_most=20), default=None,
                         help="truncation lengths, comma-separated (default 1,2,5,10,20,... up to T)")
-    parser.add_argument("--fraction", type=float, default=0.01, help="connectivity: the horizon's fraction")
-    parser.add_argument("--train-steps", type=positive(int), default=100, help="flow: Adam steps (default 100)")
-    parser.add_argument("--every", type=positive(int), default=10, help="flow: record every N steps (default 10)")
-    parser.add_argument("--save-flow", default=None, help="flow: also write the recording (.npz)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for weights and data (default 0)")
-    parser.add_argument("--out", default=None, help="picture to write (.png, .svg, .pdf; default <what>.png)")
+    parser.add_argument("--fraction", type=positive(float, 1), default=0.01, help="connectivity: the horizon's fraction")
+    parser.add_argument("--train-steps", type=positive(int, 100_000), default=100, help="flow: Adam steps (default 100)")
+    parser.add_argument("--every", type=positive(int, 100_000), default=10, help="flow: record every N steps (default 10)")
+    parser.add_argument("--save-flow", type=file_name(("npz",)), default=None, help="flow: also write the recording (.npz)")
+    parser.add_argument("--seed", type=nonnegative(int), default=0, help="seed for weights and data (default 0)")
+    parser.add_argument("--out", type=file_name(("png", "svg", "pdf")), default=None, help="picture to write (.png, .svg, .pdf; default <what>.png)")
 
 
 def run(args: argparse.Namespace) -> int:
