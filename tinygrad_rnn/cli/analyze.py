@@ -43,12 +43,17 @@ def add_parser(commands: Any) -> None:
                         help="ledger and gates: a loss read at the last step (default) or at every step")
     parser.add_argument("--k", type=comma_list(positive(int, 1000), at_most=20), default=None,
                         help="truncation lengths, comma-separated (default 1,2,5,10,20,... up to T)")
-    parser.add_argument("--fraction", type=positive(float, 1), default=0.01, help="connectivity: the horizon's fraction")
-    parser.add_argument("--train-steps", type=positive(int, 100_000), default=100, help="flow: Adam steps (default 100)")
-    parser.add_argument("--every", type=positive(int, 100_000), default=10, help="flow: record every N steps (default 10)")
-    parser.add_argument("--save-flow", type=file_name(("npz",)), default=None, help="flow: also write the recording (.npz)")
+    parser.add_argument("--fraction", type=positive(float, 1), default=0.01,
+                        help="connectivity: the horizon's fraction")
+    parser.add_argument("--train-steps", type=positive(int, 100_000), default=100,
+                        help="flow: Adam steps (default 100)")
+    parser.add_argument("--every", type=positive(int, 100_000), default=10,
+                        help="flow: record every N steps (default 10)")
+    parser.add_argument("--save-flow", type=file_name(("npz",)), default=None,
+                        help="flow: also write the recording (.npz)")
     parser.add_argument("--seed", type=nonnegative(int), default=0, help="seed for weights and data (default 0)")
-    parser.add_argument("--out", type=file_name(("png", "svg", "pdf")), default=None, help="picture to write (.png, .svg, .pdf; default <what>.png)")
+    parser.add_argument("--out", type=file_name(("png", "svg", "pdf")), default=None,
+                        help="picture to write (.png, .svg, .pdf; default <what>.png)")
 
 
 def run(args: argparse.Namespace) -> int:
