@@ -17,8 +17,7 @@ needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'do
 
 
 def run_module(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tinygrad_rnn", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+    return subprocess.run([sys.executable, "-m", "tinygrad_rnn", *args], capture_output=True, text=True, env=env)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
@@ -152,7 +151,7 @@ def test_demo_runs_the_named_script_with_the_remaining_arguments(tmp_path):
     assert cli.demo.available_demos(tmp_path) == ["echo"]
     script = ("import sys; from pathlib import Path; from tinygrad_rnn import cli, viz; "
               f"sys.exit(cli.demo.demo_command('echo', ['--smoke', '-x', '1'], Path({str(tmp_path)!r})))")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 3 and result.stdout.strip() == "['--smoke', '-x', '1']"
 
 

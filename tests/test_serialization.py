@@ -645,7 +645,7 @@ def test_a_save_running_in_another_process_keeps_its_temporary_file(tmp_path):
         [running] = temporaries(tmp_path)
         save({"step": 1}, path)  # must not take the running save's file for an orphan
         assert temporaries(tmp_path) == [running] and load(path) == {"step": 1}
-        out, _ = child.communicate("\n" * 2, timeout=60)  # after the weight and after the manifest
+        out, _ = child.communicate("\n" * 2)  # after the weight and after the manifest
     finally:
         child.kill()
     assert child.returncode == 0 and out == "wrote an array\nsaved\n"
