@@ -5,14 +5,15 @@ Every method calls a registered op (see ops/); the graph core (graph.py) does th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import ops
-from .errors import GraphError
+from .errors import GraphError, OpError
 from .graph import backward
 from .operators import Arithmetic
 from .versions import next_sequence_number
@@ -81,8 +82,15 @@ class Tensor(Arithmetic):
     def ndim(self) -> int:
         return self.data.ndim
 
-    @property
-    def size(self) -> int:
+    def size(self, dim: int | None = None) -> Size | int:
+        """The shape as a `Size` (a tuple), or the length of axis `dim`: PyTorch's `t.size()`, `t.size(1)`.
+        (numpy's `size`, the number of elements, is `numel()` here.)"""
+        if dim is None:
+            return Size(self.data.shape)
+        return self.data.shape[_dim(dim, self.ndim, "size", self.shape)]
+
+    def numel(self) -> int:
+        """The number of elements (numpy's `.size`)."""
         return self.data.size
 
     def __len__(self) -> int:
@@ -125,7 +133,20 @@ class Tensor(Arithmetic):
 
     def item(self) -> float:
         """The single element as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item: only a tensor with one element converts to a Python number, but this one has "
+                             f"shape {self.shape} ({self.data.size} elements); index one element first, or use "
+                             ".tolist() for all of them")
         return self.data.item()
+
+    def tolist(self) -> Any:
+        """The elements as (nested lists of) Python numbers; a 0-d tensor gives one number, as in PyTorch."""
+        return self.data.tolist()
+
+    def clone(self) -> Tensor:
+        """A copy with its own data that stays in the graph (the gradient passes through unchanged), as
+        torch.clone; `detach()` is the one that leaves the graph. (A mul by 1: exact for every value, -0.0 too.)"""
+        return ops.Mul.apply(self, self._other(1))
 
     def detach(self) -> Tensor:
         """A new leaf sharing this data, cut from the graph (how truncated BPTT stops gradients)."""
@@ -166,17 +187,46 @@ class Tensor(Arithmetic):
         floating = self.data.dtype.kind == "f"
         if floating and isinstance(other, (int, float)):
             return Tensor._from_op(np.asarray(other, dtype=self.data.dtype))
+        if isinstance(other, float):  # an integer tensor meets a Python float: PyTorch's default float
+            return Tensor._from_op(np.asarray(other, dtype=DEFAULT_DTYPE))
+        if type(other) is int and self.data.dtype.kind in "iu" and np.can_cast(np.min_scalar_type(other), self.dtype):
+            return Tensor._from_op(np.asarray(other, dtype=self.data.dtype))  # int32 + 3 stays int32, as in PyTorch
         array = np.asarray(other)
         if array.dtype.kind not in "biuf":
             raise TypeError(f"expected a number, a numeric numpy array or a Tensor as the other operand, got "
                             f"{type(other).__name__}" + (f" of dtype {array.dtype}" if array.dtype.kind != "O" else ""))
         return Tensor._from_op(array.astype(self.data.dtype, copy=False) if floating else array)
 
+    def _operands(self, other: Any) -> tuple[Tensor, Tensor]:
+        """(self, other) for a binary op, in PyTorch's dtypes: a constant becomes a tensor as `_other` says, and
+        an integer tensor that meets a floating one is cast to its dtype, so int64 + 0.5 is float32 as in PyTorch
+        (numpy would answer float64)."""
+        if not isinstance(other, Tensor):
+            other = self._other(other)
+        kind, other_kind = self.data.dtype.kind, other.data.dtype.kind
+        if kind == other_kind:
+            return self, other
+        if kind == "f" and other_kind in "iu":
+            return self, Tensor._from_op(other.data.astype(self.data.dtype))
+        if other_kind == "f" and kind in "iu":
+            return Tensor._from_op(self.data.astype(other.data.dtype)), other
+        return self, other
+
+    def __truediv__(self, other: Any) -> Tensor:
+        this, other = _true_division(*self._operands(other))
+        return ops.Div.apply(this, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        this, other = _true_division(*self._operands(other))
+        return ops.Div.apply(other, this)
+
     def __matmul__(self, other: Any) -> Tensor:
-        return ops.MatMul.apply(self, self._other(other))
+        this, other = self._operands(other)
+        return ops.MatMul.apply(this, other)
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return ops.MatMul.apply(self._other(other), self)
+        this, other = self._operands(other)
+        return ops.MatMul.apply(other, this)
 
     # ---- reductions (numpy's `axis`/`keepdims` or PyTorch's `dim`/`keepdim`, either one) ---------------------
     def sum(self, axis: Axes = None, keepdims: bool | None = None, *, dim: Axes = None,
@@ -189,26 +239,59 @@ class Tensor(Arithmetic):
         return ops.Mean.apply(self, axis=_axes(_either("mean", axis, dim)),
                               keepdims=_either("mean", keepdims, keepdim, False, "keepdims", "keepdim"))
 
-    def max(self, axis: Axes = None, keepdims: bool | None = None, *, dim: int | None = None,
-            keepdim: bool | None = None) -> Tensor | MaxResult:
-        """The largest values. With numpy's `axis` (`t.max(1)`, `t.max(axis=1)`) or none, just the values, and
-        ties share the gradient; with PyTorch's `dim`, `(values, indices)` as torch.max answers, the values picked
-        at the indices (the first of ties), so that the gradient goes there alone, as in PyTorch."""
-        keepdims = _either("max", keepdims, keepdim, False, "keepdims", "keepdim")
+    def max(self, dim: int | None = None, keepdim: bool | None = None, *, axis: Axes = None,
+            keepdims: bool | None = None) -> Tensor | MaxResult:
+        """The largest values, as torch.max: over all elements by default, and with a `dim` (`t.max(1)`,
+        `t.max(dim=1)`) the pair `(values, indices)`, the values picked at the indices (the first of ties) so that
+        the gradient goes there alone. numpy's `axis=` (one axis or several) answers the values alone, and ties
+        share the gradient."""
+        return self._extreme("max", dim, keepdim, axis, keepdims)
+
+    def min(self, dim: int | None = None, keepdim: bool | None = None, *, axis: Axes = None,
+            keepdims: bool | None = None) -> Tensor | MaxResult:
+        """The smallest values, as torch.min: the same forms as `max` (the values alone are -max(-x))."""
+        return self._extreme("min", dim, keepdim, axis, keepdims)
+
+    def _extreme(self, op: str, dim: Any, keepdim: bool | None, axis: Axes,
+                 keepdims: bool | None) -> Tensor | MaxResult:
+        """max or min: the values over `axis`, or over `dim` with the indices of the first extreme."""
+        keepdims = _either(op, keepdims, keepdim, False, "keepdims", "keepdim")
         if dim is None:
-            return ops.Max.apply(self, axis=_axes(axis), keepdims=keepdims)
-        _either("max", axis, dim)  # refuses both
+            if op == "max":
+                return ops.Max.apply(self, axis=_axes(axis), keepdims=keepdims)
+            if self.data.dtype.kind != "f":  # no gradient to carry, and -x would wrap unsigned integers
+                return Tensor._from_op(np.asarray(self.data.min(axis=_axes(axis), keepdims=keepdims)))
+            return -ops.Max.apply(-self, axis=_axes(axis), keepdims=keepdims)
+        _either(op, axis, dim)  # refuses both
         if not isinstance(dim, Integral):
-            raise TypeError(f"max: dim must be one integer (it returns values and indices), got {dim!r}; "
+            raise TypeError(f"{op}: dim must be one integer (it returns values and indices), got {dim!r}; "
                             "use axis= for several axes")
-        dim = self._axis(int(dim), "max")
-        indices = self.data.argmax(axis=dim, keepdims=True)
+        dim = self._axis(int(dim), op)
+        indices = (self.data.argmax if op == "max" else self.data.argmin)(axis=dim, keepdims=True)
         where = list(np.ix_(*(np.arange(size) for size in self.shape)))
         where[dim] = indices
         values = self[tuple(where)]  # a getitem: its backward sends the gradient to each index alone
         if not keepdims:
             values, indices = values.reshape(values.shape[:dim] + values.shape[dim + 1:]), indices.squeeze(dim)
         return MaxResult(values, Tensor._from_op(np.asarray(indices)))
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """Indices (int64) of the largest values along `dim` (the first of ties), or into the flattened tensor
+        when `dim` is None, as torch.argmax. Indices carry no gradient."""
+        return self._arg_extreme("argmax", dim, keepdim)
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """Indices (int64) of the smallest values along `dim` (the first of ties), as torch.argmin."""
+        return self._arg_extreme("argmin", dim, keepdim)
+
+    def _arg_extreme(self, op: str, dim: int | None, keepdim: bool) -> Tensor:
+        find = self.data.argmax if op == "argmax" else self.data.argmin
+        if dim is None:
+            flat = find()
+            indices = np.full((1,) * self.ndim, flat) if keepdim else np.asarray(flat)
+        else:
+            indices = find(axis=_dim(dim, self.ndim, op, self.shape), keepdims=keepdim)
+        return Tensor._from_op(np.asarray(indices, dtype=np.int64))
 
     def softmax(self, axis: int | None = None, *, dim: int | None = None) -> Tensor:
         return ops.Softmax.apply(self, axis=_either("softmax", axis, dim, -1))
@@ -267,11 +350,161 @@ class Tensor(Arithmetic):
         axis = self._axis(_either("chunk", axis, dim, 0), "chunk")
         return self.split(-(-self.shape[axis] // chunks), axis)
 
+    # ---- PyTorch's shape methods: reshapes, an expand and a gather --------------------------------------------
+    def view(self, *shape: int | Sequence[int]) -> Tensor:
+        """This tensor's data seen with another shape (one size may be -1), never copied, as torch's view: a
+        shape its memory layout cannot take without a copy (after a transpose, say) is refused; reshape copies."""
+        if len(shape) == 1 and isinstance(shape[0], (type, np.dtype, str)):
+            raise TypeError(f"view: reinterpreting the data as another dtype ({shape[0]}) is not supported; "
+                            "view takes sizes")
+        shape = _resolve_shape("view", _shape(shape), self.shape)
+        seen = self.data.reshape(shape)
+        if seen.size and not np.may_share_memory(seen, self.data):  # numpy had to copy
+            raise OpError(f"view: shape {shape} is not compatible with the memory layout of this tensor of shape "
+                          f"{self.shape} (strides {self.data.strides} bytes, as after a transpose, permute, slice or "
+                          "expand); use .reshape(...), which copies when it must")
+        return ops.Reshape.apply(self, shape=shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Axes `start_dim` to `end_dim` (all by default) merged into one, as torch.flatten (a 0-d tensor gives
+        shape (1,))."""
+        if self.ndim == 0:
+            return ops.Reshape.apply(self, shape=(1,))
+        start = _dim(start_dim, self.ndim, "flatten", self.shape)
+        end = _dim(end_dim, self.ndim, "flatten", self.shape)
+        if start > end:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for a tensor of shape "
+                             f"{self.shape}")
+        shape = self.shape[:start] + (math.prod(self.shape[start:end + 1]),) + self.shape[end + 1:]
+        return ops.Reshape.apply(self, shape=shape)
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        """A new axis of size 1 at `dim` (-1 appends one), as torch.unsqueeze."""
+        if not isinstance(dim, Integral):
+            raise TypeError(f"unsqueeze: dim must be an integer, got {dim!r}")
+        dim = _dim(dim, self.ndim + 1, "unsqueeze", self.shape)
+        return ops.Reshape.apply(self, shape=self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def squeeze(self, dim: int | Sequence[int] | None = None) -> Tensor:
+        """Axes of size 1 removed: all of them, or those among `dim` (an axis of another size stays, as in
+        torch.squeeze)."""
+        if dim is None:
+            dims = range(self.ndim)
+        else:
+            dims = [_dim(d, self.ndim, "squeeze", self.shape) for d in ((dim,) if isinstance(dim, Integral) else dim)]
+        dropped = {d for d in dims if self.shape[d] == 1}
+        return ops.Reshape.apply(self, shape=tuple(size for d, size in enumerate(self.shape) if d not in dropped))
+
+    def expand(self, *sizes: int | Sequence[int]) -> Tensor:
+        """This tensor broadcast to `sizes` without copying, as torch.expand: -1 keeps an axis's size, an axis of
+        size 1 stretches, and new axes go in front. The result is a read-only view."""
+        sizes = _shape(sizes)
+        shape = self.shape
+        new = len(sizes) - len(shape)
+        wanted = f"expected sizes of which the last {len(shape)} match {shape} (or stretch its 1s, or are -1)"
+        if new < 0:
+            raise OpError(f"expand: {len(sizes)} sizes {sizes} for a tensor of shape {shape}; {wanted}")
+        target = []
+        for position, size in enumerate(sizes):
+            if not isinstance(size, Integral):
+                raise TypeError(f"expand: sizes must be integers, got {sizes}")
+            old = shape[position - new] if position >= new else None
+            if size == -1 and old is not None:
+                size = old
+            elif size < 0 or (old is not None and old != 1 and size != old):
+                where = "a new leading axis" if old is None else f"axis {position}, of size {old}"
+                raise OpError(f"expand: size {size} for {where} of a tensor of shape {shape} (sizes {sizes}); "
+                              f"{wanted}")
+            target.append(size)
+        return ops.Expand.apply(self, shape=tuple(target))
+
+    def gather(self, dim: int, index: Any) -> Tensor:
+        """out[i][j] = self[index[i][j]][j] for dim 0 (self[i][index[i][j]] for dim 1), as torch.gather: `index`
+        has this tensor's number of axes, and no axis but `dim` longer than this tensor's. A getitem, so the
+        gradient is scattered back (repeats summed). With dim=1 and index = targets[:, None] it picks each row's
+        target class, as cross-entropy does."""
+        index = np.asarray(index.data if isinstance(index, Tensor) else index)
+        dim = _dim(dim, self.ndim, "gather", self.shape)
+        if index.dtype.kind not in "iu":
+            raise TypeError(f"gather: index must hold integers (int64 as in PyTorch), got dtype {index.dtype}")
+        if index.ndim != self.ndim or any(index.shape[d] > self.shape[d] for d in range(self.ndim) if d != dim):
+            raise OpError(f"gather: index of shape {index.shape} for a tensor of shape {self.shape} along dim {dim}; "
+                          f"expected {self.ndim} axes, none but dim {dim} longer than the tensor's")
+        length = self.shape[dim]
+        if index.size and (index.min() < 0 or index.max() >= length):
+            raise IndexError(f"gather: index values from {index.min()} to {index.max()} for dim {dim} of size "
+                             f"{length} (tensor shape {self.shape}); expected values in [0, {length - 1}]")
+        where = list(np.ix_(*(np.arange(size) for size in index.shape)))
+        where[dim] = index.astype(np.intp, copy=True)  # our own copy: backward scatters with it
+        return ops.GetItem.apply(self, index=tuple(where))
+
+    # ---- PyTorch's elementwise methods: clamp and masked_fill, composed with where ----------------------------
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (PyTorch's names)
+        """Each value held between `min` and `max` (numbers or tensors that broadcast), as torch.clamp: NaN stays
+        NaN, and when min > max every value becomes max. The gradient passes where min <= x <= max; a bound that
+        requires grad receives it where it is the answer (as in PyTorch)."""
+        if min is None and max is None:
+            raise ValueError("clamp: give at least one of min and max")
+        x = self
+        for bound in (min, max):  # an integer tensor with a float bound becomes float first, as in PyTorch
+            if bound is not None:
+                x, _ = x._operands(bound)
+        data = x.data
+        low = None if min is None else x._operands(min)[1]
+        high = None if max is None else x._operands(max)[1]
+        inside = np.ones(data.shape, dtype=bool)
+        value = data
+        if low is not None:
+            inside = inside & (data >= low.data)
+            value = np.maximum(value, low.data)
+        if high is not None:
+            inside = inside & (data <= high.data)
+            value = np.minimum(value, high.data)
+        out = Tensor._from_op(np.asarray(value, dtype=np.result_type(data, value)))
+        # NOTE: the three conditions never overlap, so each value has one source: x, min, max, or a constant.
+        if high is not None and high.requires_grad:
+            lower = np.zeros((), dtype=bool) if low is None else low.data > high.data
+            out = ops.Where.apply(high, out, condition=(data > high.data) | lower)
+        if low is not None and low.requires_grad:
+            below = data < low.data
+            out = ops.Where.apply(low, out, condition=below if high is None else below & (low.data < high.data))
+        return ops.Where.apply(x, out, condition=inside)
+
+    def clamp_min(self, min: Any) -> Tensor:  # noqa: A002
+        """clamp(min=min)."""
+        return self.clamp(min=min)
+
+    def clamp_max(self, max: Any) -> Tensor:  # noqa: A002
+        """clamp(max=max)."""
+        return self.clamp(max=max)
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        """`value` where the boolean `mask` is True, this tensor elsewhere, as torch.masked_fill: the two broadcast
+        together, and `value` is a number or a 0-d tensor (which may require grad). The gradient passes where the
+        mask is False."""
+        mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+        if mask.dtype != np.bool_:
+            raise TypeError(f"masked_fill: the mask must be a bool tensor, got dtype {mask.dtype} (shape "
+                            f"{mask.shape}); make one with a comparison, such as mask != 0")
+        try:
+            np.broadcast_shapes(mask.shape, self.shape)
+        except ValueError:
+            raise OpError(f"masked_fill: a mask of shape {mask.shape} for a tensor of shape {self.shape}; expected "
+                          "shapes that broadcast together (numpy rules)") from None
+        if isinstance(value, Tensor):
+            if value.ndim != 0:
+                raise OpError(f"masked_fill: value must be a number or a 0-d tensor, got shape {value.shape}")
+            if value.dtype != self.dtype:
+                value = Tensor._from_op(value.data.astype(self.dtype)) if not value.requires_grad else value
+        elif isinstance(value, Real):
+            value = Tensor._from_op(np.asarray(value).astype(self.dtype))
+        else:
+            raise TypeError(f"masked_fill: value must be a number or a 0-d tensor, got {type(value).__name__}")
+        return ops.Where.apply(value, self, condition=mask)
+
     def _axis(self, axis: int, op: str) -> int:
         """`axis` as a non-negative index, or an error naming `op` and this tensor's shape."""
-        if not -self.ndim <= axis < self.ndim:
-            raise ValueError(f"{op}: axis {axis} is out of range for a tensor of shape {self.shape}")
-        return axis % self.ndim
+        return _dim(axis, self.ndim, op, self.shape, "axis")
 
 
 Tensor.result_type = Tensor
@@ -280,7 +513,7 @@ Axes = int | tuple[int, ...] | list[int] | None
 
 
 class MaxResult(NamedTuple):
-    """`t.max(dim=d)`, as torch.max answers: the largest values and where they are along `d`."""
+    """`t.max(d)` or `t.min(d)`, as torch.max answers: the largest (smallest) values and where they are along d."""
 
     values: Tensor
     indices: Tensor
@@ -289,14 +522,67 @@ class MaxResult(NamedTuple):
 def _either(op: str, numpy_value: Any, torch_value: Any, default: Any = None, numpy_name: str = "axis",
             torch_name: str = "dim") -> Any:
     """What the caller gave as numpy's word (`axis`, `keepdims`) or PyTorch's (`dim`, `keepdim`), else `default`.
-    PyTorch takes numpy's words too, so code written for either mostly runs here (not `t.max(1)`, which is
-    numpy's max here: see Tensor.max); giving both is refused."""
+    PyTorch takes numpy's words too, so code written for either mostly runs here (where the two disagree, as in
+    `t.max(1)`, a positional argument means what it means in PyTorch); giving both is refused."""
     if torch_value is None:
         return default if numpy_value is None else numpy_value
     if numpy_value is not None:
         raise TypeError(f"{op}: got both {numpy_name}={numpy_value!r} and {torch_name}={torch_value!r}; "
                         "they are two names for one argument, give one")
     return torch_value
+
+
+class Size(tuple):
+    """A shape, as `t.size()` answers (PyTorch's torch.Size): a tuple of ints that also counts its elements."""
+
+    __slots__ = ()
+
+    def numel(self) -> int:
+        """The number of elements a tensor of this shape holds."""
+        return math.prod(self)
+
+    def __getitem__(self, index: Any) -> Any:
+        item = tuple.__getitem__(self, index)
+        return Size(item) if isinstance(index, slice) else item
+
+    def __repr__(self) -> str:
+        return f"Size({list(self)})"
+
+
+def _dim(dim: int, ndim: int, op: str, shape: tuple[int, ...], word: str = "dim") -> int:
+    """`dim` as an index in [0, ndim), or an error (numpy's AxisError: a ValueError and an IndexError, as
+    PyTorch's is) naming `op`, the tensor's shape and the range."""
+    if not isinstance(dim, Integral):
+        raise TypeError(f"{op}: {word} must be an integer, got {dim!r}")
+    if not -ndim <= dim < ndim:
+        allowed = f"[{-ndim}, {ndim - 1}]" if ndim else "none (no axes)"
+        raise np.exceptions.AxisError(f"{op}: {word} {dim!r} is out of range for a tensor of shape {shape} "
+                                      f"(expected a {word} in {allowed})")
+    return int(dim) % ndim
+
+
+def _resolve_shape(op: str, shape: tuple[Any, ...], old: tuple[int, ...]) -> tuple[int, ...]:
+    """`shape` with its one -1 (if any) worked out so that it holds the elements of `old`, or an error."""
+    count = math.prod(old)
+    if any(not isinstance(size, Integral) or size < -1 for size in shape):
+        raise TypeError(f"{op}: sizes must be integers of at least 0 (or one -1), got {shape}")
+    if shape.count(-1) > 1:
+        raise OpError(f"{op}: only one size can be inferred (-1), got {shape}")
+    known = math.prod(size for size in shape if size != -1)
+    if -1 in shape and known and count % known == 0:
+        shape = tuple(count // known if size == -1 else size for size in shape)
+    if math.prod(shape) != count or -1 in shape:
+        raise OpError(f"{op}: shape {shape} is invalid for a tensor of shape {old} ({count} elements); expected "
+                      f"sizes whose product is {count}")
+    return shape
+
+
+def _true_division(this: Tensor, other: Tensor) -> tuple[Tensor, Tensor]:
+    """Two integer (or bool) operands of `/` as float32, since PyTorch divides integers into its default float
+    (numpy would answer float64)."""
+    if this.data.dtype.kind == "f" or other.data.dtype.kind == "f":
+        return this, other
+    return Tensor._from_op(this.data.astype(DEFAULT_DTYPE)), Tensor._from_op(other.data.astype(DEFAULT_DTYPE))
 
 
 def _axes(axis: Any) -> Any:
@@ -392,3 +678,22 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
     if dtype is None and any(isinstance(bound, float) for bound in (start, stop, step)):
         dtype = DEFAULT_DTYPE
     return Tensor(np.arange(start, stop, step, dtype=dtype))
+
+
+def zeros_like(tensor: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Zeros of `tensor`'s shape and dtype (or `dtype`), as torch.zeros_like."""
+    return Tensor(np.zeros(tensor.shape, dtype=dtype or tensor.dtype), requires_grad=requires_grad)
+
+
+def ones_like(tensor: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Ones of `tensor`'s shape and dtype (or `dtype`), as torch.ones_like."""
+    return Tensor(np.ones(tensor.shape, dtype=dtype or tensor.dtype), requires_grad=requires_grad)
+
+
+def randn_like(tensor: Tensor, generator: Generator = None, dtype: Any = None,
+               requires_grad: bool = False) -> Tensor:
+    """Standard-normal samples of `tensor`'s shape and floating dtype (or `dtype`), drawn as `randn` draws."""
+    dtype = np.dtype(dtype or tensor.dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"randn_like: normal samples need a floating dtype, got {dtype} (pass dtype=)")
+    return randn(*tensor.shape, generator=generator, dtype=dtype, requires_grad=requires_grad)
