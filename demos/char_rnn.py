@@ -251,7 +251,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     print(f"corpus: {corpus_description(args)}: {len(train_ids):,} training and {len(held_out_ids):,} held-out "
           f"characters, {len(vocab)} distinct")
     print(f"unigram entropy {entropy:.3f} nats/char (uniform over the vocabulary: {math.log(len(vocab)):.3f}); "
-          f"model: {args.cell}, hidden {args.hidden_size}, {sum(p.size for p in model.parameters()):,} parameters")
+          f"model: {args.cell}, hidden {args.hidden_size}, {sum(p.numel() for p in model.parameters()):,} parameters")
     if args.resume:
         print(f"resuming {args.checkpoint} at step {step}")
 

@@ -1,7 +1,7 @@
 """tinygrad-rnn: a small autograd framework for seeing how recurrent networks learn.
 
-`import tinygrad_rnn` loads only the engine; `tinygrad_rnn.nn`, `.optim`, `.analysis`, `.viz` and `save`/`load`
-are imported on first use, so the import stays fast and never pulls in graphviz or matplotlib.
+`import tinygrad_rnn` loads only the engine; `tinygrad_rnn.nn`, `.optim`, `.analysis`, `.viz`, `save`/`load` and
+`manual_seed` are imported on first use, so the import stays fast and never pulls in graphviz or matplotlib.
 """
 
 from importlib import import_module
@@ -12,19 +12,35 @@ from .function import OPS, Function, get_op, register
 from .gradcheck import GradcheckError, gradcheck
 from .graph import toposort
 from .mode import detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, keep_values, no_grad, scope
-from .tensor import Tensor, addmm, arange, cat, ones, randn, stack, tensor, where, zeros
+from .tensor import (
+    Size,
+    Tensor,
+    addmm,
+    arange,
+    cat,
+    ones,
+    ones_like,
+    randn,
+    randn_like,
+    stack,
+    tensor,
+    where,
+    zeros,
+    zeros_like,
+)
 from .versions import mark_modified
 
 __version__ = "0.1.0"
 
 _SUBMODULES = ("analysis", "nn", "optim", "viz")
 _FROM_SERIALIZATION = ("load", "save")
+_FROM_NN_RANDOM = ("manual_seed",)  # the generator lives with the layers it initialises
 
 __all__ = [
-    "OPS", "Function", "GradcheckError", "GraphError", "OpError", "Tensor", "addmm", "arange", "cat",
+    "OPS", "Function", "GradcheckError", "GraphError", "OpError", "Size", "Tensor", "addmm", "arange", "cat",
     "detect_anomaly", "enable_grad", "get_op", "gradcheck", "is_anomaly_enabled", "is_grad_enabled", "keep_values",
-    "load", "mark_modified", "nn", "no_grad", "ones", "optim", "randn", "register", "save", "scope", "stack",
-    "tensor", "toposort", "where", "zeros",
+    "load", "manual_seed", "mark_modified", "nn", "no_grad", "ones", "ones_like", "optim", "randn", "randn_like",
+    "register", "save", "scope", "stack", "tensor", "toposort", "where", "zeros", "zeros_like",
 ]
 
 
@@ -34,4 +50,6 @@ def __getattr__(name: str) -> Any:
         return import_module(f".{name}", __name__)
     if name in _FROM_SERIALIZATION:
         return getattr(import_module(".serialization", __name__), name)
+    if name in _FROM_NN_RANDOM:
+        return getattr(import_module(".nn.random", __name__), name)
     raise AttributeError(f"module 'tinygrad_rnn' has no attribute {name!r}")

@@ -1,5 +1,6 @@
 """The arithmetic `Tensor` and `Value` share: each operator calls one registered op, so both engines run the
-same ops through the same graph core. A subclass says how a plain number becomes a constant (`_other`)."""
+same ops through the same graph core. A subclass says how a plain number becomes a constant (`_other`), and may
+change the pair a binary op receives (`_operands`: a Tensor casts an integer operand that meets a float)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ N = TypeVar("N", bound="Arithmetic")
 
 
 class Arithmetic(Node):
-    """+ - * / ** with numbers on either side, negation, exp, log, tanh, sigmoid and relu."""
+    """+ - * / ** with numbers on either side, negation, abs, sqrt, exp, log, tanh, sigmoid and relu."""
 
     __slots__ = ()
 
@@ -22,29 +23,41 @@ class Arithmetic(Node):
         """`other` as a node of this kind (a plain number becomes a constant that needs no gradient)."""
         raise NotImplementedError
 
+    def _operands(self: N, other: Any) -> tuple[N, N]:
+        """(self, other) as the two inputs of a binary op, in that order."""
+        return self, self._other(other)
+
     def __add__(self: N, other: Any) -> N:
-        return ops.Add.apply(self, self._other(other))
+        this, other = self._operands(other)
+        return ops.Add.apply(this, other)
 
     def __radd__(self: N, other: Any) -> N:
-        return ops.Add.apply(self._other(other), self)
+        this, other = self._operands(other)
+        return ops.Add.apply(other, this)
 
     def __sub__(self: N, other: Any) -> N:
-        return ops.Sub.apply(self, self._other(other))
+        this, other = self._operands(other)
+        return ops.Sub.apply(this, other)
 
     def __rsub__(self: N, other: Any) -> N:
-        return ops.Sub.apply(self._other(other), self)
+        this, other = self._operands(other)
+        return ops.Sub.apply(other, this)
 
     def __mul__(self: N, other: Any) -> N:
-        return ops.Mul.apply(self, self._other(other))
+        this, other = self._operands(other)
+        return ops.Mul.apply(this, other)
 
     def __rmul__(self: N, other: Any) -> N:
-        return ops.Mul.apply(self._other(other), self)
+        this, other = self._operands(other)
+        return ops.Mul.apply(other, this)
 
     def __truediv__(self: N, other: Any) -> N:
-        return ops.Div.apply(self, self._other(other))
+        this, other = self._operands(other)
+        return ops.Div.apply(this, other)
 
     def __rtruediv__(self: N, other: Any) -> N:
-        return ops.Div.apply(self._other(other), self)
+        this, other = self._operands(other)
+        return ops.Div.apply(other, this)
 
     def __pow__(self: N, exponent: float) -> N:
         if isinstance(exponent, np.generic):
@@ -55,6 +68,17 @@ class Arithmetic(Node):
 
     def __neg__(self: N) -> N:
         return ops.Neg.apply(self)
+
+    def __abs__(self: N) -> N:
+        return ops.Abs.apply(self)
+
+    def abs(self: N) -> N:
+        """|x|, elementwise (`abs(x)` too); its gradient is sign(x), 0 at 0 as in PyTorch."""
+        return ops.Abs.apply(self)
+
+    def sqrt(self: N) -> N:
+        """The square root, as x ** 0.5 (a pow: NaN below 0 and an infinite gradient at 0, as in PyTorch)."""
+        return ops.Pow.apply(self, exponent=0.5)
 
     def exp(self: N) -> N:
         return ops.Exp.apply(self)

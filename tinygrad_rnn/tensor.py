@@ -1,21 +1,23 @@
 """Tensor: a numpy array that remembers the op that made it, so gradients can flow back through it.
 
-Every method calls a registered op (see ops/); the graph core (graph.py) does the backward pass.
+Every method calls a registered op (see ops/); the graph core (graph.py) does the backward pass. The shape methods
+live in shaping.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import ops
-from .errors import GraphError
+from .errors import GraphError, OpError
 from .graph import backward
 from .mode import is_grad_enabled
 from .operators import Arithmetic
+from .shaping import Shaping, Size, _dim, _either, _plain_index, _shape
 from .versions import mark_modified, next_sequence_number
 
 DEFAULT_DTYPE = np.dtype(np.float32)
@@ -43,7 +45,7 @@ def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
 _NOT_NUMBERS = "tensor: expected numbers (a number, nested lists of numbers, an array or a Tensor)"
 
 
-class Tensor(Arithmetic):
+class Tensor(Shaping, Arithmetic):
     """An n-dimensional array with reverse-mode autodiff; float32 by default, float64 everywhere too.
 
     `Tensor(data, requires_grad=False, dtype=None)` copies `data`. Only floating tensors can require grad.
@@ -82,8 +84,15 @@ class Tensor(Arithmetic):
     def ndim(self) -> int:
         return self.data.ndim
 
-    @property
-    def size(self) -> int:
+    def size(self, dim: int | None = None) -> Size | int:
+        """The shape as a `Size` (a tuple), or the length of axis `dim`: PyTorch's `t.size()`, `t.size(1)`.
+        (numpy's `size`, the number of elements, is `numel()` here.)"""
+        if dim is None:
+            return Size(self.data.shape)
+        return self.data.shape[_dim(dim, self.ndim, "size", self.shape)]
+
+    def numel(self) -> int:
+        """The number of elements (numpy's `.size`)."""
         return self.data.size
 
     def __len__(self) -> int:
@@ -126,7 +135,20 @@ class Tensor(Arithmetic):
 
     def item(self) -> float:
         """The single element as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item: only a tensor with one element converts to a Python number, but this one has "
+                             f"shape {self.shape} ({self.data.size} elements); index one element first, or use "
+                             ".tolist() for all of them")
         return self.data.item()
+
+    def tolist(self) -> Any:
+        """The elements as (nested lists of) Python numbers; a 0-d tensor gives one number, as in PyTorch."""
+        return self.data.tolist()
+
+    def clone(self) -> Tensor:
+        """A copy with its own data that stays in the graph (the gradient passes through unchanged), as
+        torch.clone; `detach()` is the one that leaves the graph. (A mul by 1: exact for every value, -0.0 too.)"""
+        return ops.Mul.apply(self, self._other(1))
 
     def detach(self) -> Tensor:
         """A new leaf sharing this data, cut from the graph (how truncated BPTT stops gradients)."""
@@ -167,17 +189,46 @@ class Tensor(Arithmetic):
         floating = self.data.dtype.kind == "f"
         if floating and isinstance(other, (int, float)):
             return self._from_op(np.asarray(other, dtype=self.data.dtype))
+        if isinstance(other, float):  # an integer tensor meets a Python float: PyTorch's default float
+            return self._from_op(np.asarray(other, dtype=DEFAULT_DTYPE))
+        if type(other) is int and self.data.dtype.kind in "iu" and np.can_cast(np.min_scalar_type(other), self.dtype):
+            return self._from_op(np.asarray(other, dtype=self.data.dtype))  # int32 + 3 stays int32, as in PyTorch
         array = np.asarray(other)
         if array.dtype.kind not in "biuf":
             raise TypeError(f"expected a number, a numeric numpy array or a Tensor as the other operand, got "
                             f"{type(other).__name__}" + (f" of dtype {array.dtype}" if array.dtype.kind != "O" else ""))
         return self._from_op(array.astype(self.data.dtype, copy=False) if floating else array)
 
+    def _operands(self, other: Any) -> tuple[Tensor, Tensor]:
+        """(self, other) for a binary op, in PyTorch's dtypes: a constant becomes a tensor as `_other` says, and
+        an integer tensor that meets a floating one is cast to its dtype, so int64 + 0.5 is float32 as in PyTorch
+        (numpy would answer float64)."""
+        if not isinstance(other, Tensor):
+            other = self._other(other)
+        kind, other_kind = self.data.dtype.kind, other.data.dtype.kind
+        if kind == other_kind:
+            return self, other
+        if kind == "f" and other_kind in "iu":
+            return self, self._from_op(other.data.astype(self.data.dtype))
+        if other_kind == "f" and kind in "iu":
+            return self._from_op(self.data.astype(other.data.dtype)), other
+        return self, other
+
+    def __truediv__(self, other: Any) -> Tensor:
+        this, other = _true_division(*self._operands(other))
+        return ops.Div.apply(this, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        this, other = _true_division(*self._operands(other))
+        return ops.Div.apply(other, this)
+
     def __matmul__(self, other: Any) -> Tensor:
-        return ops.MatMul.apply(self, self._other(other))
+        this, other = self._operands(other)
+        return ops.MatMul.apply(this, other)
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return ops.MatMul.apply(self._other(other), self)
+        this, other = self._operands(other)
+        return ops.MatMul.apply(other, this)
 
     # ---- in place: += -= *= /= and x[i] = v change this tensor's own array, as in PyTorch (never recorded) --
     def __iadd__(self, other: Any) -> Tensor:
@@ -256,20 +307,35 @@ class Tensor(Arithmetic):
         return ops.Mean.apply(self, axis=_axes(_either("mean", axis, dim)),
                               keepdims=_either("mean", keepdims, keepdim, False, "keepdims", "keepdim"))
 
-    def max(self, axis: Axes = None, keepdims: bool | None = None, *, dim: int | None = None,
-            keepdim: bool | None = None) -> Tensor | MaxResult:
-        """The largest values. With numpy's `axis` (`t.max(1)`, `t.max(axis=1)`) or none, just the values, and
-        ties share the gradient; with PyTorch's `dim`, `(values, indices)` as torch.max answers, the values picked
-        at the indices (the first of ties), so that the gradient goes there alone, as in PyTorch."""
-        keepdims = _either("max", keepdims, keepdim, False, "keepdims", "keepdim")
+    def max(self, dim: int | None = None, keepdim: bool | None = None, *, axis: Axes = None,
+            keepdims: bool | None = None) -> Tensor | MaxResult:
+        """The largest values, as torch.max: over all elements by default, and with a `dim` (`t.max(1)`,
+        `t.max(dim=1)`) the pair `(values, indices)`, the values picked at the indices (the first of ties) so that
+        the gradient goes there alone. numpy's `axis=` (one axis or several) answers the values alone, and ties
+        share the gradient."""
+        return self._extreme("max", dim, keepdim, axis, keepdims)
+
+    def min(self, dim: int | None = None, keepdim: bool | None = None, *, axis: Axes = None,
+            keepdims: bool | None = None) -> Tensor | MaxResult:
+        """The smallest values, as torch.min: the same forms as `max` (the values alone are -max(-x))."""
+        return self._extreme("min", dim, keepdim, axis, keepdims)
+
+    def _extreme(self, op: str, dim: Any, keepdim: bool | None, axis: Axes,
+                 keepdims: bool | None) -> Tensor | MaxResult:
+        """max or min: the values over `axis`, or over `dim` with the indices of the first extreme."""
+        keepdims = _either(op, keepdims, keepdim, False, "keepdims", "keepdim")
         if dim is None:
-            return ops.Max.apply(self, axis=_axes(axis), keepdims=keepdims)
-        _either("max", axis, dim)  # refuses both
+            if op == "max":
+                return ops.Max.apply(self, axis=_axes(axis), keepdims=keepdims)
+            if self.data.dtype.kind != "f":  # no gradient to carry, and -x would wrap unsigned integers
+                return self._from_op(np.asarray(self.data.min(axis=_axes(axis), keepdims=keepdims)))
+            return -ops.Max.apply(-self, axis=_axes(axis), keepdims=keepdims)
+        _either(op, axis, dim)  # refuses both
         if not isinstance(dim, Integral):
-            raise TypeError(f"max: dim must be one integer (it returns values and indices), got {dim!r}; "
+            raise TypeError(f"{op}: dim must be one integer (it returns values and indices), got {dim!r}; "
                             "use axis= for several axes")
-        dim = self._axis(int(dim), "max")
-        indices = self.data.argmax(axis=dim, keepdims=True)
+        dim = self._axis(int(dim), op)
+        indices = (self.data.argmax if op == "max" else self.data.argmin)(axis=dim, keepdims=True)
         where = list(np.ix_(*(np.arange(size) for size in self.shape)))
         where[dim] = indices
         values = self[tuple(where)]  # a getitem: its backward sends the gradient to each index alone
@@ -277,68 +343,93 @@ class Tensor(Arithmetic):
             values, indices = values.reshape(values.shape[:dim] + values.shape[dim + 1:]), indices.squeeze(dim)
         return MaxResult(values, self._from_op(np.asarray(indices)))
 
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """Indices (int64) of the largest values along `dim` (the first of ties), or into the flattened tensor
+        when `dim` is None, as torch.argmax. Indices carry no gradient."""
+        return self._arg_extreme("argmax", dim, keepdim)
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """Indices (int64) of the smallest values along `dim` (the first of ties), as torch.argmin."""
+        return self._arg_extreme("argmin", dim, keepdim)
+
+    def _arg_extreme(self, op: str, dim: int | None, keepdim: bool) -> Tensor:
+        find = self.data.argmax if op == "argmax" else self.data.argmin
+        if dim is None:
+            flat = find()
+            indices = np.full((1,) * self.ndim, flat) if keepdim else np.asarray(flat)
+        else:
+            indices = find(axis=_dim(dim, self.ndim, op, self.shape), keepdims=keepdim)
+        return self._from_op(np.asarray(indices, dtype=np.int64))
+
     def softmax(self, axis: int | None = None, *, dim: int | None = None) -> Tensor:
         return ops.Softmax.apply(self, axis=_either("softmax", axis, dim, -1))
 
     def log_softmax(self, axis: int | None = None, *, dim: int | None = None) -> Tensor:
         return ops.LogSoftmax.apply(self, axis=_either("log_softmax", axis, dim, -1))
 
-    # ---- shape ---------------------------------------------------------------------------------------------
-    def reshape(self, *shape: int | Sequence[int]) -> Tensor:
-        return ops.Reshape.apply(self, shape=_shape(shape))
+    # ---- PyTorch's elementwise methods: clamp and masked_fill, composed with where ----------------------------
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (PyTorch's names)
+        """Each value held between `min` and `max` (numbers or tensors that broadcast), as torch.clamp: NaN stays
+        NaN, and when min > max every value becomes max. The gradient passes where min <= x <= max; a bound that
+        requires grad receives it where it is the answer (as in PyTorch)."""
+        if min is None and max is None:
+            raise ValueError("clamp: give at least one of min and max")
+        x = self
+        for bound in (min, max):  # an integer tensor with a float bound becomes float first, as in PyTorch
+            if bound is not None:
+                x, _ = x._operands(bound)
+        data = x.data
+        low = None if min is None else x._operands(min)[1]
+        high = None if max is None else x._operands(max)[1]
+        inside = np.ones(data.shape, dtype=bool)
+        value = data
+        if low is not None:
+            inside = inside & (data >= low.data)
+            value = np.maximum(value, low.data)
+        if high is not None:
+            inside = inside & (data <= high.data)
+            value = np.minimum(value, high.data)
+        out = self._from_op(np.asarray(value, dtype=np.result_type(data, value)))
+        # NOTE: the three conditions never overlap, so each value has one source: x, min, max, or a constant.
+        if high is not None and high.requires_grad:
+            lower = np.zeros((), dtype=bool) if low is None else low.data > high.data
+            out = ops.Where.apply(high, out, condition=(data > high.data) | lower)
+        if low is not None and low.requires_grad:
+            below = data < low.data
+            out = ops.Where.apply(low, out, condition=below if high is None else below & (low.data < high.data))
+        return ops.Where.apply(x, out, condition=inside)
 
-    def permute(self, *axes: int | Sequence[int]) -> Tensor:
-        if len(axes) == 1 and not isinstance(axes[0], int):
-            axes = tuple(axes[0])
-        return ops.Permute.apply(self, axes=axes)
+    def clamp_min(self, min: Any) -> Tensor:  # noqa: A002
+        """clamp(min=min)."""
+        return self.clamp(min=min)
 
-    def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
-        """Swap two axes (the last two by default)."""
-        dim0, dim1 = self._axis(dim0, "transpose"), self._axis(dim1, "transpose")
-        axes = list(range(self.ndim))
-        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
-        return ops.Permute.apply(self, axes=tuple(axes))
+    def clamp_max(self, max: Any) -> Tensor:  # noqa: A002
+        """clamp(max=max)."""
+        return self.clamp(max=max)
 
-    @property
-    def T(self) -> Tensor:  # noqa: N802 (PyTorch's name)
-        """All axes reversed (the matrix transpose for 2-D)."""
-        return ops.Permute.apply(self, axes=tuple(range(self.ndim - 1, -1, -1)))
-
-    def __getitem__(self, index: Any) -> Tensor:
-        if type(index) is not int and type(index) is not slice:
-            index = _plain_index(index)
-        return ops.GetItem.apply(self, index=index)
-
-    def split(self, split_size: int | Sequence[int], axis: int | None = None, *,
-              dim: int | None = None) -> tuple[Tensor, ...]:
-        """Pieces of `split_size` along `axis` (or `dim`; or of the given sizes), each a getitem of this tensor."""
-        axis = self._axis(_either("split", axis, dim, 0), "split")
-        length = self.shape[axis]
-        if isinstance(split_size, Integral):
-            if split_size <= 0:
-                raise ValueError(f"split: split_size must be positive, got {split_size}")
-            sizes = [min(int(split_size), length - start) for start in range(0, length, int(split_size))] or [0]
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        """`value` where the boolean `mask` is True, this tensor elsewhere, as torch.masked_fill: the two broadcast
+        together, and `value` is a number or a 0-d tensor (which may require grad). The gradient passes where the
+        mask is False."""
+        mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+        if mask.dtype != np.bool_:
+            raise TypeError(f"masked_fill: the mask must be a bool tensor, got dtype {mask.dtype} (shape "
+                            f"{mask.shape}); make one with a comparison, such as mask != 0")
+        try:
+            np.broadcast_shapes(mask.shape, self.shape)
+        except ValueError:
+            raise OpError(f"masked_fill: a mask of shape {mask.shape} for a tensor of shape {self.shape}; expected "
+                          "shapes that broadcast together (numpy rules)") from None
+        if isinstance(value, Tensor):
+            if value.ndim != 0:
+                raise OpError(f"masked_fill: value must be a number or a 0-d tensor, got shape {value.shape}")
+            if value.dtype != self.dtype:
+                value = self._from_op(value.data.astype(self.dtype)) if not value.requires_grad else value
+        elif isinstance(value, Real):
+            value = self._from_op(np.asarray(value).astype(self.dtype))
         else:
-            sizes = [int(size) for size in split_size]
-            if any(size < 0 for size in sizes) or sum(sizes) != length:
-                raise ValueError(f"split: expected sizes of at least 0 that add up to the length {length} of axis "
-                                 f"{axis}, got {sizes}")
-        lead = (slice(None),) * axis
-        starts = np.cumsum([0] + sizes[:-1])
-        return tuple(self[lead + (slice(int(start), int(start) + size),)] for start, size in zip(starts, sizes))
-
-    def chunk(self, chunks: int, axis: int | None = None, *, dim: int | None = None) -> tuple[Tensor, ...]:
-        """`chunks` nearly equal pieces along `axis` (or `dim`; as torch.chunk: the last may be smaller)."""
-        if not isinstance(chunks, Integral) or chunks <= 0:
-            raise ValueError(f"chunk: chunks must be a positive integer, got {chunks!r}")
-        axis = self._axis(_either("chunk", axis, dim, 0), "chunk")
-        return self.split(-(-self.shape[axis] // chunks), axis)
-
-    def _axis(self, axis: int, op: str) -> int:
-        """`axis` as a non-negative index, or an error naming `op` and this tensor's shape."""
-        if not -self.ndim <= axis < self.ndim:
-            raise ValueError(f"{op}: axis {axis} is out of range for a tensor of shape {self.shape}")
-        return axis % self.ndim
+            raise TypeError(f"masked_fill: value must be a number or a 0-d tensor, got {type(value).__name__}")
+        return ops.Where.apply(value, self, condition=mask)
 
 
 Tensor.op_output = (Tensor, False)  # ops on a Parameter make Tensors too
@@ -347,48 +438,23 @@ Axes = int | tuple[int, ...] | list[int] | None
 
 
 class MaxResult(NamedTuple):
-    """`t.max(dim=d)`, as torch.max answers: the largest values and where they are along `d`."""
+    """`t.max(d)` or `t.min(d)`, as torch.max answers: the largest (smallest) values and where they are along d."""
 
     values: Tensor
     indices: Tensor
 
 
-def _either(op: str, numpy_value: Any, torch_value: Any, default: Any = None, numpy_name: str = "axis",
-            torch_name: str = "dim") -> Any:
-    """What the caller gave as numpy's word (`axis`, `keepdims`) or PyTorch's (`dim`, `keepdim`), else `default`.
-    PyTorch takes numpy's words too, so code written for either mostly runs here (not `t.max(1)`, which is
-    numpy's max here: see Tensor.max); giving both is refused."""
-    if torch_value is None:
-        return default if numpy_value is None else numpy_value
-    if numpy_value is not None:
-        raise TypeError(f"{op}: got both {numpy_name}={numpy_value!r} and {torch_name}={torch_value!r}; "
-                        "they are two names for one argument, give one")
-    return torch_value
+def _true_division(this: Tensor, other: Tensor) -> tuple[Tensor, Tensor]:
+    """Two integer (or bool) operands of `/` as float32, since PyTorch divides integers into its default float
+    (numpy would answer float64)."""
+    if this.data.dtype.kind == "f" or other.data.dtype.kind == "f":
+        return this, other
+    return this._from_op(this.data.astype(DEFAULT_DTYPE)), other._from_op(other.data.astype(DEFAULT_DTYPE))
 
 
 def _axes(axis: Any) -> Any:
     """A list of axes as the tuple numpy wants (`x.sum(axis=[0, 1])`)."""
     return tuple(axis) if isinstance(axis, list) else axis
-
-
-def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
-    """True when an array of `shape` broadcasts to `target` without growing it (what an in-place change needs)."""
-    try:
-        return np.broadcast_shapes(shape, target) == target
-    except ValueError:
-        return False
-
-
-def _plain_index(index: Any) -> Any:
-    """Tensors and lists inside an index become integer/bool arrays of our own (copies: the caller may change
-    theirs before backward scatters the gradient with it)."""
-    if isinstance(index, tuple):
-        return tuple(_plain_index(part) for part in index)
-    if isinstance(index, Tensor):
-        return index.data.copy()
-    if isinstance(index, (list, np.ndarray)):
-        return np.array(index)
-    return index
 
 
 # ---- functions and factories --------------------------------------------------------------------------------
@@ -422,12 +488,11 @@ def _tensors(tensors: Sequence[Tensor], op: str) -> list[Tensor]:
 def where(condition: Any, x: Any, y: Any) -> Tensor:
     """Elementwise `x if condition else y` for a constant boolean condition (constants take the tensor's dtype)."""
     if isinstance(x, Tensor):
-        y = x._other(y)
+        x, y = x._operands(y)
     elif isinstance(y, Tensor):
-        x = y._other(x)
+        y, x = y._operands(x)
     else:
-        x = Tensor(x)
-        y = x._other(y)
+        x, y = Tensor(x)._operands(y)
     condition = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
     if condition.dtype.kind not in "biu":
         raise TypeError(f"where: condition must be a boolean array (or Tensor), got {condition.dtype}")
@@ -437,13 +502,6 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     """A new tensor copying `data` (Python floats become float32)."""
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
-
-
-def _shape(shape: tuple[Any, ...]) -> tuple[int, ...]:
-    """Sizes given one by one or as one sequence, as plain ints (numpy integers too)."""
-    if len(shape) == 1 and not isinstance(shape[0], Integral):
-        shape = tuple(shape[0])
-    return tuple(int(size) if isinstance(size, Integral) else size for size in shape)
 
 
 def zeros(*shape: int, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -497,3 +555,30 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
     if dtype is None and any(isinstance(bound, float) for bound in (start, stop, step)):
         dtype = DEFAULT_DTYPE
     return Tensor(np.arange(start, stop, step, dtype=dtype))
+
+
+def zeros_like(tensor: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Zeros of `tensor`'s shape and dtype (or `dtype`), as torch.zeros_like."""
+    return Tensor(np.zeros(tensor.shape, dtype=dtype or tensor.dtype), requires_grad=requires_grad)
+
+
+def ones_like(tensor: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Ones of `tensor`'s shape and dtype (or `dtype`), as torch.ones_like."""
+    return Tensor(np.ones(tensor.shape, dtype=dtype or tensor.dtype), requires_grad=requires_grad)
+
+
+def randn_like(tensor: Tensor, generator: Generator = None, dtype: Any = None,
+               requires_grad: bool = False) -> Tensor:
+    """Standard-normal samples of `tensor`'s shape and floating dtype (or `dtype`), drawn as `randn` draws."""
+    dtype = np.dtype(dtype or tensor.dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"randn_like: normal samples need a floating dtype, got {dtype} (pass dtype=)")
+    return randn(*tensor.shape, generator=generator, dtype=dtype, requires_grad=requires_grad)
+
+
+def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    """True when an array of `shape` broadcasts to `target` without growing it (what an in-place change needs)."""
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False

@@ -53,7 +53,7 @@ def gradient_norms_through_time(model: Any, inputs: Any, loss_fn: Callable[[Tens
     with _frozen(model):
         outputs, hiddens, time_axis = _unroll(model, inputs, "gradient_norms_through_time")
         loss = loss_fn(stack(outputs, axis=time_axis))
-        if not isinstance(loss, Tensor) or loss.size != 1:
+        if not isinstance(loss, Tensor) or loss.numel() != 1:
             raise ValueError("gradient_norms_through_time: loss_fn(output) must return a one-element Tensor, got "
                              f"{type(loss).__name__} of shape {getattr(loss, 'shape', None)}")
         loss.backward()

@@ -66,7 +66,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: np.random.Generato
     """
     if tensor.ndim < 2:
         raise ValueError(f"orthogonal_: expected a tensor with at least 2 dimensions, got shape {tensor.shape}")
-    rows, cols = tensor.shape[0], tensor.size // tensor.shape[0]
+    rows, cols = tensor.shape[0], tensor.numel() // tensor.shape[0]
     flat = _rng(generator).standard_normal((max(rows, cols), min(rows, cols)))
     q, r = np.linalg.qr(flat)
     q *= np.sign(np.diag(r))  # makes the distribution uniform over orthogonal matrices

@@ -90,6 +90,26 @@ class Neg(Function):
         return -grad
 
 
+def _away_from_zero(rng):
+    """Samples for |x|: normal values pushed at least 0.1 from its kink at 0, where finite differences fail."""
+    values = rng.standard_normal((3, 4))
+    return [((values + np.copysign(0.1, values),), {})]
+
+
+@register("abs", sample=_away_from_zero)
+class Abs(Function):
+    """z = |x|;  dz/dx = sign(x) (0 at x = 0, as PyTorch)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.abs(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * np.sign(ctx.saved_tensors[0])
+
+
 @register("pow", sample=cases(((positive(3, 4),), {"exponent": 2.5}), ((normal(3, 4),), {"exponent": 3}),
                              ((normal(3, 4),), {"exponent": 2}), ((positive(2, 2),), {"exponent": -1.0})))
 class Pow(Function):

@@ -24,6 +24,22 @@ class Reshape(Function):
         return grad.reshape(ctx.shape)
 
 
+@register("expand", sample=cases(((normal(3, 1),), {"shape": (3, 4)}), ((normal(4,),), {"shape": (2, 3, 4)}),
+                                ((normal(1, 3, 1),), {"shape": (2, 3, 5)})))
+class Expand(Function):
+    """z = x broadcast to `shape` (size-1 axes stretched, new axes in front), a read-only view as numpy's
+    broadcast_to;  dz/dx sums the gradient over the stretched axes (the engine's unbroadcast does it)"""
+    expects = "a shape the input broadcasts to (numpy rules)"
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        return np.broadcast_to(x, shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
 @register("permute", sample=cases(((normal(3, 4),), {"axes": (1, 0)}), ((normal(2, 3, 4),), {"axes": (2, 0, 1)})))
 class Permute(Function):
     """z = x with its axes reordered;  dz/dx applies the inverse permutation to the gradient"""
