@@ -8,26 +8,12 @@ from importlib import import_module
 from typing import Any
 
 from .errors import GraphError, OpError
+from .factories import addmm, arange, cat, ones, ones_like, randn, randn_like, stack, tensor, where, zeros, zeros_like
 from .function import OPS, Function, get_op, register
 from .gradcheck import GradcheckError, gradcheck
 from .graph import toposort
 from .mode import detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, keep_values, no_grad, scope
-from .tensor import (
-    Size,
-    Tensor,
-    addmm,
-    arange,
-    cat,
-    ones,
-    ones_like,
-    randn,
-    randn_like,
-    stack,
-    tensor,
-    where,
-    zeros,
-    zeros_like,
-)
+from .tensor import Size, Tensor
 from .versions import mark_modified
 
 __version__ = "0.1.0"

@@ -1,12 +1,12 @@
 """Tensor: a numpy array that remembers the op that made it, so gradients can flow back through it.
 
 Every method calls a registered op (see ops/); the graph core (graph.py) does the backward pass. The shape methods
-live in shaping.py.
+live in shaping.py, the in-place operators in inplace.py, and the functions that make tensors in factories.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from numbers import Integral, Real
 from typing import Any, NamedTuple
 
@@ -15,10 +15,10 @@ import numpy as np
 from . import ops
 from .errors import GraphError, OpError
 from .graph import backward
-from .mode import is_grad_enabled
+from .inplace import InPlace
 from .operators import Arithmetic
-from .shaping import Shaping, Size, _dim, _either, _plain_index, _shape
-from .versions import mark_modified, next_sequence_number
+from .shaping import Shaping, Size, _dim, _either
+from .versions import next_sequence_number
 
 DEFAULT_DTYPE = np.dtype(np.float32)
 Generator = np.random.Generator | int | None
@@ -45,7 +45,7 @@ def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
 _NOT_NUMBERS = "tensor: expected numbers (a number, nested lists of numbers, an array or a Tensor)"
 
 
-class Tensor(Shaping, Arithmetic):
+class Tensor(Shaping, InPlace, Arithmetic):
     """An n-dimensional array with reverse-mode autodiff; float32 by default, float64 everywhere too.
 
     `Tensor(data, requires_grad=False, dtype=None)` copies `data`. Only floating tensors can require grad.
@@ -230,72 +230,6 @@ class Tensor(Shaping, Arithmetic):
         this, other = self._operands(other)
         return ops.MatMul.apply(other, this)
 
-    # ---- in place: += -= *= /= and x[i] = v change this tensor's own array, as in PyTorch (never recorded) --
-    def __iadd__(self, other: Any) -> Tensor:
-        return self._in_place(np.add, "+=", other)
-
-    def __isub__(self, other: Any) -> Tensor:
-        return self._in_place(np.subtract, "-=", other)
-
-    def __imul__(self, other: Any) -> Tensor:
-        return self._in_place(np.multiply, "*=", other)
-
-    def __itruediv__(self, other: Any) -> Tensor:
-        return self._in_place(np.true_divide, "/=", other)
-
-    def __setitem__(self, index: Any, value: Any) -> None:
-        """`x[index] = value` in place (so `x[0] += 1` works too), with the rules of `_in_place`."""
-        operand = self._checked_operand("setitem", value)
-        index = _plain_index(index)
-        target = self.data[index]
-        if not np.can_cast(operand.dtype, self.dtype, "same_kind"):
-            raise TypeError(f"setitem: a {operand.dtype} value cannot be stored in this {self.dtype} tensor in "
-                            "place (PyTorch refuses this too)")
-        if not _broadcasts_to(operand.shape, np.shape(target)):
-            raise ValueError(f"setitem: a value of shape {operand.shape} does not broadcast to the shape "
-                             f"{np.shape(target)} of x[{index!r}]")
-        self.data[index] = operand.data
-        mark_modified(self)
-
-    def _in_place(self, ufunc: np.ufunc, symbol: str, other: Any) -> Tensor:
-        """`self.data <ufunc>= other` in the same array (same shape and dtype), then `mark_modified`, so that a
-        graph which used the old value refuses backward."""
-        operand = self._checked_operand(symbol, other)
-        if not _broadcasts_to(operand.shape, self.shape):
-            raise ValueError(f"{symbol}: the other operand has shape {operand.shape}, which does not broadcast to "
-                             f"this tensor's shape {self.shape} (an in-place change keeps the shape)")
-        try:
-            ufunc(self.data, operand.data, out=self.data, casting="same_kind")
-        except TypeError:  # numpy's UFuncTypeError: e.g. a float result into an int tensor
-            result = ufunc(np.zeros(0, self.dtype), np.zeros(0, operand.dtype)).dtype
-            raise TypeError(f"{symbol}: the result has dtype {result}, which cannot be stored in this {self.dtype} "
-                            f"tensor in place (PyTorch refuses this too); write x = x {symbol[0]} y for a new "
-                            "tensor instead") from None
-        mark_modified(self)
-        return self
-
-    def _checked_operand(self, symbol: str, other: Any) -> Tensor:
-        """`other` as a Tensor, after refusing what an in-place change must not do. As in PyTorch: a leaf that
-        requires grad while grad mode is on (`with tg.no_grad():` is the way to update a weight). And what
-        would have to be recorded in a graph, which ours never does: a tensor an op made, or an operand that
-        requires grad in grad mode."""
-        rewrite = f"write x = x {symbol[0]} y for a new tensor instead" if symbol != "setitem" else (
-            "build the new tensor with tg.where or tg.cat instead")
-        if not self.is_leaf:
-            raise GraphError(f"{symbol}: this tensor was made by op '{self.op}' and belongs to a graph that may "
-                             f"hold its value, so changing it in place could make backward wrong; {rewrite}")
-        grad_mode = is_grad_enabled()
-        if self.requires_grad and grad_mode:
-            raise GraphError(f"{symbol}: a leaf that requires grad cannot be changed in place while grad mode is "
-                             f"on (as in PyTorch); update it inside `with tg.no_grad():`, as an optimizer does")
-        operand = self._other(other)
-        if operand.requires_grad and grad_mode:
-            raise GraphError(f"{symbol}: the other operand requires grad, but an in-place change is not recorded "
-                             f"in the graph, so no gradient would reach it; {rewrite}, or use tg.no_grad()")
-        if not self.data.flags.writeable:
-            raise ValueError(f"{symbol}: this tensor's array is read-only (a numpy view that cannot be written)")
-        return operand
-
     # ---- reductions (numpy's `axis`/`keepdims` or PyTorch's `dim`/`keepdim`, either one) ---------------------
     def sum(self, axis: Axes = None, keepdims: bool | None = None, *, dim: Axes = None,
             keepdim: bool | None = None) -> Tensor:
@@ -458,127 +392,3 @@ def _axes(axis: Any) -> Any:
 
 
 # ---- functions and factories --------------------------------------------------------------------------------
-
-def cat(tensors: Sequence[Tensor], axis: int | None = None, *, dim: int | None = None) -> Tensor:
-    """Join tensors along an existing axis (`axis` or `dim`, 0 by default)."""
-    return ops.Concatenate.apply(*_tensors(tensors, "cat"), axis=_either("cat", axis, dim, 0))
-
-
-def stack(tensors: Sequence[Tensor], axis: int | None = None, *, dim: int | None = None) -> Tensor:
-    """Join tensors along a new axis (`axis` or `dim`, 0 by default)."""
-    return ops.Stack.apply(*_tensors(tensors, "stack"), axis=_either("stack", axis, dim, 0))
-
-
-def addmm(input: Tensor, mat1: Tensor, mat2: Tensor) -> Tensor:
-    """input + mat1 @ mat2 as one op (one GEMM); mat2 is a matrix, input broadcasts to the product."""
-    return ops.AddMM.apply(input, mat1, mat2)
-
-
-def _tensors(tensors: Sequence[Tensor], op: str) -> list[Tensor]:
-    """`tensors` as a non-empty list of Tensors, or an error naming `op` and the position of the odd one."""
-    tensors = list(tensors)
-    if not tensors:
-        raise ValueError(f"{op}: expected a non-empty sequence of tensors")
-    for position, item in enumerate(tensors):
-        if not isinstance(item, Tensor):
-            raise TypeError(f"{op}: expected a Tensor at position {position}, got {type(item).__name__}")
-    return tensors
-
-
-def where(condition: Any, x: Any, y: Any) -> Tensor:
-    """Elementwise `x if condition else y` for a constant boolean condition (constants take the tensor's dtype)."""
-    if isinstance(x, Tensor):
-        x, y = x._operands(y)
-    elif isinstance(y, Tensor):
-        y, x = y._operands(x)
-    else:
-        x, y = Tensor(x)._operands(y)
-    condition = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
-    if condition.dtype.kind not in "biu":
-        raise TypeError(f"where: condition must be a boolean array (or Tensor), got {condition.dtype}")
-    return ops.Where.apply(x, y, condition=condition.astype(bool))
-
-
-def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
-    """A new tensor copying `data` (Python floats become float32)."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
-
-
-def zeros(*shape: int, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of zeros (float32 unless dtype says otherwise)."""
-    return Tensor(np.zeros(_shape(shape), dtype=dtype or DEFAULT_DTYPE), requires_grad=requires_grad)
-
-
-def ones(*shape: int, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of ones (float32 unless dtype says otherwise)."""
-    return Tensor(np.ones(_shape(shape), dtype=dtype or DEFAULT_DTYPE), requires_grad=requires_grad)
-
-
-def randn(*shape: int, generator: Generator = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """Standard-normal samples; `generator` is a numpy Generator or a seed, for reproducibility."""
-    rng = as_generator(generator, "randn")
-    return Tensor(rng.standard_normal(_shape(shape)).astype(dtype or DEFAULT_DTYPE), requires_grad=requires_grad)
-
-
-def check_seed(seed: Any, function: str) -> int:
-    """`seed` as an int, if it is a whole number >= 0 (numpy's rule for seeds); else an error naming `function`."""
-    if isinstance(seed, bool) or not isinstance(seed, Integral):
-        raise TypeError(f"{function}: expected a seed (a whole number >= 0), got {_shown(seed)} of type "
-                        f"{type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"{function}: a seed must be a whole number >= 0, got {_shown(seed)}")
-    return int(seed)
-
-
-def as_generator(generator: Generator, function: str) -> np.random.Generator:
-    """`generator` itself, a new Generator from a seed (a whole number >= 0), or (None) one freshly seeded."""
-    if isinstance(generator, np.random.Generator):
-        return generator
-    if generator is None:
-        return np.random.default_rng()
-    integer = isinstance(generator, Integral) and not isinstance(generator, bool)
-    if not integer or generator < 0:
-        raise (ValueError if integer else TypeError)(
-            f"{function}: generator must be a numpy Generator, a seed (a whole number >= 0) or None, got "
-            f"{_shown(generator)}" + ("" if integer else f" of type {type(generator).__name__}"))
-    return np.random.default_rng(int(generator))
-
-
-def _shown(value: Any) -> str:
-    """A repr short enough for an error message."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:40] + f"... ({len(text)} characters)"
-
-
-def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None) -> Tensor:
-    """Evenly spaced values in [start, stop), as numpy.arange: integers stay integers, floats are float32."""
-    if dtype is None and any(isinstance(bound, float) for bound in (start, stop, step)):
-        dtype = DEFAULT_DTYPE
-    return Tensor(np.arange(start, stop, step, dtype=dtype))
-
-
-def zeros_like(tensor: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """Zeros of `tensor`'s shape and dtype (or `dtype`), as torch.zeros_like."""
-    return Tensor(np.zeros(tensor.shape, dtype=dtype or tensor.dtype), requires_grad=requires_grad)
-
-
-def ones_like(tensor: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """Ones of `tensor`'s shape and dtype (or `dtype`), as torch.ones_like."""
-    return Tensor(np.ones(tensor.shape, dtype=dtype or tensor.dtype), requires_grad=requires_grad)
-
-
-def randn_like(tensor: Tensor, generator: Generator = None, dtype: Any = None,
-               requires_grad: bool = False) -> Tensor:
-    """Standard-normal samples of `tensor`'s shape and floating dtype (or `dtype`), drawn as `randn` draws."""
-    dtype = np.dtype(dtype or tensor.dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"randn_like: normal samples need a floating dtype, got {dtype} (pass dtype=)")
-    return randn(*tensor.shape, generator=generator, dtype=dtype, requires_grad=requires_grad)
-
-
-def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
-    """True when an array of `shape` broadcasts to `target` without growing it (what an in-place change needs)."""
-    try:
-        return np.broadcast_shapes(shape, target) == target
-    except ValueError:
-        return False

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from ..factories import stack
 from ..graph import toposort
-from ..tensor import Tensor, stack
+from ..tensor import Tensor
 from .edges import watch
 
 __all__ = ["connectivity", "horizon", "lag_profile"]

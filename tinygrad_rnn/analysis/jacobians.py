@@ -35,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import Tensor, stack
+from ..factories import stack
+from ..tensor import Tensor
 
 __all__ = [
     "gradient_norms_through_time", "jacobian_norms", "largest_singular_value", "scale_to_spectral_radius",

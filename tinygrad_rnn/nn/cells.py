@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import Tensor, addmm
+from ..factories import addmm
+from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter, check_size, resolve_dtype
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import Tensor, addmm, where
+from ..factories import addmm, where
+from ..tensor import Tensor
 from .random import default_generator
 
 REDUCTIONS = ("mean", "sum", "none")

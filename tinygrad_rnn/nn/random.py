@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import check_seed
+from ..factories import check_seed
 
 _generator = np.random.default_rng()
 

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from ..factories import cat, stack
 from ..mode import scope, step_scopes
-from ..tensor import Tensor, cat, stack
+from ..tensor import Tensor
 from . import functional
 from .cells import (
     check_input,
