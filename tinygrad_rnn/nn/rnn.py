@@ -248,14 +248,13 @@ class GRU(RNNBase):
     def _direction(self, input, weights, start, steps, time_axis, layer_name):
         weight_ih, weight_hh, bias_ih, bias_hh = weights
         with scope(layer_name):
-            projected_rz, projected_n, bias_hn = gru_inputs(project(input, weight_ih, bias_ih), bias_hh,
-                                                            self.hidden_size)
+            addend, projected_n = gru_inputs(input, weight_ih, bias_ih, bias_hh, self.hidden_size)
             weight_hh_t = weight_hh.T
         (hidden,) = start
         outputs = []
         with step_scopes(layer_name, steps) as timesteps:
             for timestep in timesteps:
                 index = _step_index(time_axis, timestep)
-                hidden = gru_step(projected_rz[index], projected_n[index], hidden, weight_hh_t, bias_hn)
+                hidden = gru_step(addend[index], projected_n[index], hidden, weight_hh_t)
                 outputs.append(hidden)
         return outputs, [hidden]
