@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..ops import GetItem
+from ..ops import GetItem, Lerp
 from ..tensor import Tensor, addmm, cat
 from . import init
 from .module import Module, Parameter, check_size, resolve_dtype
@@ -50,15 +50,19 @@ def lstm_step(projected: Tensor, hidden: Tensor, cell: Tensor, weight_hh_t: Tens
     return output_gate * cell.tanh(), cell
 
 
-def gru_step(addend: Tensor, projected_n: Tensor, hidden: Tensor, weight_hh_t: Tensor) -> Tensor:
-    """h' of the GRU with one product h W_hh^T.  addend: (..., 3H), what is added to it: the r, z input shares
-    (biases folded in), then b_hn (see gru_inputs); projected_n: (..., H), weight_hh_t: (H, 3H)"""
+def gru_step(addend: Tensor, projected_n: Tensor, hidden: Tensor, weight_hh_t: Tensor,
+             bias_hn: Tensor | None) -> Tensor:
+    """h' of the GRU with one product h W_hh^T.  addend: (..., 3H), the r, z input shares (b_hr, b_hz folded in),
+    then zeros (see gru_inputs); projected_n: (..., H), weight_hh_t: (H, 3H)"""
     size = hidden.shape[-1]
     recurrent = addmm(addend, hidden, weight_hh_t)
     reset_update = _columns(recurrent, 0, 2 * size).sigmoid()
     reset, update = _columns(reset_update, 0, size), _columns(reset_update, size, 2 * size)
-    candidate = (projected_n + reset * _columns(recurrent, 2 * size, 3 * size)).tanh()
-    return candidate + update * (hidden - candidate)
+    recurrent_n = _columns(recurrent, 2 * size, 3 * size)
+    if bias_hn is not None:
+        recurrent_n = recurrent_n + bias_hn  # (a new array: the product saves it, not a view holding all 3H)
+    candidate = (projected_n + reset * recurrent_n).tanh()
+    return Lerp.apply(candidate, hidden, update)  # n + z (h - n)
 
 
 def project(input: Tensor, weight_ih: Tensor, bias: Tensor | None) -> Tensor:
@@ -79,10 +83,8 @@ def gru_inputs(input: Tensor, weight_ih: Tensor, bias_ih: Tensor | None, bias_hh
         bias = cat([bias_rz, Tensor(np.zeros(size, dtype=bias_hh.dtype)) if bias is None else bias[2 * size:]])
     projected = project(input, weight_ih, bias)
     projected_rz = _columns(projected, 0, 2 * size)
-    bias_hn = Tensor(np.zeros(projected_rz.shape[:-1] + (size,), dtype=weight_ih.dtype))
-    if bias_hh is not None:
-        bias_hn = bias_hn + bias_hh[2 * size:]
-    return cat([projected_rz, bias_hn], axis=-1), _columns(projected, 2 * size, 3 * size)
+    zeros = Tensor(np.zeros(projected_rz.shape[:-1] + (size,), dtype=weight_ih.dtype))
+    return cat([projected_rz, zeros], axis=-1), _columns(projected, 2 * size, 3 * size)
 
 
 def check_nonlinearity(layer: str, nonlinearity: str) -> str:
@@ -210,5 +212,7 @@ class GRUCell(RNNCellBase):
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         hidden = self._state(hx, self._check_input(input), "hx")
-        addend, projected_n = gru_inputs(input, self.weight_ih, self.bias_ih, self.bias_hh, self.hidden_size)
-        return gru_step(addend, projected_n, hidden, self.weight_hh.T)
+        size = self.hidden_size
+        addend, projected_n = gru_inputs(input, self.weight_ih, self.bias_ih, self.bias_hh, size)
+        bias_hn = None if self.bias_hh is None else self.bias_hh[2 * size:]
+        return gru_step(addend, projected_n, hidden, self.weight_hh.T, bias_hn)

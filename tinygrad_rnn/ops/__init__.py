@@ -6,13 +6,13 @@ Each op's `sample` gives small float64 cases that the test suite gradchecks.
 """
 
 from ..function import OPS, Function, OpError, get_op, register
-from .elementwise import BROADCAST, Add, Div, Exp, Log, Mul, Neg, Pow, ReLU, Sigmoid, Sub, Tanh, Where
+from .elementwise import BROADCAST, Add, Div, Exp, Lerp, Log, Mul, Neg, Pow, ReLU, Sigmoid, Sub, Tanh, Where
 from .linalg import AddMM, MatMul
 from .reduce import LogSoftmax, Max, Mean, Softmax, Sum
 from .shape import Concatenate, GetItem, Permute, Reshape, Stack
 
 __all__ = [
-    "BROADCAST", "OPS", "Add", "AddMM", "Concatenate", "Div", "Exp", "Function", "GetItem", "Log", "LogSoftmax", "Max",
-    "MatMul", "Mean", "Mul", "Neg", "OpError", "Permute", "Pow", "ReLU", "Reshape", "Sigmoid", "Softmax", "Stack",
-    "Sub", "Sum", "Tanh", "Where", "get_op", "register",
+    "BROADCAST", "OPS", "Add", "AddMM", "Concatenate", "Div", "Exp", "Function", "GetItem", "Lerp", "Log",
+    "LogSoftmax", "Max", "MatMul", "Mean", "Mul", "Neg", "OpError", "Permute", "Pow", "ReLU", "Reshape", "Sigmoid",
+    "Softmax", "Stack", "Sub", "Sum", "Tanh", "Where", "get_op", "register",
 ]
