@@ -22,7 +22,6 @@ from .cells import (
     check_state,
     gru_inputs,
     gru_step,
-    gru_weights,
     lstm_step,
     project,
     recurrent_parameter,
@@ -297,12 +296,13 @@ class GRU(RNNBase):
         with scope(layer_name):
             projections = _Projections(input, time_axis, steps, 4 * size,
                                        lambda rows: gru_inputs(rows, weight_ih, bias_ih, bias_hh, size))
-            weight_rz_t, weight_n_t, bias_hn = gru_weights(weight_hh, bias_hh, size)
+            weight_hh_t = weight_hh.T
+            bias_hn = None if bias_hh is None else bias_hh[2 * size:]
         (hidden,) = start
         outputs = []
         with step_scopes(layer_name, steps) as timesteps:
             for timestep in timesteps:
-                projected_rz, projected_n = projections.at(timestep)
-                hidden = gru_step(projected_rz, projected_n, hidden, weight_rz_t, weight_n_t, bias_hn)
+                addend, projected_n = projections.at(timestep)
+                hidden = gru_step(addend, projected_n, hidden, weight_hh_t, bias_hn)
                 outputs.append(hidden)
         return outputs, [hidden]
