@@ -254,6 +254,41 @@ class TorchCellLoop(TorchContender):
         return self.torch.stack(outputs)
 
 
+def gemm_floor(workload: Workload, cell: str, torch: Any = None) -> Callable[[], None]:
+    """The matrix products of one numpy_gated training step alone, same shapes and layouts (np.dot), or the same
+    products through torch's BLAS: how much of a step any implementation spends in GEMMs."""
+    gates, batch, size = numpy_gated.CELLS[cell], workload.batch, workload.hidden_size
+    rows, later = workload.length * batch, (workload.length - 1) * batch
+    rng = np.random.default_rng(0)
+
+    def array(*shape: int) -> Any:
+        values = rng.standard_normal(shape).astype(np.float32)
+        return values if torch is None else torch.from_numpy(values)
+
+    inputs, weight_ih = array(rows, workload.embedding_dim), array(gates * size, workload.embedding_dim)
+    weight_hh, hidden, grad_gates = array(gates * size, size), array(batch, size), array(batch, gates * size)
+    flat_hidden, weight_decoder = array(rows, size), array(workload.vocab_size, size)
+    grad_logits, flat_grad = array(rows, workload.vocab_size), array(rows, gates * size)
+    product = np.dot if torch is None else torch.mm
+    weight_ih_t, weight_hh_t, weight_decoder_t = weight_ih.T, weight_hh.T, weight_decoder.T
+    grad_logits_t, flat_grad_t, later_grad_t = grad_logits.T, flat_grad.T, flat_grad[batch:].T
+    earlier_hidden = flat_hidden[:later]
+
+    def run() -> None:
+        product(inputs, weight_ih_t)
+        for _ in range(workload.length - 1):
+            product(hidden, weight_hh_t)
+        product(flat_hidden, weight_decoder_t)
+        product(grad_logits_t, flat_hidden)
+        product(grad_logits, weight_decoder)
+        for _ in range(workload.length - 1):
+            product(grad_gates, weight_hh)
+        product(later_grad_t, earlier_hidden)
+        product(flat_grad_t, inputs)
+        product(flat_grad, weight_ih)
+    return run
+
+
 def contenders(torch: Any) -> tuple[list[type[Contender]], list[str]]:
     """The contender classes available in this environment, and notes on the ones that are not."""
     available: list[type[Contender]] = [NumpyGated, OurNN, OpsOnly]
@@ -291,11 +326,19 @@ def check_gradients(classes: list[type[Contender]], cells: list[str],
     print("gradient check passed")
 
 
+GEMMS_NUMPY = "numpy: the step's GEMMs alone"
+GEMMS_TORCH = "torch: the same GEMMs alone"
+
+
 def time_workload(workload: Workload, cell: str, classes: list[type[Contender]], rounds: int | None,
-                  clock: str) -> dict[str, float]:
-    """Print the float32 timing table of one workload and cell; return each contender's ratio to numpy."""
+                  clock: str, torch: Any = None) -> dict[str, float]:
+    """Print the float32 timing table of one workload and cell; return each contender's ratio to numpy. The
+    GEMMs of the numpy BPTT alone (and through torch's BLAS, given torch) are timed in the same rounds."""
     parameters, ids, targets = workload.data(cell)
     runs: dict[str, Callable[[], None]] = {c.label(cell): c(cell, parameters, ids, targets).step for c in classes}
+    runs[GEMMS_NUMPY] = gemm_floor(workload, cell)
+    if torch is not None:
+        runs[GEMMS_TORCH] = gemm_floor(workload, cell, torch)
     count = rounds or workload.rounds
     started = time.perf_counter()
     timings = harness.time_round_robin(runs, count, workload.target_seconds, clock)
@@ -402,12 +445,14 @@ def main(argv: list[str] | None = None) -> int:
         return profile_contender(table[names[0]], cells[0], classes, args.profile)
 
     rounds = 1 if args.smoke else args.repeats
-    ratios = {(name, cell): time_workload(table[name], cell, classes, rounds, args.clock)
+    ratios = {(name, cell): time_workload(table[name], cell, classes, rounds, args.clock, torch)
               for name in names for cell in cells}
     print("\nsummary: median time per training step / numpy BPTT's, float32, 1 BLAS thread")
     columns = [(name, cell) for name in names for cell in cells]
     rows = [[c.title.format(layer="LSTM/GRU")] + [f"{ratios[key][c.label(key[1])]:.2f}x" for key in columns]
             for c in classes]
+    rows += [[label] + [f"{ratios[key][label]:.2f}x" for key in columns]
+             for label in (GEMMS_NUMPY, GEMMS_TORCH) if label in ratios[columns[0]]]
     print(harness.format_table(["contender"] + [f"{LAYERS[cell]} {name}" for name, cell in columns], rows,
                                markdown=args.markdown))
 
