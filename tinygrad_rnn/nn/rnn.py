@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..graph import scope, step_scopes
+from ..ops import GetItem
 from ..tensor import Tensor, cat, stack
 from . import functional
 from .cells import (
@@ -192,8 +193,12 @@ class _Projections:
         if not self.start <= timestep < self.stop:
             with scope("input"):
                 self._make(timestep)
-        index = _step_index(self.time_axis, timestep - self.start)
-        return tuple(part[index] for part in self.parts)
+        offset = timestep - self.start
+        index = offset if self.time_axis == 0 else (slice(None), offset)
+        parts = self.parts
+        if len(parts) == 1:  # (a step runs this: no comprehension for the common case)
+            return (GetItem.apply(parts[0], index=index),)
+        return tuple([GetItem.apply(part, index=index) for part in parts])
 
 
 def _folded_projection(weights: Weights) -> Any:
