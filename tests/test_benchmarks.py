@@ -180,3 +180,85 @@ def test_ops_only_refuses_a_value_that_needs_grad_made_outside_the_loss(benchmar
     transposed = weight.T  # made before the loss: the replay could not send its gradient on to weight
     with pytest.raises(ValueError, match="op 'matmul' reads a value that requires grad"):
         ops_only.OpsOnly(lambda: (tg.ones(1, 2, dtype=np.float64) @ transposed).sum(), {"weight": weight})
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_numpy_gated_bptt_matches_the_engines_float64_gradients(benchmark_modules, cell):
+    import gated_step
+    import numpy_gated
+
+    for batch, embedding_dim, hidden_size, length, vocab_size in ((3, 4, 5, 6, 7), (1, 2, 3, 1, 4), (2, 3, 8, 12, 5)):
+        workload = gated_step.Workload("test", batch, embedding_dim, hidden_size, length, vocab_size, 1, 0.0)
+        parameters, ids, targets = workload.data(cell, np.float64)
+        loss, reference = numpy_gated.loss_and_gradients(cell, parameters, ids, targets)
+        ours = gated_step.OurNN(cell, parameters, ids, targets)
+        assert float(ours.loss()) == pytest.approx(loss, rel=1e-12)
+        gradients = ours.gradients()
+        assert sorted(gradients) == sorted(reference) == sorted(numpy_gated.PARAMETER_NAMES)
+        for name, gradient in reference.items():
+            scale = max(np.abs(gradient).max(), 1e-300)
+            assert np.abs(gradients[name] - gradient).max() / scale <= 1e-10, (cell, name, batch, length)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_numpy_gated_bptt_matches_central_differences(benchmark_modules, cell):
+    import numpy_gated
+
+    rng = np.random.default_rng(7)
+    parameters = numpy_gated.init_parameters(rng, cell, 5, 3, 3, np.float64)
+    ids, targets = numpy_gated.make_batch(rng, 4, 2, 5)
+    _, gradients = numpy_gated.loss_and_gradients(cell, parameters, ids, targets)
+    step = 1e-6
+    for name, array in parameters.items():
+        numeric = np.zeros_like(array)
+        for index in np.ndindex(array.shape):
+            original = array[index]
+            array[index] = original + step
+            loss_plus = numpy_gated.loss_and_gradients(cell, parameters, ids, targets)[0]
+            array[index] = original - step
+            loss_minus = numpy_gated.loss_and_gradients(cell, parameters, ids, targets)[0]
+            array[index] = original
+            numeric[index] = (loss_plus - loss_minus) / (2 * step)
+        np.testing.assert_allclose(gradients[name], numeric, rtol=1e-6, atol=1e-9, err_msg=f"{cell} {name}")
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_numpy_gated_train_step_lowers_the_loss(benchmark_modules, cell):
+    import numpy_gated
+
+    rng = np.random.default_rng(8)
+    parameters = numpy_gated.init_parameters(rng, cell, 6, 4, 8, np.float64)
+    ids, targets = numpy_gated.make_batch(rng, 5, 3, 6)
+    first = numpy_gated.train_step(cell, parameters, ids, targets, lr=0.5)
+    for _ in range(20):
+        last = numpy_gated.train_step(cell, parameters, ids, targets, lr=0.5)
+    assert last < first
+
+
+def test_gated_step_smoke_runs_and_its_float64_gradient_check_passes(benchmark_modules, capsys):
+    import gated_step
+
+    assert gated_step.main(["--smoke"]) == 0
+    output = capsys.readouterr().out
+    assert "gradient check passed" in output and "MISMATCH" not in output
+    for row in ("numpy BPTT (hand-written)", "ours: nn.LSTM", "ours: nn.GRU", "our ops alone, no engine"):
+        assert row in output
+    assert "summary:" in output and "peak memory of one float32 GRU step" in output
+
+
+def test_gated_step_gradient_check_exits_on_a_wrong_gradient(benchmark_modules, capsys):
+    import gated_step
+
+    class OffByOnePartInAHundredMillion(gated_step.OurNN):
+        title = "deliberately wrong"
+
+        def gradients(self):
+            gradients = super().gradients()
+            gradients["rnn.weight_hh_l0"] = gradients["rnn.weight_hh_l0"] * (1 + 1e-8)
+            return gradients
+
+    with pytest.raises(SystemExit) as stopped:
+        gated_step.check_gradients([gated_step.NumpyGated, OffByOnePartInAHundredMillion], ["gru"],
+                                   ((2, 3, 4, 5, 7),))
+    assert stopped.value.code == 1
+    assert "deliberately wrong" in capsys.readouterr().err

@@ -131,19 +131,16 @@ def _lstm_step(hidden: Any) -> dict[str, Any]:
 
 
 def _gru_step(hidden: Any) -> dict[str, Any] | None:
-    """The vertices of one GRU step, from h_t = n + z * (h_{t-1} - n) (None if h_t is not made so)."""
+    """The vertices of one GRU step, from h_t = lerp(n, h_{t-1}, z) = n + z * (h_{t-1} - n) (None if h_t is not
+    made so)."""
     from ..graph import vertex
 
     hidden = vertex(hidden)
-    if not (hidden.is_context and hidden.name == "add" and len(hidden.parents) == 2):
+    if not (hidden.is_context and hidden.name == "lerp" and len(hidden.parents) == 3):
         return None
-    candidate, product = hidden.parents
-    if not (candidate.is_context and candidate.name == "tanh" and product.is_context and product.name == "mul"):
-        return None
-    update, difference = product.parents
-    if not (difference.is_context and difference.name == "sub" and difference.parents[1] is candidate
-            and update.is_context and update.name == "getitem" and update.parents[0].is_context
-            and update.parents[0].name == "sigmoid"):
+    candidate, _, update = hidden.parents
+    if not (candidate.is_context and candidate.name == "tanh" and update.is_context and update.name == "getitem"
+            and update.parents[0].is_context and update.parents[0].name == "sigmoid"):
         return None
     return {"state": hidden, "reset_update": update.parents[0], "n": candidate}
 
@@ -157,7 +154,7 @@ def _classify(kind: str, reader: Any, state: Any, layer: str) -> str:
         if reader.name == "tanh" and reader.scope == state.scope:
             return "through_hidden"
         return "other"
-    if other_step and reader.name == "sub" and reader.parents[0] is state:
+    if other_step and reader.name == "lerp" and reader.parents[1] is state:
         return "direct"
     if other_step and reader.name in ("matmul", "addmm"):
         return "through_gates"

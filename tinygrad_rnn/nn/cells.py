@@ -8,6 +8,8 @@ Gate order and formulas are PyTorch's:
           c' = sigmoid(f) c + sigmoid(i) tanh(g);  h' = sigmoid(o) tanh(c')
     GRU:  r, z = sigmoid(chunks of x W_ih^T + b_ih + h W_hh^T + b_hh)[:2H]
           n = tanh(x W_in^T + b_in + r (h W_hn^T + b_hn));  h' = (1 - z) n + z h = n + z (h - n)
+The GRU's step adds its r, z input shares and b_hn to h W_hh^T in the same GEMM (addmm), and x W_in^T + b_in
+after r has multiplied h W_hn^T + b_hn.
 """
 
 from __future__ import annotations
@@ -17,12 +19,18 @@ from typing import Any
 
 import numpy as np
 
-from ..factories import addmm
+from ..factories import addmm, cat
+from ..ops import GetItem, Lerp
 from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter, check_size, resolve_dtype
 
 NONLINEARITIES = ("tanh", "relu")
+
+
+def _columns(x: Tensor, start: int, stop: int) -> Tensor:
+    """x[..., start:stop], calling the op directly: a time step slices its gates several times."""
+    return GetItem.apply(x, index=(Ellipsis, slice(start, stop)))
 
 
 def rnn_step(projected: Tensor, hidden: Tensor, weight_hh_t: Tensor, nonlinearity: str) -> Tensor:
@@ -35,45 +43,49 @@ def lstm_step(projected: Tensor, hidden: Tensor, cell: Tensor, weight_hh_t: Tens
     """(h', c') from the gates projected + h W_hh^T in order i, f, g, o.  projected: (..., 4H), weight_hh_t: (H, 4H)"""
     size = hidden.shape[-1]
     gates = addmm(projected, hidden, weight_hh_t)
-    input_gate = gates[..., :size].sigmoid()
-    forget_gate = gates[..., size:2 * size].sigmoid()
-    candidate = gates[..., 2 * size:3 * size].tanh()
-    output_gate = gates[..., 3 * size:].sigmoid()
+    input_gate = _columns(gates, 0, size).sigmoid()
+    forget_gate = _columns(gates, size, 2 * size).sigmoid()
+    candidate = _columns(gates, 2 * size, 3 * size).tanh()
+    output_gate = _columns(gates, 3 * size, 4 * size).sigmoid()
     cell = forget_gate * cell + input_gate * candidate
     return output_gate * cell.tanh(), cell
 
 
-def gru_step(projected_rz: Tensor, projected_n: Tensor, hidden: Tensor, weight_hh_t: Tensor,
+def gru_step(addend: Tensor, projected_n: Tensor, hidden: Tensor, weight_hh_t: Tensor,
              bias_hn: Tensor | None) -> Tensor:
-    """h' of the GRU.  projected_rz: (..., 2H) (r, z biases folded in), projected_n: (..., H), weight_hh_t: (H, 3H)"""
+    """h' of the GRU with one product h W_hh^T.  addend: (..., 3H), the r, z input shares (b_hr, b_hz folded in),
+    then zeros (see gru_inputs); projected_n: (..., H), weight_hh_t: (H, 3H)"""
     size = hidden.shape[-1]
-    recurrent = hidden @ weight_hh_t
-    reset_update = (projected_rz + recurrent[..., :2 * size]).sigmoid()
-    reset, update = reset_update[..., :size], reset_update[..., size:]
-    recurrent_n = recurrent[..., 2 * size:]
+    recurrent = addmm(addend, hidden, weight_hh_t)
+    reset_update = _columns(recurrent, 0, 2 * size).sigmoid()
+    reset, update = _columns(reset_update, 0, size), _columns(reset_update, size, 2 * size)
+    recurrent_n = _columns(recurrent, 2 * size, 3 * size)
     if bias_hn is not None:
-        recurrent_n = recurrent_n + bias_hn
+        recurrent_n = recurrent_n + bias_hn  # (a new array: the product saves it, not a view holding all 3H)
     candidate = (projected_n + reset * recurrent_n).tanh()
-    return candidate + update * (hidden - candidate)
+    return Lerp.apply(candidate, hidden, update)  # n + z (h - n)
 
 
 def project(input: Tensor, weight_ih: Tensor, bias: Tensor | None) -> Tensor:
     """x W_ih^T + bias for every leading index of x (every time step of a sequence) as one 2-D matmul, which is
     faster than a batched one, also in backward."""
     rows = input if input.ndim <= 2 else input.reshape(-1, input.shape[-1])
-    rows = rows @ weight_ih.T
-    if bias is not None:
-        rows = rows + bias
+    rows = rows @ weight_ih.T if bias is None else addmm(bias, rows, weight_ih.T)
     return rows if input.ndim <= 2 else rows.reshape(input.shape[:-1] + (weight_ih.shape[0],))
 
 
-def gru_inputs(projected: Tensor, bias_hh: Tensor | None, size: int) -> tuple[Tensor, Tensor, Tensor | None]:
-    """Split the GRU's x W_ih^T + b_ih (..., 3H) into its r, z part with b_hr, b_hz folded in and its n part;
-    also return b_hn, which r multiplies, so it cannot be folded."""
-    projected_rz, projected_n = projected[..., :2 * size], projected[..., 2 * size:]
-    if bias_hh is None:
-        return projected_rz, projected_n, None
-    return projected_rz + bias_hh[:2 * size], projected_n, bias_hh[2 * size:]
+def gru_inputs(input: Tensor, weight_ih: Tensor, bias_ih: Tensor | None, bias_hh: Tensor | None,
+               size: int) -> tuple[Tensor, Tensor]:
+    """What the GRU adds to h W_hh^T (..., 3H): x W_ir^T, x W_iz^T with b_ir + b_hr, b_iz + b_hz, then b_hn, which
+    r multiplies with h W_hn^T; and x W_in^T + b_in (..., H), added after that product."""
+    bias = bias_ih
+    if bias_hh is not None:
+        bias_rz = bias_hh[:2 * size] if bias is None else bias[:2 * size] + bias_hh[:2 * size]
+        bias = cat([bias_rz, Tensor(np.zeros(size, dtype=bias_hh.dtype)) if bias is None else bias[2 * size:]])
+    projected = project(input, weight_ih, bias)
+    projected_rz = _columns(projected, 0, 2 * size)
+    zeros = Tensor(np.zeros(projected_rz.shape[:-1] + (size,), dtype=weight_ih.dtype))
+    return cat([projected_rz, zeros], axis=-1), _columns(projected, 2 * size, 3 * size)
 
 
 def check_nonlinearity(layer: str, nonlinearity: str) -> str:
@@ -152,10 +164,10 @@ class RNNCellBase(Module):
         meaning = "batch, hidden_size" if batch else "hidden_size"
         return check_state(type(self).__name__, name, state, shape, self.weight_ih.dtype, meaning)
 
-    def _project(self, input: Tensor, fold_hh_bias: bool) -> Tensor:
-        """x W_ih^T + b_ih (+ b_hh when it can be folded in)."""
+    def _project(self, input: Tensor) -> Tensor:
+        """x W_ih^T + b_ih + b_hh (the RNN's and the LSTM's biases act the same way)."""
         bias = self.bias_ih
-        if bias is not None and fold_hh_bias:
+        if bias is not None:
             bias = bias + self.bias_hh
         return project(input, self.weight_ih, bias)
 
@@ -174,7 +186,7 @@ class RNNCell(RNNCellBase):
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         hidden = self._state(hx, self._check_input(input), "hx")
-        return rnn_step(self._project(input, True), hidden, self.weight_hh.T, self.nonlinearity)
+        return rnn_step(self._project(input), hidden, self.weight_hh.T, self.nonlinearity)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + ("" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity!r}")
@@ -191,7 +203,7 @@ class LSTMCell(RNNCellBase):
             raise TypeError(f"LSTMCell: expected hx to be a tuple (h, c), got {type(hx).__name__}")
         hidden, cell = (None, None) if hx is None else hx
         hidden, cell = self._state(hidden, batch, "h"), self._state(cell, batch, "c")
-        return lstm_step(self._project(input, True), hidden, cell, self.weight_hh.T)
+        return lstm_step(self._project(input), hidden, cell, self.weight_hh.T)
 
 
 class GRUCell(RNNCellBase):
@@ -201,5 +213,7 @@ class GRUCell(RNNCellBase):
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         hidden = self._state(hx, self._check_input(input), "hx")
-        projected_rz, projected_n, bias_hn = gru_inputs(self._project(input, False), self.bias_hh, self.hidden_size)
-        return gru_step(projected_rz, projected_n, hidden, self.weight_hh.T, bias_hn)
+        size = self.hidden_size
+        addend, projected_n = gru_inputs(input, self.weight_ih, self.bias_ih, self.bias_hh, size)
+        bias_hn = None if self.bias_hh is None else self.bias_hh[2 * size:]
+        return gru_step(addend, projected_n, hidden, self.weight_hh.T, bias_hn)

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..factories import cat, stack
 from ..mode import scope, step_scopes
+from ..ops import GetItem
 from ..tensor import Tensor
 from . import functional
 from .cells import (
@@ -155,10 +156,57 @@ def _step_index(time_axis: int, timestep: int) -> Any:
     return timestep if time_axis == 0 else (slice(None), timestep)
 
 
-def _folded_projection(input: Tensor, weights: Weights) -> Tensor:
-    """x W_ih^T + b_ih + b_hh for every time step at once (both biases act the same way)."""
+PROJECTION_CHUNK_BYTES = 1 << 20
+"""How many bytes of time steps the input projection x_t W_ih^T + b computes at once (one GEMM a chunk)."""
+
+
+class _Projections:
+    """The input's share of every time step's gates, projected a chunk of consecutive steps at a time.
+
+    One GEMM per chunk keeps the projection fast, and a chunk is made just before its first step runs, so it
+    and its gradient live only while its steps do: memory grows with T only by what BPTT keeps. The first
+    chunk (usually the whole sequence) is made in the layer's scope, later ones in the scope of the step that
+    first reads them, under "input".
+    """
+
+    def __init__(self, input: Tensor, time_axis: int, steps: range, outputs: int, project_chunk: Any) -> None:
+        self.input, self.time_axis, self.steps, self.project_chunk = input, time_axis, steps, project_chunk
+        length = input.shape[time_axis]
+        step_bytes = input.numel() // (length * input.shape[-1]) * outputs * input.dtype.itemsize
+        self.chunk = max(1, PROJECTION_CHUNK_BYTES // max(step_bytes, 1))
+        self.start = self.stop = 0
+        self.parts: tuple[Tensor, ...] = ()
+        self._make(steps[0])
+
+    def _make(self, timestep: int) -> None:
+        """Project the chunk of steps that `timestep` begins, in processing order."""
+        length = self.input.shape[self.time_axis]
+        reverse = self.steps.step < 0
+        self.start = max(0, timestep - self.chunk + 1) if reverse else timestep
+        self.stop = timestep + 1 if reverse else min(length, timestep + self.chunk)
+        rows = self.input
+        if self.stop - self.start < length:
+            rows = rows[_step_index(self.time_axis, slice(self.start, self.stop))]
+        self.parts = self.project_chunk(rows)
+
+    def at(self, timestep: int) -> tuple[Tensor, ...]:
+        """The projections of `timestep` (run inside its step's scope)."""
+        if not self.start <= timestep < self.stop:
+            with scope("input"):
+                self._make(timestep)
+        offset = timestep - self.start
+        index = offset if self.time_axis == 0 else (slice(None), offset)
+        parts = self.parts
+        if len(parts) == 1:  # (a step runs this: no comprehension for the common case)
+            return (GetItem.apply(parts[0], index=index),)
+        return tuple([GetItem.apply(part, index=index) for part in parts])
+
+
+def _folded_projection(weights: Weights) -> Any:
+    """rows -> (x W_ih^T + b_ih + b_hh,) for the steps in rows (both biases act the same way)."""
     weight_ih, _, bias_ih, bias_hh = weights
-    return project(input, weight_ih, None if bias_ih is None else bias_ih + bias_hh)
+    bias = None if bias_ih is None else bias_ih + bias_hh
+    return lambda rows: (project(rows, weight_ih, bias),)
 
 
 class RNN(RNNBase):
@@ -185,14 +233,15 @@ class RNN(RNNBase):
 
     def _direction(self, input, weights, start, steps, time_axis, layer_name):
         with scope(layer_name):
-            projected = _folded_projection(input, weights)
+            projections = _Projections(input, time_axis, steps, self.hidden_size, _folded_projection(weights))
             weight_hh_t = weights[1].T
         (hidden,) = start
         nonlinearity = self.nonlinearity
         outputs = []
         with step_scopes(layer_name, steps) as timesteps:
             for timestep in timesteps:
-                hidden = rnn_step(projected[_step_index(time_axis, timestep)], hidden, weight_hh_t, nonlinearity)
+                (projected,) = projections.at(timestep)
+                hidden = rnn_step(projected, hidden, weight_hh_t, nonlinearity)
                 outputs.append(hidden)
         return outputs, [hidden]
 
@@ -221,13 +270,14 @@ class LSTM(RNNBase):
 
     def _direction(self, input, weights, start, steps, time_axis, layer_name):
         with scope(layer_name):
-            projected = _folded_projection(input, weights)
+            projections = _Projections(input, time_axis, steps, 4 * self.hidden_size, _folded_projection(weights))
             weight_hh_t = weights[1].T
         hidden, cell = start
         outputs = []
         with step_scopes(layer_name, steps) as timesteps:
             for timestep in timesteps:
-                hidden, cell = lstm_step(projected[_step_index(time_axis, timestep)], hidden, cell, weight_hh_t)
+                (projected,) = projections.at(timestep)
+                hidden, cell = lstm_step(projected, hidden, cell, weight_hh_t)
                 outputs.append(hidden)
         return outputs, [hidden, cell]
 
@@ -248,15 +298,17 @@ class GRU(RNNBase):
 
     def _direction(self, input, weights, start, steps, time_axis, layer_name):
         weight_ih, weight_hh, bias_ih, bias_hh = weights
+        size = self.hidden_size
         with scope(layer_name):
-            projected_rz, projected_n, bias_hn = gru_inputs(project(input, weight_ih, bias_ih), bias_hh,
-                                                            self.hidden_size)
+            projections = _Projections(input, time_axis, steps, 4 * size,
+                                       lambda rows: gru_inputs(rows, weight_ih, bias_ih, bias_hh, size))
             weight_hh_t = weight_hh.T
+            bias_hn = None if bias_hh is None else bias_hh[2 * size:]
         (hidden,) = start
         outputs = []
         with step_scopes(layer_name, steps) as timesteps:
             for timestep in timesteps:
-                index = _step_index(time_axis, timestep)
-                hidden = gru_step(projected_rz[index], projected_n[index], hidden, weight_hh_t, bias_hn)
+                addend, projected_n = projections.at(timestep)
+                hidden = gru_step(addend, projected_n, hidden, weight_hh_t, bias_hn)
                 outputs.append(hidden)
         return outputs, [hidden]

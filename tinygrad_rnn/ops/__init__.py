@@ -7,13 +7,13 @@ Each op's `sample` gives small float64 cases that the test suite gradchecks.
 
 from ..errors import OpError
 from ..function import OPS, Function, get_op, register
-from .elementwise import BROADCAST, Abs, Add, Div, Exp, Log, Mul, Neg, Pow, ReLU, Sigmoid, Sub, Tanh, Where
+from .elementwise import BROADCAST, Abs, Add, Div, Exp, Lerp, Log, Mul, Neg, Pow, ReLU, Sigmoid, Sub, Tanh, Where
 from .linalg import AddMM, MatMul
 from .reduce import LogSoftmax, Max, Mean, Softmax, Sum
 from .shape import Concatenate, Expand, GetItem, Permute, Reshape, Stack
 
 __all__ = [
-    "BROADCAST", "OPS", "Abs", "Add", "AddMM", "Concatenate", "Div", "Exp", "Expand", "Function", "GetItem", "Log",
-    "LogSoftmax", "Max", "MatMul", "Mean", "Mul", "Neg", "OpError", "Permute", "Pow", "ReLU", "Reshape", "Sigmoid",
-    "Softmax", "Stack", "Sub", "Sum", "Tanh", "Where", "get_op", "register",
+    "BROADCAST", "OPS", "Abs", "Add", "AddMM", "Concatenate", "Div", "Exp", "Expand", "Function", "GetItem", "Lerp",
+    "Log", "LogSoftmax", "Max", "MatMul", "Mean", "Mul", "Neg", "OpError", "Permute", "Pow", "ReLU", "Reshape",
+    "Sigmoid", "Softmax", "Stack", "Sub", "Sum", "Tanh", "Where", "get_op", "register",
 ]

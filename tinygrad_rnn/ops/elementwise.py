@@ -75,6 +75,27 @@ class Div(Function):
         return grad_x, (-grad_x * out if ctx.needs_input_grad[1] else None)
 
 
+@register("lerp", sample=cases(((normal(3, 4), normal(3, 4), normal(3, 4)), {}),
+                              ((normal(2, 3, 4), normal(4), normal(3, 1)), {})))
+class Lerp(Function):
+    """z = start + weight (end - start), PyTorch's lerp (a GRU's h' = n + z (h - n) in one op, saving nothing
+    new);  dz/dstart = 1 - weight,  dz/dend = weight,  dz/dweight = end - start"""
+    expects = BROADCAST
+
+    @staticmethod
+    def forward(ctx, start, end, weight):
+        ctx.save_for_backward(start, end, weight)
+        return start + weight * (end - start)
+
+    @staticmethod
+    def backward(ctx, grad):
+        start, end, weight = ctx.saved_tensors
+        needs_start, needs_end, needs_weight = ctx.needs_input_grad
+        grad_end = grad * weight if needs_start or needs_end else None
+        grad_start = grad - grad_end if needs_start else None
+        return grad_start, grad_end, (grad * (end - start) if needs_weight else None)
+
+
 # ---- elementwise unary --------------------------------------------------------------------------------------
 
 @register("neg", sample=UNARY)
