@@ -12,16 +12,16 @@ W_hh's credit at each lag. The models are untrained, on random inputs: what the 
     python demos/carousel.py --steps 200 --forget-bias 5
 """
 
-from __future__ import annotations
-
 import os
 
+# (No `from __future__ import annotations`: the dataclasses below must work in a module the tests load by path.)
 # Set before numpy loads: small matrices, where BLAS threads cost more than they give (see char_rnn.py).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -180,15 +180,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def run(args: argparse.Namespace) -> tuple[list[Measured], list[tuple[Path, str]]]:
+    """Measure the three models and draw them; returns the measurements and the files written."""
     paths = outputs(build_parser(), args, FILES)
-    results = []
-    for label, kind, bias in tqdm(models(args), unit="model", dynamic_ncols=True):
-        results.append(measure(label, kind, bias, args))
+    results = [measure(label, kind, bias, args)
+               for label, kind, bias in tqdm(models(args), unit="model", dynamic_ncols=True)]
     written = [(save_figure(draw(results, args), paths[0]),
                 "top: the orange carousel (LSTM) or direct path (GRU) is each step's share of the state gradient; "
                 "bottom: how far back it reaches")]
+    return results, written
+
+
+def summary(args: argparse.Namespace, results: list[Measured], written: list[tuple[Path, str]]) -> None:
+    """Print the measured numbers and the files written."""
     print(f"\nhidden {args.hidden_size}, T={args.steps}, batch {args.batch_size}, random inputs, untrained:")
     print(f"  {'model':<22} {'gated path':>11} {'weighted':>9} {'gate mean':>10} {'first/last':>11} "
           f"{'credit lag 0':>13} {f'lags >= {LONG_LAG}':>11}")
@@ -200,6 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     print("  gated path: the carousel's (GRU: the direct path's) share of each step's state gradient, averaged "
           "over steps;\n  weighted: the same summed over steps; first/last: ||dL/dstate_0|| / ||dL/dstate_(T-1)||")
     report(written)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    summary(args, *run(args))
     return 0
 
 

@@ -14,10 +14,9 @@ predicting character t + 1 depends on (the embedding of) character s.
     python demos/memory_horizon.py --length 100 --steps 2000
 """
 
-from __future__ import annotations
-
 import os
 
+# (No `from __future__ import annotations`: the dataclasses below must work in a module the tests load by path.)
 # Set before numpy loads: small matrices, where BLAS threads cost more than they give (see char_rnn.py).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -25,6 +24,7 @@ import argparse  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -56,6 +56,20 @@ class Mapped:
     matrix: np.ndarray
     horizon: int
     loss: float
+    model: Any
+    inputs: np.ndarray  # what the map was measured on (for the char-RNN: the embedded characters)
+
+
+@dataclass
+class Result:
+    """What a run measured and wrote."""
+
+    adders: list[Mapped]
+    char: Mapped
+    sentence: str
+    char_ids: np.ndarray
+    entropy: float
+    written: list[tuple[Path, str]]
 
 
 # ---- the adding problem -------------------------------------------------------------------------------------
@@ -81,13 +95,23 @@ def train_adder(cell: str, args: argparse.Namespace, bar: Any) -> tuple[Any, flo
         return model, mse_loss(model(test_inputs), test_targets).item()
 
 
-def adder_map(model: Any, args: argparse.Namespace) -> np.ndarray:
-    """M[t, s] = ||d readout(h_t) / d x_s|| on adding-problem probes of length `probe_length`, in float64."""
+def probes(args: argparse.Namespace) -> np.ndarray:
+    """32 adding-problem sequences of length `probe_length` (float64), the maps' inputs."""
+    inputs, _ = adding_problem.adding_batch(np.random.default_rng(args.seed + 2), args.probe_length, 32)
+    return inputs.astype(np.float64)
+
+
+def answers(model: Any, inputs: Any) -> tg.Tensor:
+    """y_t = readout(h_t) for every step: (T, N, 1)."""
+    hidden, _ = model.rnn(inputs if isinstance(inputs, tg.Tensor) else tg.Tensor(inputs))
+    return model.readout(hidden)
+
+
+def adder_map(model: Any, inputs: np.ndarray) -> np.ndarray:
+    """M[t, s] = ||d readout(h_t) / d x_s|| on the probes, in float64."""
     model.double()
-    probes, _ = adding_problem.adding_batch(np.random.default_rng(args.seed + 2), args.probe_length, 32)
-    inputs = tg.Tensor(probes.astype(np.float64), requires_grad=True)
-    hidden, _ = model.rnn(inputs)
-    return analysis.connectivity(model.readout(hidden), inputs)
+    leaf = tg.Tensor(inputs, requires_grad=True)
+    return analysis.connectivity(answers(model, leaf), leaf)
 
 
 # ---- the char-RNN -------------------------------------------------------------------------------------------
@@ -98,8 +122,9 @@ def held_out_sentence(text: str, longest: int) -> str:
     return found.group() if found else text[:longest]
 
 
-def char_map(args: argparse.Namespace, bar: Any) -> tuple[Mapped, str, float]:
-    """Train a char-RNN briefly; its map on a held-out sentence, the sentence, and the unigram entropy."""
+def char_map(args: argparse.Namespace, bar: Any) -> tuple[Mapped, str, np.ndarray, float]:
+    """Train a char-RNN briefly; its map on a held-out sentence, the sentence and its ids, and the unigram
+    entropy."""
     train_text, held_out_text = char_rnn.stdlib_docstrings(args.char_chars)
     vocab = "".join(sorted(set(train_text) | set(held_out_text)))
     lookup = {char: index for index, char in enumerate(vocab)}
@@ -130,12 +155,18 @@ def char_map(args: argparse.Namespace, bar: Any) -> tuple[Mapped, str, float]:
     with tg.no_grad():
         embedded = model.embedding(ids[:-1, None]).data
     inputs = tg.Tensor(embedded, requires_grad=True)  # (T, 1, embedding): the characters as the RNN reads them
+    matrix = analysis.connectivity(char_losses(model, inputs, ids), inputs, batched=False)
+    entropy = char_rnn.unigram_entropy(train_ids, len(vocab))
+    mapped = Mapped("char-RNN", matrix, analysis.horizon(matrix, args.fraction), held_out_loss, model, embedded)
+    return mapped, sentence, ids, entropy
+
+
+def char_losses(model: Any, inputs: tg.Tensor, ids: np.ndarray) -> list[tg.Tensor]:
+    """L_t = -log p(character t + 1 | characters 0..t) for each step, each of shape (1,), from the embedded
+    characters `inputs` (T, 1, embedding)."""
     hidden, _ = model.rnn(inputs)
     log_probabilities = model.decoder(hidden).log_softmax(axis=-1)
-    losses = [-log_probabilities[t, 0, ids[t + 1]:ids[t + 1] + 1] for t in range(len(ids) - 1)]
-    matrix = analysis.connectivity(losses, inputs, batched=False)
-    entropy = char_rnn.unigram_entropy(train_ids, len(vocab))
-    return Mapped("char-RNN", matrix, analysis.horizon(matrix, args.fraction), held_out_loss), sentence, entropy
+    return [-log_probabilities[t, 0, ids[t + 1]:ids[t + 1] + 1] for t in range(len(ids) - 1)]
 
 
 # ---- pictures -----------------------------------------------------------------------------------------------
@@ -256,32 +287,43 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def run(args: argparse.Namespace) -> Result:
+    """Train, map and draw; the pictures are written once everything is measured."""
     paths = outputs(build_parser(), args, FILES)
     maps = []
+    inputs = probes(args)
     with tqdm(total=len(CELLS) * args.steps + args.char_steps, unit="step", dynamic_ncols=True) as bar:
         for cell, label in CELLS.items():
             model, mse = train_adder(cell, args, bar)
             bar.set_description(f"mapping {label}")
-            matrix = adder_map(model, args)
-            maps.append(Mapped(label, matrix, analysis.horizon(matrix, args.fraction), mse))
-        char, sentence, entropy = char_map(args, bar)
+            matrix = adder_map(model, inputs)
+            maps.append(Mapped(label, matrix, analysis.horizon(matrix, args.fraction), mse, model, inputs))
+        char, sentence, ids, entropy = char_map(args, bar)
     written = [
         (save_figure(draw_adders(maps, args), paths[0]), "the three maps side by side: the tanh RNN's is a thin band "
                                                           "by the diagonal, the gated cells' fill the past"),
         (save_figure(draw_char(char, sentence, entropy, args), paths[1]),
          "the char-RNN's map with the characters on the axes: which letters each prediction leans on"),
     ]
+    return Result(maps, char, sentence, ids, entropy, written)
+
+
+def summary(args: argparse.Namespace, result: Result) -> None:
+    """Print the measured numbers and the files written."""
     print(f"\nmemory horizon (lag where ||dy_t/dx_s|| falls below {args.fraction:g} of lag 0), adding problem "
           f"trained at T={args.length}, probed at T={args.probe_length}:")
-    for mapped in maps:
+    for mapped in result.adders:
         print(f"  {mapped.label:<9} horizon {reach(mapped, args):<31} test MSE {mapped.loss:.4f} "
               f"(baseline {adding_problem.BASELINE_MSE:.3f})")
     print(f"  the first marked value lies {args.length // 2} to {args.length - 1} steps back")
-    print(f"char-RNN: horizon {char.horizon} characters on {sentence!r}; held-out loss {char.loss:.3f} nats/char "
-          f"(unigram entropy {entropy:.3f})")
-    report(written)
+    print(f"char-RNN: horizon {result.char.horizon} characters on {result.sentence!r}; held-out loss "
+          f"{result.char.loss:.3f} nats/char (unigram entropy {result.entropy:.3f})")
+    report(result.written)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    summary(args, run(args))
     return 0
 
 

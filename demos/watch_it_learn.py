@@ -12,16 +12,16 @@ values, it learns to carry their gradient back too.
     python demos/watch_it_learn.py --cell rnn --every 10
 """
 
-from __future__ import annotations
-
 import os
 
+# (No `from __future__ import annotations`: the dataclasses below must work in a module the tests load by path.)
 # Set before numpy loads: small matrices, where BLAS threads cost more than they give (see char_rnn.py).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -115,8 +115,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def run(args: argparse.Namespace) -> tuple[Trained, list[tuple[Path, str]]]:
+    """Train, then write the page and the picture; returns the trained model (and its recorder) and the files."""
     page_path, picture_path = outputs(build_parser(), args, FILES)
     trained = train(args)
     snapshots = trained.recorder.snapshots
@@ -124,11 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     title = (f"{name} learning the adding problem (T={args.length}, hidden {args.hidden_size}): move the training "
              f"slider through {len(snapshots)} recorded steps")
     params = dict(trained.model.named_parameters())
-    try:
-        viz.to_html(trained.page_loss, page_path, params=params, snapshots=snapshots, title=title)
-    except viz.GraphvizNotFoundError as error:
-        print(f"watch_it_learn.py: error: {error}", file=sys.stderr)
-        return 1
+    viz.to_html(trained.page_loss, page_path, params=params, snapshots=snapshots, title=title)
     picture = plots.plot_flow_over_training(snapshots, title=f"{name} learning the adding problem (T={args.length}, "
                                                              f"hidden {args.hidden_size}), recorded every "
                                                              f"{args.every} steps")
@@ -136,6 +132,12 @@ def main(argv: list[str] | None = None) -> int:
                            "||dL/dh_t||, click a hidden state for its paths to the loss"),
                (save_figure(picture, picture_path), "the same recordings at once: rows are training steps, "
                                                     "columns time steps; below, the loss and the gradient norm")]
+    return trained, written
+
+
+def summary(args: argparse.Namespace, trained: Trained, written: list[tuple[Path, str]]) -> None:
+    """Print the measured numbers and the files written."""
+    snapshots, name = trained.recorder.snapshots, NAMES[args.cell]
     first, last = snapshots[0], snapshots[-1]
     print(f"\n{name}, adding problem T={args.length}, hidden {args.hidden_size}: {args.steps} Adam steps, "
           f"{len(snapshots)} snapshots (every {args.every})")
@@ -144,6 +146,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  ||dL/dh_0|| / ||dL/dh_(T-1)||: {reach(first):.3g} at step {first.step} -> {reach(last):.3g} at "
           f"step {last.step}")
     report(written)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        summary(args, *run(args))
+    except viz.GraphvizNotFoundError as error:
+        print(f"watch_it_learn.py: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
