@@ -117,7 +117,8 @@ def test_the_pages_graph_is_the_trained_model_on_one_sequence(smoke):
     args, trained, _, out, _ = smoke
     page = Page((out / "watch_it_learn.html").read_text(encoding="utf-8"))
     labels = {node.get("data-label") for node in page.nodes if node.get("data-kind") == "parameter"}
-    assert {name for name, _ in trained.model.named_parameters()} <= {label.split(" ")[0].rstrip("ᵀ") for label in labels}  # W drawn as Wᵀ
+    drawn = {label.split(" ")[0].rstrip("ᵀ") for label in labels}  # a weight is drawn as Wᵀ where it is used so
+    assert {name for name, _ in trained.model.named_parameters()} <= drawn
     (layer,) = page.data["layers"]
     assert layer["name"] == "lstm.l0" and len(layer["hidden"]) == args.length
     recorder = analysis.FlowRecorder(trained.model)  # the page's own numbers against the engine's backward
