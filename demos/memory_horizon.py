@@ -208,7 +208,7 @@ def draw_adders(maps: list[Mapped], args: argparse.Namespace) -> Any:
                           markersize=3, color=f"C{index}", label=f"{mapped.label} (horizon {reach(mapped, args)})")
         profile_axes.axvline(mapped.horizon, color=f"C{index}", linestyle="--", linewidth=1)
     profile_axes.axhline(args.fraction, color="#777777", linewidth=0.8)
-    profile_axes.text(0.5, args.fraction * 1.3, f"the horizon's threshold: {args.fraction:g} of lag 0", fontsize=8,
+    profile_axes.text(0.5, args.fraction * 2.5, f"the horizon's threshold: {args.fraction:g} of lag 0", fontsize=8,
                       color="#555555")
     profile_axes.axvspan(args.length // 2, args.length - 1, color="#fdae6b", alpha=0.25,
                          label=f"where the first marked value lies (lags {args.length // 2}-{args.length - 1})")
