@@ -3,11 +3,13 @@ writes them (atomically, so an interrupted lab leaves no half-written picture)."
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from tinygrad_rnn.cli.arguments import Parser, output_folder
@@ -65,3 +67,11 @@ def report(written: Sequence[tuple[Path, str]]) -> None:
     for path, what in written:
         print(f"  {path}  {what}")
     sys.stdout.flush()
+
+
+def sibling(name: str) -> ModuleType:
+    """Import demos/<name>.py (its models and data) however the lab was started: script, runpy or test."""
+    spec = importlib.util.spec_from_file_location(f"demos_{name}", Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -246,9 +246,18 @@ def test_main_smoke_writes_everything_to_out(tmp_path):
     result = subprocess.run([sys.executable, str(DEMOS / "main.py"), "--smoke", "--out", str(tmp_path)],
                             capture_output=True, text=True, env=ENV)
     assert result.returncode == 0, result.stderr
-    for name in ("vanishing_gradients.png", "bptt_radii.png", "graph_rnn.svg", "graph_rnn.png", "char_rnn.npz"):
-        assert (tmp_path / name).exists(), name
-        assert str(tmp_path / name) in result.stdout
+    listed = result.stdout.split("\nwrote:\n", 1)[1].splitlines()
+    listed = [line.strip().split("  ", 1) for line in listed if line.startswith("  ")]
+    written = sorted(path.name for path in tmp_path.iterdir())
+    assert sorted(Path(path).name for path, _ in listed) == written  # every file written, each once
+    assert all(len(what) > 20 and what != "written by one of the demos above" for _, what in listed), listed
+    assert listed[0][0] == str(tmp_path / "char_rnn.html")  # the page first
+    for name in ("char_rnn.html", "vanishing_gradients.png", "bptt_radii.png", "graph_rnn.svg", "graph_rnn.png",
+                 "char_rnn.npz"):
+        assert name in written, name
+    page = (tmp_path / "char_rnn.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "char-RNN (rnn, hidden 48, trained 40 steps) reading" in page
+    assert "rnn.weight_hh_l0" in page and "embedding.weight" in page and 'data-layer="rnn.l0"' in page
 
 
 # ---- every argument of every demo, given hostile values: one line, exit 2, no traceback -------------------------
@@ -290,7 +299,8 @@ def test_every_demo_argument_refuses_hostile_values_with_one_line_and_exit_2(nam
 def test_the_demo_table_covers_every_script_and_argument():
     rows = demo_table()
     assert sorted({name for name, _, _ in rows}) == DEMO_NAMES == [
-        "adding_problem", "char_rnn", "main", "render_graph", "vanishing_gradients"]
+        "adding_problem", "carousel", "char_rnn", "main", "memory_horizon", "render_graph", "vanishing_gradients",
+        "watch_it_learn"]
     for name in DEMO_NAMES:
         defined = [action for action in demo(name).build_parser()._actions if action.dest != "help"]
         assert len([row for row in rows if row[0] == name]) == len(defined), name
