@@ -71,9 +71,11 @@ def arrange(units: list[Unit], folded: dict[int, int], hidden: set[int], on_path
     """Group `units` into drawn nodes and edges."""
     picture = Picture()
     steps = picture.layers
+    seen: set[tuple[str, int]] = set()
     for unit in units:
-        if unit.step is not None and unit.step[1] not in steps.setdefault(unit.step[0], []):
-            steps[unit.step[0]].append(unit.step[1])
+        if unit.step is not None and unit.step not in seen:
+            seen.add(unit.step)
+            steps.setdefault(unit.step[0], []).append(unit.step[1])
     elided: dict[str, set[int]] = {}
     if max_steps is not None:
         for layer, timesteps in steps.items():

@@ -63,13 +63,14 @@ class Unit:
         return tuple(np.shape(self.node.data)) if not self.node.is_context else tuple(self.node.grad_shape)
 
 
-def collect_units(root: Node, params: Mapping[str, Node] | None, max_values: int,
-                  flow: Flow | None) -> tuple[list[Unit], dict[int, int]]:
-    """Tensor and op units in topological order, and units folded into another (a transposed parameter is
-    drawn as the parameter). One-element constants without grad appear inside their op's label."""
+def collect_units(root: Node, params: Mapping[str, Node] | None, max_values: int, flow: Flow | None,
+                  order: list[Node] | None = None) -> tuple[list[Unit], dict[int, int]]:
+    """Tensor and op units in topological order (`order`: the root's toposort with every input, when in hand),
+    and units folded into another (a transposed parameter is drawn as the parameter). One-element constants
+    without grad appear inside their op's label."""
     names = {id(tensor): name for name, tensor in (params or {}).items()}
     held, root = root, vertex(root)  # the root itself is in hand: its name and values can be shown
-    nodes = toposort(root, all_inputs=True)
+    nodes = toposort(root, all_inputs=True) if order is None else order
     grads = {} if flow is None else flow.grad
     reader_scopes: dict[int, list[str | None]] = {}
     for node in nodes:
