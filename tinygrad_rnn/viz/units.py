@@ -238,9 +238,10 @@ def hidden_path(units: list[Unit]) -> tuple[set[int], set[int], set[int]]:
                     initial.add(start)
     hidden |= initial
     layer_of = [unit.step[0] if unit.step else None for unit in units]
+    first_reader = first_reader_layers(units)
     for index in sorted(hidden):
         if layer_of[index] is None:
-            layer_of[index] = next((u.step[0] for u in units if index in u.parents and u.step), None)
+            layer_of[index] = first_reader.get(index)
     after: set[int] = set()
     for index, unit in enumerate(units):
         if unit.step is not None and any((p in hidden or p in after) and layer_of[p] == layer_of[index]
@@ -252,3 +253,13 @@ def hidden_path(units: list[Unit]) -> tuple[set[int], set[int], set[int]]:
             before.update(p for p in units[index].parents if layer_of[p] is not None and
                           layer_of[p] == layer_of[index])
     return hidden, (after & before) | hidden, initial
+
+
+def first_reader_layers(units: list[Unit]) -> dict[int, str]:
+    """unit index -> the layer of the first step that reads it (for a leaf: the layer its initial state is of)."""
+    found: dict[int, str] = {}
+    for unit in units:
+        if unit.step is not None:
+            for parent in unit.parents:
+                found.setdefault(parent, unit.step[0])
+    return found
