@@ -30,9 +30,9 @@ from typing import Any
 
 from ..graph import Node, toposort, vertex
 from .dot import COLOURS, MAX_WIDTH, MIN_WIDTH, Scale, statements
-from .flow import GradientsUnavailableError, compute_flow
-from .layout import MAX_FAN, Picture, arrange
-from .units import Unit, collect_units, hidden_path
+from .flow import FREED, GradientsUnavailableError, compute_flow, is_freed
+from .layout import MAX_FAN, Picture, arrange, finish
+from .units import Unit, attach, collect_units, hidden_path
 
 __all__ = ["AUTO_MAX_STEPS", "COLOURS", "MAX_FAN", "MAX_NODES", "MAX_WIDTH", "MIN_WIDTH", "SIZE_BUDGET_PX",
            "GradientsUnavailableError", "GraphvizNotFoundError", "PictureTooLargeError", "RenderError", "draw",
@@ -164,7 +164,6 @@ def _prepare(caller: str, root: Node, options: Mapping[str, Any]) -> Prepared:
     _check_options(caller, options)
     settings = _settings(caller, root, dict(options))
     order = toposort(vertex(root), all_inputs=True)
-    flow = compute_flow(root, order, f"viz.{caller}") if settings["show_grad"] else None
     params = settings["params"]
     if params:
         present = {id(node) for node in order}
@@ -173,11 +172,16 @@ def _prepare(caller: str, root: Node, options: Mapping[str, Any]) -> Prepared:
             raise ValueError(f"viz.{caller}: params names {len(missing)} tensor(s) that are not in this graph: "
                              f"{', '.join(repr(name) for name in missing[:6])}{' ...' if len(missing) > 6 else ''}; "
                              "pass only the parameters the graph uses (e.g. those of the model that made it)")
-    units, folded = collect_units(root, params, settings["max_values"], flow, order)
+    if settings["show_grad"] and is_freed(order):
+        raise GradientsUnavailableError(f"viz.{caller}: {FREED}")
+    units, folded = collect_units(root, params, settings["max_values"], order)
     hidden, on_path, initial = hidden_path(units)
-    picture = arrange(units, folded, hidden, on_path, initial, settings["collapse"] == "timestep",
-                     settings["max_steps"], settings["intermediates"])
+    picture, routes = arrange(units, folded, hidden, on_path, initial, settings["collapse"] == "timestep",
+                              settings["max_steps"], settings["intermediates"])
     _label_plumbing(picture, units)
+    if settings["show_grad"]:
+        attach(units, compute_flow(root, order, f"viz.{caller}", routes, _measured(units, picture, hidden)))
+    finish(picture, units, hidden, settings["collapse"] == "timestep")
     drawn = sum(group.kind != "hidden-away" for group in picture.groups)
     limit = settings["max_nodes"]
     if limit is not None and drawn > limit:
@@ -257,6 +261,16 @@ def _settings(caller: str, root: Any, options: dict[str, Any]) -> dict[str, Any]
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"{where}: max_nodes must be a positive int or None, got {limit!r}")
     return settings
+
+
+def _measured(units: list[Unit], picture: Picture, hidden: set[int]) -> set[int]:
+    """The vertices whose gradient norms the picture and the page show: the hidden states (every step's) and
+    each drawn node's tensors."""
+    measured = {id(units[index].node) for index in hidden}
+    for group in picture.groups:
+        if group.kind not in ("step", "elided", "pre", "post"):
+            measured.update(id(units[index].node) for index in group.members if units[index].kind != "op")
+    return measured
 
 
 def _label_plumbing(picture: Picture, units: list[Unit]) -> None:
