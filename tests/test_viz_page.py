@@ -291,3 +291,49 @@ def test_snapshots_can_be_losses_with_retained_gradients(tmp_path):
     first, second = (s["hidden"]["rnn.l0"] for s in page.data["snapshots"])
     np.testing.assert_allclose(np.array(second), 2 * np.array(first), rtol=1e-12)
     assert math.isclose(page.data["snapshots"][1]["loss"], 2 * page.data["snapshots"][0]["loss"])
+
+
+def train_with_recorder(steps: int, every: int):
+    """A few SGD steps of a float64 LSTM under analysis.FlowRecorder (clipped); returns (model, recorder, inputs)."""
+    nn.manual_seed(0)
+    model = nn.LSTM(2, 3, dtype=np.float64)
+    inputs = tg.Tensor(np.random.default_rng(1).standard_normal((7, 1, 2)))
+    optimizer = tg.optim.SGD(model.parameters(), lr=0.5)
+    recorder = tg.analysis.FlowRecorder(model, every=every)
+    for _ in range(steps):
+        output, _ = model(inputs)
+        optimizer.zero_grad()
+        recorder.backward((output[-1] ** 2).mean())
+        recorder.clip(0.05)
+        optimizer.step()
+    return model, recorder, inputs
+
+
+@needs_dot
+def test_snapshots_of_a_real_flow_recorder(tmp_path):
+    model, recorder, inputs = train_with_recorder(steps=6, every=2)  # records steps 0, 2, 4
+    output, _ = model(inputs)  # the graph drawn: the model and input of the next recorded step
+    path = viz.to_html((output[-1] ** 2).mean(), tmp_path / "page.html", params=dict(model.named_parameters()),
+                       snapshots=recorder.snapshots)
+    page = Page(open(path, encoding="utf-8").read())
+    assert [s["step"] for s in page.data["snapshots"]] == [0, 2, 4]
+    for shown, recorded in zip(page.data["snapshots"], recorder.snapshots):
+        assert shown["loss"] == recorded.loss and shown["grad_norm"] == recorded.grad_norm
+        assert shown["clipped_norm"] == recorded.clipped_norm and recorded.clipped_norm is not None
+        assert shown["hidden"] == {"lstm.l0": list(recorded.hidden["lstm.l0"])}
+        assert shown["cell"] == {"lstm.l0": list(recorded.cell["lstm.l0"])}
+    output, _ = model(inputs)
+    recorder.backward((output[-1] ** 2).mean())  # step 6, recorded on a copy of the graph the page drew
+    measured = recorder.snapshots[-1]
+    assert measured.step == 6
+    layer = page.data["layers"][0]  # the page's own backward against the recorder's hooks
+    np.testing.assert_allclose(layer["hidden"], measured.hidden["lstm.l0"], rtol=1e-12)
+    np.testing.assert_allclose(layer["cell"], measured.cell["lstm.l0"], rtol=1e-12)
+
+
+def test_a_recorder_with_no_snapshots_is_a_clear_error_and_nothing_is_written(tmp_path):
+    model, recorder, inputs = train_with_recorder(steps=0, every=1)
+    output, _ = model(inputs)
+    with pytest.raises(ValueError, match=r"snapshots is empty; .*FlowRecorder"):
+        viz.to_html((output[-1] ** 2).mean(), tmp_path / "page.html", snapshots=recorder.snapshots)
+    assert list(tmp_path.iterdir()) == []
