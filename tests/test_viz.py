@@ -227,6 +227,14 @@ def test_many_steps_read_from_one_node_share_one_labelled_edge():
     assert f"into each of {viz.MAX_FAN + 4} steps" in out  # expanded too, past MAX_FAN steps
 
 
+def test_a_fan_counts_the_steps_of_an_elided_run_too():
+    loss, params = _nn_loss("lstm", steps=9)  # drawn: 3 steps, a run of 3, 3 steps
+    dot = viz.to_dot(loss, params=params)
+    assert "... 3 steps ..." in dot
+    assert dot.count('"into each of 9 steps"') >= 2 and '"from each of 9 steps"' in dot
+    assert "of 7 steps" not in dot
+
+
 def test_lstm_hidden_and_cell_state_are_both_highlighted():
     loss, params = _nn_loss("lstm", steps=3)
     nodes, _ = parse(expanded_dot(loss, params=params))

@@ -371,7 +371,7 @@ def _fans(picture: Picture, collapse: bool) -> None:
                 _add_flow(first, tensor, flow, summed=True)
             first.highlighted = first.highlighted or edge.highlighted
             merged_away.add(id(edge))
-        first.fan = len(distinct)
+        first.fan = _steps_in(distinct, groups)
         scope = groups[tail].scope or ""
         if not (scope == layer or scope.startswith(layer + "/")):
             first.into_cluster = layer
@@ -409,7 +409,13 @@ def _fan_ins(picture: Picture, merged_away: set[int]) -> None:
                     _add_flow(last, tensor, flow, summed=True)
                 last.highlighted = last.highlighted or edge.highlighted
                 merged_away.add(id(edge))
-        last.fan = -len({groups[edge.tail].step for edge in edges})
+        last.fan = -_steps_in({groups[edge.tail].step for edge in edges}, groups)
+
+
+def _steps_in(steps: set[Any], groups: list[Group]) -> int:
+    """How many time steps a set of drawn steps stands for (an elided run counts its steps)."""
+    runs = {group.step: group.count for group in groups if group.kind == "elided"}
+    return sum(runs.get(step, 1) if step[1] is None else 1 for step in steps)
 
 
 def _ranks(picture: Picture, collapse: bool) -> None:
