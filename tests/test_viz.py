@@ -189,7 +189,10 @@ def test_collapse_draws_one_node_per_step_with_the_gradient_entering_it():
     (into,) = [attrs for tail, _, attrs in edges if tail == weight_hh]  # one edge standing for all five
     assert "into each of 5 steps" in into
     labelled = parse(expanded_dot(loss, params=params, collapse="timestep", grad_labels=True))[1]
-    (total,) = [float(attribute(attrs, "label")) for tail, _, attrs in labelled if tail == weight_hh]
+    (label,) = [attribute(attrs, "label") for tail, _, attrs in labelled if tail == weight_hh]
+    total, words = label.split("\\n")  # the norm it carries, then what it stands for
+    assert words == "into each of 5 steps"
+    total = float(total)
     assert total == pytest.approx(np.linalg.norm(params["weight_hh"].grad), rel=5e-3)
 
 

@@ -136,13 +136,15 @@ def edge_attributes(edge: Edge, highlight: bool, scale: Scale | None, grad_label
                   f"penwidth={MIN_WIDTH + (MAX_WIDTH - MIN_WIDTH) * position:.2f}"]
         if norm == 0:
             attrs.append("style=dashed")
-        if grad_labels:
-            attrs.append(f'label="{format_number(norm)}" fontsize=8 fontcolor="#666666"')
-    if not edge.constraint:
-        attrs += ["constraint=false", "weight=0"]
+    words = ""
     if edge.fan:
         words = f"into each of {edge.fan} steps" if edge.fan > 0 else f"from each of {-edge.fan} steps"
-        attrs.append(f'{"xlabel" if grad_labels else "label"}="{words}" fontsize=8 fontcolor="#555555"')
+    if grad_labels and scale is not None and norm is not None:
+        words = format_number(norm) + (f"\\n{words}" if words else "")
+    if words:
+        attrs.append(f'label="{words}" fontsize=8 fontcolor="#555555"')
+    if not edge.constraint:
+        attrs += ["constraint=false", "weight=0"]
     if edge.into_cluster is not None and edge.into_cluster in cluster_of:
         attrs.append(f"{'ltail' if edge.backward else 'lhead'}=cluster_{cluster_of[edge.into_cluster]}")
     if edge.backward:
