@@ -448,3 +448,24 @@ def test_intermediate_values_are_drawn_when_the_graph_kept_them(keep):
     assert "(2,)\n[0.5 -1]" in labels  # a leaf, always
     assert ("hidden\n(2,)\n[0.762 -0.964]" in labels) is keep
     assert ("(2,)" in labels) is not keep  # the shape, from the context, is all that is left otherwise
+
+
+def test_the_width_scale_spans_at_most_max_decades_below_the_largest_gradient():
+    from tinygrad_rnn.viz.dot import MAX_DECADES, Scale
+
+    scale = Scale([1e-140, 1e-3, 10.0], None)
+    assert scale.clipped and (scale.low, scale.high) == (1.0 - MAX_DECADES, 1.0)
+    assert scale.position(1e-140) == 0.0 and scale.position(1e-3) == pytest.approx((MAX_DECADES - 4) / MAX_DECADES)
+    assert not Scale([1e-3, 10.0], None).clipped and Scale([1e-140, 10.0], (-200, 1)).low == -200
+    loss, params = _nn_loss("rnn", steps=3)
+    assert "≤" not in viz.to_dot(loss, params=params)
+
+
+def test_a_written_picture_has_the_permissions_open_would_give(tmp_path):
+    loss, params = _nn_loss("rnn", steps=2)
+    mask = os.umask(0o022)
+    try:
+        path = viz.render(loss, tmp_path / "graph.dot", params=params)
+    finally:
+        os.umask(mask)
+    assert os.stat(path).st_mode & 0o777 == 0o644

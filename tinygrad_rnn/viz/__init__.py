@@ -328,6 +328,7 @@ def write_atomically(target: Path, data: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)
+        os.chmod(temporary, 0o666 & ~_umask())  # as open() would make it (mkstemp's is private, 0600)
         os.replace(temporary, target)
     except BaseException:
         try:
@@ -335,6 +336,12 @@ def write_atomically(target: Path, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def run_dot(text: str, fmt: str, target: Path | str) -> bytes:

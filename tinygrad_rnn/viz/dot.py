@@ -27,17 +27,24 @@ STEP_RAMP = ("#fff5f0", "#ef3b2c")
 HIDDEN_BORDER = "#a50f15"
 NO_GRADIENT = "#b0b0b0"
 MIN_WIDTH, MAX_WIDTH = 0.8, 6.0
+MAX_DECADES = 6
+"""The width scale spans at most this many powers of ten below the largest gradient; smaller ones are drawn
+thinnest (their numbers are still in the labels and on the page)."""
 
 
 class Scale:
-    """Maps a gradient norm to [0, 1] by log10, over the drawing's own range (or a fixed one)."""
+    """Maps a gradient norm to [0, 1] by log10, over the drawing's own range, at most MAX_DECADES deep (or a
+    fixed range): a gradient that vanished to 1e-140 must not squeeze every other width into the thickest."""
 
     def __init__(self, norms: list[float | None], fixed: tuple[float, float] | None) -> None:
         logs = [math.log10(n) for n in norms if n is not None and n > 0 and math.isfinite(n)]
+        self.clipped = False
         if fixed is not None:
             self.low, self.high = float(fixed[0]), float(fixed[1])
         else:
             self.low, self.high = (min(logs), max(logs)) if logs else (0.0, 0.0)
+            if self.high - self.low > MAX_DECADES:
+                self.low, self.clipped = self.high - MAX_DECADES, True
 
     def position(self, norm: float) -> float:
         if not norm > 0:
@@ -291,10 +298,11 @@ def _legend(picture: Picture, scale: Scale | None, highlight: bool) -> list[str]
         row(COLOURS["op"], "op (registry name)")
     if scale is not None:
         swatches = "".join(f'<td bgcolor="{mix(EDGE_RAMP, p / 4)}" width="12"> </td>' for p in range(5))
+        low = ("≤ " if scale.clipped else "") + format_number(10 ** scale.low)
         rows.append(f'<tr><td colspan="2" align="left">edge width and colour: log10 ‖gradient sent back along the '
                     f'edge‖{"; red: along the hidden-state path" if highlight else ""}</td></tr>'
                     f'<tr><td colspan="2"><table border="0" cellspacing="0" cellpadding="1"><tr>'
-                    f'<td>{format_number(10 ** scale.low)}</td>{swatches}<td>{format_number(10 ** scale.high)}</td>'
+                    f'<td>{low}</td>{swatches}<td>{format_number(10 ** scale.high)}</td>'
                     f'</tr></table></td></tr>')
         edges = picture.edges
         if any(edge.norm == 0 for edge in edges):
