@@ -188,6 +188,14 @@ def test_stacked_bidirectional_picture_keeps_layers_as_rows_within_the_budget(ce
         ordered == [f"{cell}.l0", f"{cell}.l0_reverse", f"{cell}.l1", f"{cell}.l1_reverse"]
 
 
+@needs_dot
+@pytest.mark.slow
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_stacked_bidirectional_picture_at_1000_steps_is_within_the_budget(cell):
+    loss, _, params = model_loss(cell, steps=1000, layers=2, bidirectional=True)
+    check_layout(viz.to_dot(loss, params=params), viz.AUTO_MAX_STEPS)
+
+
 def check_layout(text: str, drawn_steps: int) -> list[dict]:
     """Run dot -Tjson; check the budget and that step t's node is left of step t+1's (same y) in every layer."""
     layout = json.loads(subprocess.run(["dot", "-Tjson"], input=text, capture_output=True, text=True,
