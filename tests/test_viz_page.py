@@ -345,3 +345,13 @@ def test_a_recorder_with_no_snapshots_is_a_clear_error_and_nothing_is_written(tm
     with pytest.raises(ValueError, match=r"snapshots is empty; .*FlowRecorder"):
         viz.to_html((output[-1] ** 2).mean(), tmp_path / "page.html", snapshots=recorder.snapshots)
     assert list(tmp_path.iterdir()) == []
+
+
+@needs_dot
+def test_past_the_factor_budget_the_page_says_the_factors_were_not_computed(tmp_path, monkeypatch):
+    from tinygrad_rnn.viz import factors
+
+    loss, _, params = model_loss("lstm", steps=4)
+    monkeypatch.setattr(factors, "MAX_OP_BACKWARDS", 10)
+    text = open(viz.to_html(loss, tmp_path / "page.html", params=params), encoding="utf-8").read()
+    assert Page(text).data["layers"][0]["factors"] is None and "MAX_OP_BACKWARDS" in text
