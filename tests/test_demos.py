@@ -237,7 +237,16 @@ def test_render_graph_writes_a_picture_per_cell(tmp_path):
     assert demo("render_graph").main(["--out", str(tmp_path), "--formats", "svg"]) == 0
     for cell in ("rnn", "lstm", "gru"):
         svg = (tmp_path / f"graph_{cell}.svg").read_text()
-        assert svg.lstrip().startswith("<?xml") and "t=3" in svg and "weight_hh_l0" in svg
+        assert svg.lstrip().startswith("<?xml") and "t=7" in svg and "... 2 steps ..." in svg
+        assert svg.count(f"{cell}.weight_hh_l0") == 1  # one node per cell per step, the parameter drawn once
+
+
+@pytest.mark.skipif(not HAS_DOT, reason="Graphviz 'dot' is not installed")
+def test_render_graph_page_holds_the_training_snapshots(tmp_path):
+    assert demo("render_graph").main(["--out", str(tmp_path), "--cells", "gru", "--formats", "dot", "--page",
+                                      "--train-steps", "20"]) == 0
+    page = (tmp_path / "graph_gru.html").read_text()
+    assert '"snapshots":[{"step":0,' in page and '{"step":18,' in page and 'id="snapshot"' in page
 
 
 @pytest.mark.slow
