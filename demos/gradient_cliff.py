@@ -192,7 +192,7 @@ def plot_cliff(runs: dict[str, dict[str, np.ndarray]], args: argparse.Namespace,
                         textcoords="offset points", color="white", fontsize=9)
     after = runs["unclipped"]["path"][hit["step"] + 1]
     axes[0, 1].annotate(f"unclipped thrown to\n({after[0]:.0f}, {after[1]:.0f})", _edge_point(where, after, windows),
-                        xytext=(-110, -30), textcoords="offset points", color="white", fontsize=9,
+                        xytext=(0.03, 0.97), textcoords="axes fraction", va="top", color="white", fontsize=9,
                         arrowprops={"arrowstyle": "->", "color": "white"})
     axes[0, 1].legend(fontsize=8, loc="lower left", framealpha=0.8)
     for mode, run in runs.items():
@@ -347,10 +347,10 @@ def main(argv: list[str] | None = None) -> int:
           f"step {hit['step']}; loss jumps {hit['loss_before']:.4g} -> {hit['loss_after']:.4g}; ends at L = "
           f"{runs['unclipped']['losses'][-1]:.3g}, (w, b) = ({runs['unclipped']['path'][-1][0]:.1f}, "
           f"{runs['unclipped']['path'][-1][1]:.1f})")
-    for mode in MODES[1:]:
+    for mode, bound in (("norm-clipped", "at most lr tau"), ("value-clipped", "each coordinate at most lr tau")):
         run = runs[mode]
         print(f"  {mode}: largest ||g|| {run['grad_norms'].max():.4g}, largest step "
-              f"{np.linalg.norm(np.diff(run['path'], axis=0), axis=1).max():.4g} (lr tau = "
+              f"{np.linalg.norm(np.diff(run['path'], axis=0), axis=1).max():.4g} ({bound} = "
               f"{args.lr * args.threshold:.4g}); final L = {run['losses'][-1]:.3g}")
     unclipped, clipped = companion["unclipped"], companion["clip_grad_norm_"]
     numbers = companion_numbers(companion, args)

@@ -101,9 +101,11 @@ def test_smoke_run_writes_its_pictures_and_numbers(tmp_path):
     (["--threshold", "0"], "--threshold"),
     (["--lr", "-0.1"], "--lr"),
 ])
-def test_bad_sizes_are_refused_in_one_line(tmp_path, args, phrase):
-    result = run_lab("gradient_cliff", "--smoke", "--out", tmp_path / "out", *args)
-    assert_refused(result, phrase)
+def test_bad_sizes_are_refused_in_one_line(tmp_path, args, phrase, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cliff.main(["--smoke", "--out", str(tmp_path / "out"), *args])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and phrase in err, err
     assert not (tmp_path / "out").exists()
 
 
@@ -121,3 +123,14 @@ def test_existing_pictures_are_kept_without_overwrite(tmp_path):
     assert_refused(result, "gradient_cliff_rnn.png exists", "--overwrite")
     assert files_in(tmp_path) == ["gradient_cliff_rnn.png"]
     assert (tmp_path / "gradient_cliff_rnn.png").read_bytes() == b"an earlier picture"
+
+
+def test_pictures_are_written_with_the_usual_permissions(tmp_path):
+    import os
+
+    from _lab import write_atomically
+
+    path = write_atomically(tmp_path / "picture.png", lambda temporary: open(temporary, "wb").write(b"x"))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask

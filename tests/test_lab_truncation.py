@@ -88,3 +88,16 @@ def test_an_out_that_is_a_file_or_an_existing_picture_is_refused(tmp_path):
     (tmp_path / "out" / "truncation.png").write_bytes(b"earlier")
     assert_refused(run_lab("truncation", "--smoke", "--out", tmp_path / "out"), "truncation.png exists")
     assert (tmp_path / "out" / "truncation.png").read_bytes() == b"earlier" and afile.read_text() == "keep me"
+
+
+def test_the_cli_runs_every_lab_of_this_set(tmp_path):
+    import subprocess
+    import sys
+
+    from tinygrad_rnn.cli.demo import available_demos
+
+    assert {"gradient_cliff", "copy_task", "truncation"} <= set(available_demos())
+    result = subprocess.run([sys.executable, "-m", "tinygrad_rnn", "demo", "truncation", "--smoke", "--no-progress",
+                             "--out", str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert_png(tmp_path / "truncation.png")
