@@ -43,12 +43,19 @@ def write_atomically(path: Path, write: Callable[[str], None]) -> Path:
     os.close(descriptor)
     try:
         write(temporary)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; a picture is as readable as any file
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
             os.remove(temporary)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def save_figure(figure: Any, path: Path, dpi: int = 120) -> Path:
