@@ -42,7 +42,8 @@ def test_committed_without_outputs(name):
     stale = [index for index, cell in enumerate(load(name)["cells"]) if cell["cell_type"] == "code"
              and (cell.get("outputs") or cell.get("execution_count") is not None or "execution" in cell["metadata"])]
     assert not stale, (f"{name}: code cells {stale} hold outputs or execution counts; clear them before committing "
-                       f"(jupyter nbconvert --clear-output --inplace notebooks/{name})")
+                       "(in Jupyter: Edit > Clear Outputs of All Cells; or, with nbconvert installed, "
+                       f"jupyter nbconvert --clear-output --inplace notebooks/{name})")
 
 
 @pytest.fixture(scope="module")
