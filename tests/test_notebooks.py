@@ -5,6 +5,7 @@ plays no part), importing this checkout's tinygrad_rnn, in a temporary folder (w
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import os
@@ -26,7 +27,7 @@ TUTORIALS = {  # name -> the kinds of picture it must show inline
 NEEDS_DOT = {"01_bptt_is_a_sum_over_time.ipynb", "03_debugging_a_training_run.ipynb"}
 KERNEL = "tinygrad-rnn-tests"
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-WHO = "import sys, tinygrad_rnn; print(sys.executable); print(tinygrad_rnn.__file__)"
+WHO = "import sys, tinygrad_rnn\n(sys.executable, tinygrad_rnn.__file__)"  # who ran the kernel
 
 
 def load(name: str) -> dict:
@@ -88,7 +89,7 @@ def test_runs_top_to_bottom(name, kernel, tmp_path):
         pytest.fail(f"{name}: a cell failed\n{failure}", pytrace=False)
 
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
-    executable, package = outputs.pop()["text"].split()
+    executable, package = ast.literal_eval(outputs.pop()["data"]["text/plain"])
     assert (executable, Path(package).resolve()) == (sys.executable, Path(tinygrad_rnn.__file__).resolve())
     shown = {kind for output in outputs for kind in output.get("data", {})}
     assert TUTORIALS[name] <= shown, f"{name}: no {TUTORIALS[name] - shown} output, so a picture did not render"
