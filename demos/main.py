@@ -41,7 +41,8 @@ WHAT_TO_LOOK_AT = {
     "char_rnn.npz": "the trained char-RNN's checkpoint: train it on with demos/char_rnn.py --resume --checkpoint "
                     "<this file> --steps N",
 }
-LABS = ("gradient_cliff", "copy_task", "truncation", "memory_horizon", "carousel", "watch_it_learn")
+LABS = ("gradient_cliff", "copy_task", "truncation", "memory_horizon", "carousel",
+        "watch_it_learn")
 
 
 def build_parser() -> Parser:
