@@ -34,7 +34,8 @@ WHAT_TO_LOOK_AT = {
                      "||dL/dh_t||, click a hidden state for its paths to the loss, move the time slider",
     "vanishing_gradients.png": "log ||dL/dh_t|| against t: straight lines whose slope is the decay per step, one "
                                "per spectral radius, and the LSTM",
-    "bptt_radii.png": "the BPTT graph at the smallest and largest radius, one above the other: the red path fades or grows",
+    "bptt_radii.png": "the BPTT graph at the smallest and largest radius, one above the other: the red path "
+                      "fades or grows",
     "bptt_radius_*.png": "one radius's BPTT graph, with the gradient norm on each edge",
     "graph_rnn.svg": "the unrolled tanh RNN, every op drawn, edges as wide as the gradient they carry back",
     "graph_rnn.png": "the same graph as a picture",
