@@ -4,15 +4,14 @@ writes them (atomically, so an interrupted lab leaves no half-written picture)."
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from tinygrad_rnn.cli.arguments import Parser, output_folder
+from tinygrad_rnn.files import write_atomically
 
 
 def lab_parser(name: str, description: str) -> Parser:
@@ -35,27 +34,6 @@ def outputs(parser: Parser, args: Any, names: Sequence[str]) -> list[Path]:
                      "another --out")
     folder.mkdir(parents=True, exist_ok=True)
     return paths
-
-
-def write_atomically(path: Path, write: Callable[[str], None]) -> Path:
-    """Call `write(temporary_path)`, then rename the temporary file to `path` (removed if `write` fails)."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
-    os.close(descriptor)
-    try:
-        write(temporary)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; a picture is as readable as any file
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def save_figure(figure: Any, path: Path, dpi: int = 120) -> Path:

@@ -18,9 +18,7 @@ nodes unless asked (`max_nodes=None`), so `dot` never runs for minutes.
 from __future__ import annotations
 
 import gc
-import os
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
@@ -28,6 +26,7 @@ from numbers import Real
 from pathlib import Path
 from typing import Any
 
+from .. import files
 from ..graph import Node, toposort, vertex
 from .dot import COLOURS, MAX_WIDTH, MIN_WIDTH, Scale, statements
 from .flow import FREED, GradientsUnavailableError, compute_flow, is_freed
@@ -318,30 +317,8 @@ def _cluster_labels(prepared: Prepared) -> dict[str, str]:
 
 
 def write_atomically(target: Path, data: bytes) -> None:
-    """Write `data` to `target` whole or not at all: a temporary file beside it, then os.replace."""
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"viz: cannot write {str(target)!r}: the folder {str(folder)!r} does not exist")
-    if target.is_dir():
-        raise IsADirectoryError(f"viz: cannot write {str(target)!r}: it is a folder")
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.chmod(temporary, 0o666 & ~_umask())  # as open() would make it (mkstemp's is private, 0600)
-        os.replace(temporary, target)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    """Write `data` to `target` whole or not at all (see files.py)."""
+    files.write_atomically(target, lambda temporary: Path(temporary).write_bytes(data), "viz")
 
 
 def run_dot(text: str, fmt: str, target: Path | str) -> bytes:
