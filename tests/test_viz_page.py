@@ -44,19 +44,21 @@ def model_loss(cell: str = "lstm", steps: int = 5, hidden: int = 3, layers: int 
 
 
 class Page(HTMLParser):
-    """Nodes and edges (id -> attributes) of the page's SVG, and its JSON data."""
+    """Nodes and edges (id -> attributes) of the page's SVG and of its expanded cells' SVGs (ids c<k>n<i>,
+    c<k>e<j>), and its JSON data."""
 
     def __init__(self, text: str) -> None:
         super().__init__()
-        self.nodes, self.edges, self.data, self._json = {}, {}, None, False
+        self.nodes, self.edges, self.cell_nodes, self.cell_edges, self.data, self._json = {}, {}, {}, {}, None, False
         self.feed(text)
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
+        cell = attrs.get("id", "").startswith("c")
         if tag == "g" and attrs.get("class") == "node" and "data-kind" in attrs:
-            self.nodes[attrs["id"]] = attrs
+            (self.cell_nodes if cell else self.nodes)[attrs["id"]] = attrs
         elif tag == "g" and attrs.get("class") == "edge":
-            self.edges[attrs["id"]] = attrs
+            (self.cell_edges if cell else self.edges)[attrs["id"]] = attrs
         self._json = tag == "script" and attrs.get("id") == "tg-data"
 
     def handle_data(self, data):

@@ -28,6 +28,7 @@ from typing import Any
 
 from .. import files
 from ..graph import Node, toposort, vertex
+from .cells import choose_steps, plan, step_numbers
 from .dot import COLOURS, MAX_WIDTH, MIN_WIDTH, Scale, statements
 from .flow import FREED, GradientsUnavailableError, compute_flow, is_freed
 from .layout import MAX_FAN, Picture, arrange, finish
@@ -110,15 +111,18 @@ def render(root: Node, path: str | Path, format: str | None = None, **options: A
     return str(target)
 
 
-def to_html(root: Node, path: str | Path, *, snapshots: Any = None, **options: Any) -> str:
+def to_html(root: Node, path: str | Path, *, snapshots: Any = None, expand_steps: Any = "auto",
+            **options: Any) -> str:
     """Write one self-contained interactive page (SVG from Graphviz, inline CSS and JavaScript, no network) to
     `path`; returns the path. Options as `to_dot`; `snapshots`: several recorded backward passes over training
-    (e.g. `analysis.FlowRecorder(...).snapshots`), which a second slider moves through. See `viz.html`."""
+    (e.g. `analysis.FlowRecorder(...).snapshots`), which a second slider moves through; `expand_steps`: the
+    steps whose cell the page can show op by op ('auto': every step up to `viz.cells.MAX_EXPANDED_STEPS`, past
+    that the drawn ones and every k-th; `range(a, b)`: those and the drawn ones; None: none). See `viz.html`."""
     from .html import page
 
     _check_options("to_html", options)
     target = Path(path)
-    write_atomically(target, page(root, target, snapshots, options).encode("utf-8"))
+    write_atomically(target, page(root, target, snapshots, options, expand_steps).encode("utf-8"))
     return str(target)
 
 
@@ -128,8 +132,9 @@ class Prepared:
     """Everything one picture needs: the units, the picture, its scale and its settings."""
 
     def __init__(self, units: list[Unit], picture: Picture, scale: Scale | None, settings: dict[str, Any],
-                 hidden: set[int]) -> None:
+                 hidden: set[int], cells: Any = None) -> None:
         self.units, self.picture, self.scale, self.settings, self.hidden = units, picture, scale, settings, hidden
+        self.cells = cells  # the page's expanded steps (cells.Cells), when asked for
 
 
 def _check_options(caller: str, options: Mapping[str, Any]) -> None:
@@ -153,13 +158,14 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def prepare(caller: str, root: Node, options: Mapping[str, Any]) -> Prepared:
-    """Check the options, compute the gradients and lay out the picture."""
+def prepare(caller: str, root: Node, options: Mapping[str, Any], expand_steps: Any = None) -> Prepared:
+    """Check the options, compute the gradients and lay out the picture (and, for the page, measure the steps
+    `expand_steps` picks: see `cells.choose_steps`)."""
     with collector_paused():
-        return _prepare(caller, root, options)
+        return _prepare(caller, root, options, expand_steps)
 
 
-def _prepare(caller: str, root: Node, options: Mapping[str, Any]) -> Prepared:
+def _prepare(caller: str, root: Node, options: Mapping[str, Any], expand_steps: Any = None) -> Prepared:
     _check_options(caller, options)
     settings = _settings(caller, root, dict(options))
     order = toposort(vertex(root), all_inputs=True)
@@ -178,8 +184,23 @@ def _prepare(caller: str, root: Node, options: Mapping[str, Any]) -> Prepared:
     picture, routes = arrange(units, folded, hidden, on_path, initial, settings["collapse"] == "timestep",
                               settings["max_steps"], settings["intermediates"])
     _label_plumbing(picture, units)
+    cells = None
+    measured = _measured(units, picture, hidden) if settings["show_grad"] else set()
+    if expand_steps is not None and settings["show_grad"]:
+        drawn = {}
+        for group in picture.groups:
+            if group.step is not None and group.step[1] is not None and group.kind not in ("join", "hidden-away"):
+                drawn.setdefault(group.step[0], set()).add(group.step[1])
+        chosen, stride = choose_steps(picture.layers, drawn, expand_steps, f"viz.{caller}")
+        cells = plan(units, picture, hidden, on_path, chosen)
+        cells.stride = stride
+        for node_id, extra in cells.routes.items():
+            routes.setdefault(node_id, []).extend(extra)
+        measured |= cells.measure
+    flow = None
     if settings["show_grad"]:
-        attach(units, compute_flow(root, order, f"viz.{caller}", routes, _measured(units, picture, hidden)))
+        flow = compute_flow(root, order, f"viz.{caller}", routes, measured)
+        attach(units, flow)
     finish(picture, units, hidden, settings["collapse"] == "timestep")
     drawn = sum(group.kind != "hidden-away" for group in picture.groups)
     limit = settings["max_nodes"]
@@ -192,7 +213,10 @@ def _prepare(caller: str, root: Node, options: Mapping[str, Any]) -> Prepared:
     if settings["show_grad"]:
         norms = [edge.norm for edge in picture.edges] + [group.norm for group in picture.groups]
         scale = Scale(norms, settings["grad_range"])
-    return Prepared(units, picture, scale, settings, hidden)
+    prepared = Prepared(units, picture, scale, settings, hidden, cells)
+    if cells is not None and flow is not None:
+        cells.numbers = step_numbers(cells, flow.norm)
+    return prepared
 
 
 def _statements(caller: str, root: Node, options: Mapping[str, Any], ids: bool = False) -> list[str]:
@@ -283,7 +307,7 @@ def _label_plumbing(picture: Picture, units: list[Unit]) -> None:
             if op is not None and op not in ops:
                 ops.append(op)
         if group.kind == "pre":
-            heading = "input projection, all steps" if "matmul" in ops else "before the steps"
+            heading = "input projection, all steps" if {"matmul", "addmm"} & set(ops) else "before the steps"
         else:
             heading = "outputs of all steps" if ops and ops[0] in ("stack", "concatenate") else "after the steps"
         group.label = heading + "\n" + ", ".join(ops)

@@ -26,6 +26,10 @@ g.edge.off-path, g.node.off-path { opacity: 0.25; }
 g.node.selected > path, g.node.selected > polygon { stroke: #3182bd !important; stroke-width: 3px; }
 g.node.clicked > path, g.node.clicked > polygon { stroke: #e6550d !important; stroke-width: 3.5px; }
 .strip-cell.selected { stroke: #3182bd; stroke-width: 2px; }
+#cell { margin-top: 0.8em; border: 1px solid #ddd; border-radius: 6px; padding: 0.4em 0.8em; overflow: auto; }
+#cell h2 { font-size: 1.05em; margin: 0.2em 0; }
+#cell .hint { color: #888; margin: 0 0 0.3em; }
+#cell svg { display: block; max-width: 100%; height: auto; }
 """
 
 PAGE_JS = r"""
@@ -163,6 +167,7 @@ PAGE_JS = r"""
     });
     if (!clicked) info.innerHTML = lines.join("\n");
     drawTimeline();
+    showCell(null, t);
   }
   if (time) time.addEventListener("input", function () { clearPath(); showTime(); });
 
@@ -278,6 +283,99 @@ PAGE_JS = r"""
       }
       box.appendChild(l);
     }
+  }
+  // ---- the inside of a step: a template per cell structure, re-numbered for the step shown ----------------
+  var cells = data.cells, cellLayer = null;
+  var EDGE = [[0xc4, 0xc4, 0xc4], [0x08, 0x30, 0x6b]], HIDDEN = [[0xf6, 0xb7, 0xa8], [0xa5, 0x0f, 0x15]];
+  function g3(x) {  // Python's format(x, ".3g"): the picture's own labels
+    if (x === 0) return "0";
+    var e = Math.floor(Math.log10(Math.abs(x))), m = Number(x.toPrecision(3));
+    e = Math.floor(Math.log10(Math.abs(m)));
+    if (e < -4 || e >= 3) {
+      var parts = m.toExponential(2).split("e"), mant = parts[0].replace(/\.?0+$/, ""), ex = Number(parts[1]);
+      return mant + "e" + (ex < 0 ? "-" : "+") + (Math.abs(ex) < 10 ? "0" : "") + Math.abs(ex);
+    }
+    var text = m.toFixed(Math.max(0, 2 - e));
+    return text.indexOf(".") >= 0 ? text.replace(/\.?0+$/, "") : text;
+  }
+  function position(norm) {
+    var low = data.scale[0], high = data.scale[1];
+    if (!(norm > 0)) return 0;
+    if (!isFinite(norm) || high - low < 1e-12) return 1;
+    return Math.min(1, Math.max(0, (Math.log10(norm) - low) / (high - low)));
+  }
+  function mixed(ramp, p) {
+    return "#" + ramp[0].map(function (a, i) { var v = Math.round(a + (ramp[1][i] - a) * p); return (v < 16 ? "0" : "") + v.toString(16); }).join("");
+  }
+  function paintEdge(g, value, onPath) {
+    var path = g.querySelector("path"), head = g.querySelector("polygon"), label = g.querySelector("text");
+    var colour = "#b0b0b0", width = 0.8, dash = "1,5";
+    if (value !== null && value !== undefined) {
+      var p = position(value);
+      colour = mixed(onPath ? HIDDEN : EDGE, p);
+      width = 0.8 + 5.2 * p;
+      dash = value === 0 ? "5,2" : "";
+    }
+    g.dataset.grad = value === null || value === undefined ? "" : String(value);
+    var title = g.querySelector("title");
+    if (title) title.textContent = "gradient sent back along this edge: ||·|| = " + (value === null || value === undefined ? "none flows" : g3(value));
+    if (path) { path.setAttribute("stroke", colour); path.setAttribute("stroke-width", width.toFixed(2)); if (dash) path.setAttribute("stroke-dasharray", dash); else path.removeAttribute("stroke-dasharray"); }
+    if (head) { head.setAttribute("stroke", colour); head.setAttribute("fill", colour); }
+    if (label) label.textContent = value === null || value === undefined ? "none" : g3(value);
+  }
+  function nearestStep(steps, t) {
+    var best = null;
+    Object.keys(steps).forEach(function (k) { if (best === null || Math.abs(k - t) < Math.abs(best - t)) best = Number(k); });
+    return best;
+  }
+  function showCell(layer, t) {
+    if (!cells) return;
+    if (layer !== null) cellLayer = layer;
+    if (cellLayer === null || !cells.steps[cellLayer]) cellLayer = Object.keys(cells.steps)[0];
+    var steps = cells.steps[cellLayer], shown = steps[t] ? t : nearestStep(steps, t);
+    var entry = steps[shown], k = entry[0], template = cells.templates[k];
+    var note = document.getElementById("cell-note");
+    note.textContent = shown === t ? "Every op of the step, each edge as wide as the gradient it carries back (its norm on it); hover for the numbers." :
+      "Step t=" + t + "'s inside is not in this page (" + cells.expanded + " of " + cells.total + " steps are expanded" +
+      (cells.stride > 1 ? ": the drawn ones and every " + cells.stride + "th" : "") + ", at most " + cells.limit +
+      "; viz.to_html(..., expand_steps=range(a, b)) picks others): showing t=" + shown + ", the nearest.";
+    document.getElementById("cell-title").textContent = "inside " + cellLayer + " at t=" + shown + stepLabel(shown);
+    Array.prototype.forEach.call(document.querySelectorAll(".cell-template"), function (div) { div.hidden = div.id !== "c" + k; });
+    template.edges.forEach(function (edge, j) {
+      var g = document.getElementById("c" + k + "e" + j);
+      if (g) paintEdge(g, entry[1][j], edge[2] === 1);
+    });
+    template.measured.forEach(function (n, i) {
+      var g = document.getElementById("c" + k + "n" + n);
+      if (!g) return;
+      var value = entry[2][i];
+      g.dataset.grad = value === null || value === undefined ? "" : String(value);
+      var title = g.querySelector("title");
+      if (title) title.textContent = title.textContent.replace(/\|\|grad\|\| .*$/, "||grad|| " + (value === null || value === undefined ? "none flows" : g3(value)));
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("#c" + k + " g.node"), function (g, n) {
+      g.dataset.t = String(shown);
+      g.dataset.layer = cellLayer;
+      if (g.dataset.kind === "op") g.dataset.scope = cellLayer + "/t=" + shown + (template.suffix[g.id.slice(("c" + k + "n").length)] || "");
+      var number = Number(g.id.slice(("c" + k + "n").length));
+      if (entry[3]) { if (entry[3][number]) g.dataset.values = entry[3][number]; else delete g.dataset.values; }
+    });
+  }
+  function stepLabel(t) { return data.step_labels && data.step_labels[t] !== undefined ? " (" + data.step_labels[t] + ")" : ""; }
+  if (cells) {
+    Array.prototype.forEach.call(document.querySelectorAll("#cell g.node, #cell g.edge"), function (g) {
+      g.addEventListener("mouseenter", function () { if (!clicked) info.innerHTML = describe(g); });
+    });
+    nodes.forEach(function (g) {
+      if (!g.dataset.layer) return;
+      g.addEventListener("click", function () {
+        var t = g.dataset.t !== undefined ? Number(g.dataset.t) : null, now = time ? Number(time.value) : 0;
+        if (t === null) t = now >= Number(g.dataset.from) && now <= Number(g.dataset.to) ? now : Number(g.dataset.from);
+        if (time) { time.value = t; document.getElementById("time-label").textContent = "t=" + t + stepLabel(t); }
+        drawTimeline();
+        showCell(g.dataset.layer, t);
+      });
+    });
   }
   showTime();
   drawChart();

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import GraphError
-from ..gradients import Accumulator, LazyGrad
+from ..gradients import Accumulator, IndexedGrad, LazyGrad
 from ..graph import fit_gradient, op_backward
 from ..mode import is_anomaly_enabled
 from ..versions import check_unmodified
@@ -32,9 +32,57 @@ class GradientsUnavailableError(GraphError):
 
 
 FLOAT64 = np.dtype(np.float64)
-Route = tuple[int, dict, Any]
+Route = tuple[int, Any, Any]
 """Where one gradient is added: (-1 for the vertex's own gradient, or the input position of what its op sends
-back), a dict, and the key in it. The picture's edges are such dicts, so only what is drawn is kept."""
+back), a dict (or a `NormSink`), and the key in it. The picture's edges are such dicts, so only what is drawn
+is kept."""
+
+
+class NormSink:
+    """Where routes keep only norms: `norms[key]` is ||the sum of what reached key||_2 in float64. A key expected
+    once is measured on arrival and dropped, so expanding a thousand steps holds no gradient arrays; one
+    expected several times is summed first (`finish` measures whatever is still being summed)."""
+
+    __slots__ = ("expected", "norms", "pending")
+
+    def __init__(self) -> None:
+        self.expected: dict[Any, int] = {}
+        self.norms: dict[Any, float] = {}
+        self.pending: dict[Any, Any] = {}
+
+    def expect(self, key: Any) -> None:
+        self.expected[key] = self.expected.get(key, 0) + 1
+
+    def add(self, key: Any, grad: Any, shape: tuple[int, ...]) -> None:
+        left = self.expected.get(key, 1) - 1
+        self.expected[key] = left
+        if key not in self.pending and left <= 0:
+            self.norms[key] = gradient_norm(grad, shape)
+            return
+        _add(self.pending, key, grad, shape)
+        if left <= 0:
+            self.norms[key] = gradient_norm(self.pending.pop(key), shape)
+
+    def finish(self, shapes: dict[Any, tuple[int, ...]]) -> None:
+        """Measure the sums some of whose expected gradients never came (an op sent None)."""
+        for key in list(self.pending):
+            self.norms[key] = gradient_norm(self.pending.pop(key), shapes[key])
+
+
+def gradient_norm(grad: Any, shape: tuple[int, ...]) -> float:
+    """||grad||_2 in float64 of a dense or lazy gradient; a slice's is that of its values (basic indexing puts
+    each value in its own element), without making the full-size array."""
+    if isinstance(grad, IndexedGrad) and _basic(grad.index):
+        grad = grad.values
+    elif isinstance(grad, LazyGrad):
+        grad = grad.evaluate(shape)
+    wide = np.asarray(grad, dtype=FLOAT64).reshape(-1)
+    return math.sqrt(float(np.dot(wide, wide)))
+
+
+def _basic(index: Any) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(part is Ellipsis or part is None or isinstance(part, (int, np.integer, slice)) for part in parts)
 
 
 class Flow:
@@ -98,7 +146,10 @@ def compute_flow(root: Any, order: list[Any], caller: str, routes: dict[int, lis
         if routed is not None:
             for position, into, name in routed:
                 if position < 0:
-                    _add(into, name, grad, node.grad_shape, arrived)
+                    if into.__class__ is NormSink:
+                        into.add(name, grad, node.grad_shape)
+                    else:
+                        _add(into, name, grad, node.grad_shape, arrived)
         if not node.is_context:
             continue
         try:
@@ -116,7 +167,10 @@ def compute_flow(root: Any, order: list[Any], caller: str, routes: dict[int, lis
                 if routed is not None:
                     for wanted, into, name in routed:
                         if wanted == position:
-                            _add(into, name, flow_back, shape, arrived)
+                            if into.__class__ is NormSink:
+                                into.add(name, flow_back, shape)
+                            else:
+                                _add(into, name, flow_back, shape, arrived)
                 _add(pending, id(parent), flow_back, shape)
         except GraphError as error:
             raise GraphError(f"{caller}: {error}") from None

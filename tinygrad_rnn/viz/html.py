@@ -28,12 +28,12 @@ from .factors import step_factors
 from .units import format_number, norm
 
 
-def page(root: Node, target: Path, snapshots: Any, options: dict[str, Any]) -> str:
+def page(root: Node, target: Path, snapshots: Any, options: dict[str, Any], expand_steps: Any = "auto") -> str:
     """The page's text."""
     from . import dot_statements, prepare, run_dot
 
     recorded = _snapshots(snapshots, root)
-    prepared = prepare("to_html", root, options)
+    prepared = prepare("to_html", root, options, expand_steps)
     if prepared.scale is None:
         raise ValueError("viz.to_html: the page shows gradients; show_grad=False has nothing for it to show")
     text = "digraph tinygrad_rnn {\n" + "".join(line + "\n" for line in dot_statements(prepared, ids=True)) + "}\n"
@@ -56,8 +56,11 @@ def page(root: Node, target: Path, snapshots: Any, options: dict[str, Any]) -> s
                          "data-grad": _number(edge.norm), "data-on-hidden-path": "1" if edge.highlighted else "0",
                          "title": f"gradient sent back along this edge: ‖·‖ = {_short(edge.norm)}"
                                   + (f" (one edge for {abs(edge.fan)} steps)" if edge.fan else "")}
-    svg = _annotate(svg, nodes, edges)
-    payload = {"layers": data, "snapshots": recorded, "title": prepared.settings["title"] or ""}
+    svg = _annotate(svg, [("n", nodes, "node"), ("e", edges, "edge")])
+    cells_html, cells_data = _cells(prepared, target, run_dot)
+    scale = prepared.scale
+    payload = {"layers": data, "snapshots": recorded, "title": prepared.settings["title"] or "",
+               "scale": [scale.low, scale.high], "cells": cells_data}
     title = html_text(prepared.settings["title"] or "tinygrad-rnn: gradient flow through time")
     return "".join([
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
@@ -68,7 +71,7 @@ def page(root: Node, target: Path, snapshots: Any, options: dict[str, Any]) -> s
         "gradient by.</p></header>\n",
         _controls(data, recorded),
         "<main>\n<div id=\"graph\">\n", svg, "</div>\n<aside id=\"info\"><p class=\"hint\">Hover a node or an edge."
-        "</p></aside>\n</main>\n",
+        "</p></aside>\n</main>\n", cells_html,
         "<section id=\"below\"><div id=\"timeline\"></div><div id=\"chart\"></div></section>\n",
         "<script type=\"application/json\" id=\"tg-data\">", _json(payload).replace("</", "<\\/"), "</script>\n",
         f"<script>\n{PAGE_JS}</script>\n</body>\n</html>\n"])
@@ -103,6 +106,8 @@ def _node_attributes(number: int, group: Any, units: list[Any], hidden: set[int]
             attrs["data-cell-grad"] = _number(group.cell_norm)
         if group.kind == "elided":
             attrs["data-steps"] = str(group.count)
+            inside = [units[index].step[1] for index in group.members if units[index].step is not None]
+            attrs["data-from"], attrs["data-to"] = str(min(inside)), str(max(inside))
     if group.hidden or group.kind == "step":
         attrs["data-hidden"] = "1"
     lines = [group.label.split("\n")[0] or group.kind]
@@ -252,11 +257,12 @@ def _json(payload: Any) -> str:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-def _annotate(svg: str, nodes: dict[int, dict[str, str]], edges: dict[int, dict[str, str]]) -> str:
-    """Graphviz's SVG with our data attributes on each node's and edge's <g>, and its <title> as the tooltip."""
+def _annotate(svg: str, tables: list[tuple[str, dict[int, dict[str, str]], str]]) -> str:
+    """Graphviz's SVG with our data attributes on each node's and edge's <g> (ids prefix + number), and its
+    <title> as the tooltip."""
     start = svg.find("<svg")
     svg = svg[start:]
-    for prefix, table, kind in (("n", nodes, "node"), ("e", edges, "edge")):
+    for prefix, table, kind in tables:
         for number, attrs in table.items():
             opening = f'<g id="{prefix}{number}" class="{kind}">'
             at = svg.find(opening)
@@ -268,3 +274,72 @@ def _annotate(svg: str, nodes: dict[int, dict[str, str]], edges: dict[int, dict[
             svg = (svg[:at] + f'<g id="{prefix}{number}" class="{kind}"{extra}>' + svg[at + len(opening):title_start]
                    + "<title>" + html_text(attrs["title"]).replace("<br/>", "\n") + svg[title_end:])
     return svg
+
+
+def _cells(prepared: Any, target: Path, run_dot: Any) -> tuple[str, dict[str, Any] | None]:
+    """The expanded steps: each template's SVG (one dot run for all of them, drawn with the numbers of its last
+    step) and, per layer and step, the numbers the page's script puts on it."""
+    from .cells import MAX_EXPANDED_STEPS, template_dot
+
+    cells = prepared.cells
+    if cells is None or not cells.numbers:
+        return "", None
+    shown: dict[int, Any] = {}
+    for numbers in cells.numbers:
+        shown[numbers[0].template.number] = numbers  # its last step (steps come in order of t)
+    texts = [template_dot(template, shown[template.number][1], prepared.scale) for template in cells.templates]
+    documents = run_dot("".join(texts), "svg", target).decode("utf-8").split("<?xml")[1:]
+    if len(documents) != len(cells.templates):
+        raise RuntimeError(f"viz.to_html: dot drew {len(documents)} of {len(cells.templates)} cell templates")
+    first = cells.numbers[0][0].layer
+    initial = max((numbers for numbers in cells.numbers if numbers[0].layer == first), key=lambda n: n[0].t)
+    parts = ["<section id=\"cell\"><h2 id=\"cell-title\">inside one step</h2><p id=\"cell-note\" class=\"hint\">"
+             "</p>\n"]
+    templates = []
+    for template, document in zip(cells.templates, documents):
+        expanded, edge_norms, node_norms, values = shown[template.number]
+        prefix = f"c{template.number}"
+        node_attrs, edge_attrs = {}, {}
+        grads = dict(zip(template.measured, node_norms))
+        for number, cell_node in enumerate(template.nodes):
+            attrs = dict(cell_node.attrs)
+            if number in grads:
+                attrs["data-grad"] = _number(grads[number])
+            attrs.update({"data-layer": expanded.layer, "data-t": str(expanded.t)})
+            if values[number]:
+                attrs["data-values"] = values[number]
+            if cell_node.kind == "op":
+                attrs["data-scope"] = f"{expanded.layer}/t={expanded.t}{attrs.pop('data-scope-suffix')}"
+            lines = [cell_node.label.replace("\n", " "), attrs.get("data-op", "") and
+                     f"op {attrs['data-op']}: {attrs['data-formula']}", f"shape {attrs.get('data-shape', '')}"
+                     if attrs.get("data-shape") else "", f"||grad|| {_short(grads[number])}" if number in grads
+                     else ""]
+            attrs["title"] = "\n".join(line for line in lines if line)
+            node_attrs[number] = attrs
+        for number, ((tail, head, highlighted, position), norm_value) in enumerate(zip(template.edges, edge_norms)):
+            edge_attrs[number] = {"data-tail": f"{prefix}n{tail}", "data-head": f"{prefix}n{head}",
+                                  "data-grad": _number(norm_value), "data-on-hidden-path": "1" if highlighted else "0",
+                                  "title": f"gradient sent back along this edge: ||·|| = {_short(norm_value)}"}
+            if position >= 0:
+                edge_attrs[number]["data-input"] = str(position)
+        svg = _annotate("<?xml" + document, [(prefix + "n", node_attrs, "node"), (prefix + "e", edge_attrs, "edge")])
+        hidden = "" if template is initial[0].template else " hidden"
+        parts.append(f"<div class=\"cell-template\" id=\"{prefix}\" data-layer=\"{html_text(template.layer)}\"{hidden}>"
+                     f"\n{svg}</div>\n")
+        templates.append({"layer": template.layer, "measured": template.measured,
+                          "edges": [[tail, head, int(on)] for tail, head, on, _position in template.edges],
+                          "ops": [number for number, node in enumerate(template.nodes) if node.kind == "op"],
+                          "suffix": {str(number): node.attrs["data-scope-suffix"]
+                                     for number, node in enumerate(template.nodes)
+                                     if node.kind == "op" and node.attrs["data-scope-suffix"]}})
+    parts.append("</section>\n")
+    steps: dict[str, dict[str, Any]] = {}
+    for expanded, edge_norms, node_norms, values in cells.numbers:
+        entry: list[Any] = [expanded.template.number, edge_norms, node_norms]
+        if any(values):
+            entry.append(values)
+        steps.setdefault(expanded.layer, {})[str(expanded.t)] = entry
+    total = sum(len(order) for order in prepared.picture.layers.values())
+    data = {"templates": templates, "steps": steps, "stride": cells.stride, "expanded": len(cells.numbers),
+            "total": total, "limit": MAX_EXPANDED_STEPS}
+    return "".join(parts), data
