@@ -117,3 +117,86 @@ def test_the_page_works_in_chromium(browser, tmp_path):
     browser.execute_script("arguments[0].value = 3; arguments[0].dispatchEvent(new Event('input'))", slider)
     assert browser.find_element(By.ID, "snapshot-label").text == "the graph as drawn"
     assert steps[0].find_element(By.CSS_SELECTOR, "path, polygon").get_attribute("fill") == before
+
+
+def step_contexts(loss, layer, t):
+    """The ops step t of `layer` ran, in the order they ran."""
+    return [ctx for ctx in tg.toposort(loss) if ctx.is_context and ctx.scope == f"{layer}/t={t}"]
+
+
+def check_cell(browser, loss, layer, t):
+    """The visible cell is step t's: every edge into an op carries what that op sends back to that input, every
+    edge to the next step what the next step's ops send back, every op's ||grad|| is that of its output (all
+    from the engine's own backward and analysis.input_gradients)."""
+    from selenium.webdriver.common.by import By
+
+    assert browser.find_element(By.ID, "cell-title").text.startswith(f"inside {layer} at t={t}")
+    shown = [div for div in browser.find_elements(By.CSS_SELECTOR, ".cell-template") if div.is_displayed()]
+    assert len(shown) == 1
+    ops = step_contexts(loss, layer, t)
+    following = step_contexts(loss, layer, t + 1)
+    nodes = {g.get_attribute("id"): g for g in shown[0].find_elements(By.CSS_SELECTOR, "g.node")}
+    checked = 0
+    for g in nodes.values():
+        if g.get_attribute("data-kind") == "op":
+            ctx = ops[int(g.get_attribute("data-step-op"))]
+            assert g.get_attribute("data-op") == ctx.name and g.get_attribute("data-t") == str(t)
+            assert float(g.get_attribute("data-grad")) == pytest.approx(np.linalg.norm(ctx.grad), rel=1e-12)
+            checked += 1
+    assert checked == len(ops)
+    for edge in shown[0].find_elements(By.CSS_SELECTOR, "g.edge"):
+        tail, head = nodes[edge.get_attribute("data-tail")], nodes[edge.get_attribute("data-head")]
+        if head.get_attribute("data-kind") == "op":
+            ctx = ops[int(head.get_attribute("data-step-op"))]
+            sent = tg.analysis.input_gradients(ctx)[int(edge.get_attribute("data-input"))]
+        elif head.get_attribute("data-label") == "step t+1":
+            made = ops[int(tail.get_attribute("data-step-op"))]
+            sent = sum(flow for ctx in following for parent, flow in zip(ctx.parents, tg.analysis.input_gradients(ctx))
+                       if parent is made)
+        else:
+            continue
+        grad = edge.get_attribute("data-grad")
+        if sent is None:
+            assert grad == ""
+        else:
+            assert float(grad) == pytest.approx(np.linalg.norm(sent), rel=1e-12, abs=1e-300)
+            label = edge.find_element(By.CSS_SELECTOR, "text").text  # the number drawn on the edge
+            assert float(label) == pytest.approx(np.linalg.norm(sent), rel=5e-3)
+        checked += 1
+    assert checked > len(ops) + 10
+
+
+def test_a_clicked_step_shows_its_cell_with_the_engines_gradients(browser, tmp_path):
+    nn.manual_seed(0)
+    model = nn.LSTM(2, 3, dtype=np.float64)
+    with tg.keep_values():
+        output, _ = model(tg.Tensor(np.random.default_rng(1).standard_normal((12, 1, 2))))
+        loss = (output[-1] ** 2).mean()
+    params = {f"lstm.{n}": p for n, p in model.named_parameters()}
+    path = viz.to_html(loss, tmp_path / "page.html", params=params)
+    few = viz.to_html(loss, tmp_path / "few.html", params=params, expand_steps=[4])
+    loss.backward(retain_graph=True, retain_grads=True)  # the independent numbers: the engine's own backward
+    from selenium.webdriver.common.by import By
+
+    browser.get(Path(path).as_uri())
+    check_cell(browser, loss, "lstm.l0", 11)  # the slider starts at the last step
+    steps = {int(g.get_attribute("data-t")): g for g in browser.find_elements(By.CSS_SELECTOR,
+                                                                                 "g.node[data-kind=step]")}
+    browser.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", steps[1])
+    check_cell(browser, loss, "lstm.l0", 1)
+    assert browser.find_element(By.ID, "time-label").text == "t=1"
+    browser.save_screenshot(str(tmp_path / "cell.png"))
+    slider = browser.find_element(By.ID, "time")
+    browser.execute_script("arguments[0].value = 5; arguments[0].dispatchEvent(new Event('input'))", slider)
+    check_cell(browser, loss, "lstm.l0", 5)  # inside the elided run: expanded all the same
+    elided = browser.find_element(By.CSS_SELECTOR, "g.node[data-kind=elided]")
+    browser.execute_script("arguments[0].value = 0; arguments[0].dispatchEvent(new Event('input'))", slider)
+    browser.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", elided)
+    check_cell(browser, loss, "lstm.l0", 3)  # the run's first step
+
+    browser.get(Path(few).as_uri())  # only the drawn steps and t=4: t=5 shows the nearest, and says so
+    slider = browser.find_element(By.ID, "time")
+    browser.execute_script("arguments[0].value = 5; arguments[0].dispatchEvent(new Event('input'))", slider)
+    check_cell(browser, loss, "lstm.l0", 4)
+    note = browser.find_element(By.ID, "cell-note").text
+    assert "t=5's inside is not in this page" in note and "7 of 12 steps" in note and "expand_steps" in note

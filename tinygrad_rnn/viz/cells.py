@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -276,14 +277,20 @@ def _op_node(unit: Unit, made: Unit, state: str | None, step: tuple[str, int], n
             label = f"{label} {index}"
     if state is not None:
         label += f"\n= {state}_t"
-    doc = (ctx.function.__doc__ or "").strip().splitlines()
     scope = unit.scope or ""
     layer, t = step
     suffix = scope[len(f"{layer}/t={t}"):] if scope.startswith(f"{layer}/t={t}") else ""
     attrs = {"data-kind": "op", "data-label": _first_line(label), "data-op": ctx.name,
-             "data-formula": doc[0] if doc else "", "data-shape": format_shape(made.shape),
+             "data-formula": _formula(ctx.function), "data-shape": format_shape(made.shape),
              "data-step-op": str(number), "data-scope-suffix": suffix}
     return CellNode(("op", unit.role), "op", label, attrs, state is not None, made.shape)
+
+
+@cache
+def _formula(function: Any) -> str:
+    """The first line of an op's docstring (its formula)."""
+    doc = (function.__doc__ or "").strip().splitlines()
+    return doc[0] if doc else ""
 
 
 def format_index(index: Any, timestep: int | None = None) -> str | None:
