@@ -65,7 +65,7 @@ def test_smaller_radius_means_a_weaker_gradient_at_the_first_step(tmp_path):
         out = tmp_path / f"r{radius}.dot"
         cli.main(["graph", "--steps", "6", "--radius", str(radius), "--collapse", "--out", str(out)])
         first = next(line for line in out.read_text().splitlines() if 'label="t=1\\n' in line)
-        norms.append(float(first.split("‖dL/dh‖ ")[1].split('"')[0].split("\\n")[0]))
+        norms.append(float(first.split("||dL/dh|| ")[1].split('"')[0].split("\\n")[0]))
     assert norms[0] < norms[1]
 
 

@@ -130,7 +130,7 @@ def test_hidden_state_norms_and_per_step_weight_gradients_match_numpy_bptt():
     grads_h, contributions = numpy_bptt(*reference)
     nodes, edges = parse(expanded_dot(loss, params=params, grad_labels=True))
     hidden = [label for label, attrs in nodes.values() if "a50f15" in attrs]
-    drawn = [float(re.search(r"‖grad‖ (\S+)", label).group(1)) for label in hidden if "‖grad‖" in label]
+    drawn = [float(re.search(r"\|\|grad\|\| (\S+)", label).group(1)) for label in hidden if "||grad||" in label]
     expected = [np.linalg.norm(g) for g in grads_h]
     assert len(hidden) == 6  # h_0 (the zero initial state) and h_1 .. h_5
     np.testing.assert_allclose(drawn, expected, rtol=5e-3)
@@ -181,7 +181,7 @@ def test_collapse_draws_one_node_per_step_with_the_gradient_entering_it():
     nodes, edges = parse(expanded_dot(loss, params=params, collapse="timestep"))
     steps = {node: label for node, (label, _) in nodes.items() if re.match(r"t=\d+\n", label)}
     assert [label.split("\n")[0] for label in steps.values()] == [f"t={t}" for t in range(5)]
-    norms = [float(label.split("‖dL/dh‖ ")[1]) for label in steps.values()]
+    norms = [float(label.split("||dL/dh|| ")[1]) for label in steps.values()]
     np.testing.assert_allclose(norms, [np.linalg.norm(g) for g in grads_h], rtol=5e-3)
     chain = [(tail, head) for tail, head, _ in edges if tail in steps and head in steps]
     assert chain == list(zip(list(steps)[:-1], list(steps)[1:]))
@@ -310,7 +310,7 @@ def test_after_a_plain_backward_drawing_gradients_is_a_clear_error():
         with pytest.raises(viz.GradientsUnavailableError, match=r"retain_graph=True.*show_grad=False"):
             draw_it(loss, params=params)
     structure = viz.to_dot(loss, params=params, show_grad=False)
-    assert "t=2" in structure and "‖grad‖" not in structure and "‖dL/dh‖" not in structure
+    assert "t=2" in structure and "||grad||" not in structure and "||dL/dh||" not in structure
 
 
 def test_edges_equal_what_each_op_sends_back_from_its_own_backward():
@@ -444,7 +444,7 @@ def test_intermediate_values_are_drawn_when_the_graph_kept_them(keep):
         loss = hidden.sum()
     del hidden  # the drawing reads the graph, not the caller's variables
     loss.backward(retain_graph=True, retain_grads=True)
-    labels = [label.split("\n‖grad‖")[0] for label, _ in parse(expanded_dot(loss))[0].values()]
+    labels = [label.split("\n||grad||")[0] for label, _ in parse(expanded_dot(loss))[0].values()]
     assert "(2,)\n[0.5 -1]" in labels  # a leaf, always
     assert ("hidden\n(2,)\n[0.762 -0.964]" in labels) is keep
     assert ("(2,)" in labels) is not keep  # the shape, from the context, is all that is left otherwise

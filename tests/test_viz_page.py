@@ -176,18 +176,44 @@ def test_default_picture_is_within_the_size_budget_and_time_runs_left_to_right(c
     check_layout(viz.to_dot(loss, params=params), min(steps, viz.AUTO_MAX_STEPS))
 
 
+def row_order(text: str) -> list[str]:
+    """The rows of a picture from the bottom up, read from dot's own layout (each row's nodes share a `group`:
+    the layer, or '<layer>:join' for the junction points into it); every row must be one straight line."""
+    layout = json.loads(subprocess.run(["dot", "-Tjson"], input=text, capture_output=True, text=True,
+                                       check=True).stdout)
+    heights = {}
+    for obj in layout["objects"]:
+        if "pos" in obj and "group" in obj and obj.get("style") != "invis":
+            heights.setdefault(obj["group"], set()).add(round(float(obj["pos"].split(",")[1]), 1))
+    assert all(len(found) == 1 for found in heights.values()), heights
+    return sorted(heights, key=lambda group: heights[group].pop() if len(heights[group]) == 1 else 0)
+
+
 @needs_dot
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_stacked_bidirectional_picture_keeps_layers_as_rows_within_the_budget(cell):
-    loss, _, params = model_loss(cell, steps=30, layers=2, bidirectional=True)
-    layout = check_layout(viz.to_dot(loss, params=params), viz.AUTO_MAX_STEPS)
-    rows = {}
-    for node in layout:
-        if node["label"].startswith("t=0"):
-            rows[node["layer"]] = node["y"]
-    ordered = sorted(rows, key=rows.get)  # dot's y grows upwards: layer 0 at the bottom, as in the textbooks
-    assert ordered == [f"{cell}.l0", f"{cell}.l0_reverse", f"{cell}.l1_reverse", f"{cell}.l1"] or \
-        ordered == [f"{cell}.l0", f"{cell}.l0_reverse", f"{cell}.l1", f"{cell}.l1_reverse"]
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("steps", [4, 30, pytest.param(200, marks=pytest.mark.slow),
+                                   pytest.param(1000, marks=pytest.mark.slow)])
+def test_stacked_bidirectional_rows_read_layer_0_at_the_bottom_its_reverse_above_it(cell, steps):
+    for loss_of in (lambda output: (output[-1] ** 2).mean(), lambda output: ((output - 0.5) ** 2).mean()):
+        nn.manual_seed(0)
+        model = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](2, 3, num_layers=2, bidirectional=True,
+                                                                      dtype=np.float64)
+        output, _ = model(tg.Tensor(np.random.default_rng(1).standard_normal((steps, 1, 2))))
+        text = viz.to_dot(loss_of(output), params={f"{cell}.{n}": p for n, p in model.named_parameters()})
+        assert row_order(text) == [f"{cell}.l0", f"{cell}.l0_reverse", f"{cell}.l1:join", f"{cell}.l1",
+                                   f"{cell}.l1_reverse"]
+        check_layout(text, min(steps, viz.AUTO_MAX_STEPS))
+
+
+@needs_dot
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_three_stacked_layers_have_their_own_junctions_between_their_rows(bidirectional):
+    nn.manual_seed(0)
+    model = nn.GRU(2, 3, num_layers=3, bidirectional=bidirectional, dtype=np.float64)
+    output, _ = model(tg.Tensor(np.random.default_rng(1).standard_normal((5, 1, 2))))
+    text = viz.to_dot((output[-1] ** 2).mean(), params={f"gru.{n}": p for n, p in model.named_parameters()})
+    rows = [[f"gru.l{k}", f"gru.l{k}_reverse"] if bidirectional else [f"gru.l{k}"] for k in range(3)]
+    assert row_order(text) == rows[0] + ["gru.l1:join"] + rows[1] + ["gru.l2:join"] + rows[2]
 
 
 @needs_dot

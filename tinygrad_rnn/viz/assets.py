@@ -27,6 +27,7 @@ g.node.selected > path, g.node.selected > polygon { stroke: #3182bd !important; 
 g.node.clicked > path, g.node.clicked > polygon { stroke: #e6550d !important; stroke-width: 3.5px; }
 .strip-cell.selected { stroke: #3182bd; stroke-width: 2px; }
 #cell { margin-top: 0.8em; border: 1px solid #ddd; border-radius: 6px; padding: 0.4em 0.8em; overflow: auto; }
+.norm { border-left: 3px double currentColor; border-right: 3px double currentColor; padding: 0 2px; margin: 0 1px; }
 #cell h2 { font-size: 1.05em; margin: 0.2em 0; }
 #cell .hint { color: #888; margin: 0 0 0.3em; }
 #cell svg { display: block; max-width: 100%; height: auto; }
@@ -65,6 +66,7 @@ PAGE_JS = r"""
     if (selection < 0) return layers[name] ? layers[name].hidden : [];
     return data.snapshots[selection].hidden[name] || [];
   }
+  function N(x) { return '<span class="norm">' + x + '</span>'; }  // a norm drawn by CSS: every font has it
   function esc(s) { return String(s).replace(/[&<>]/g, function (c) { return {"&": "&amp;", "<": "&lt;", ">": "&gt;"}[c]; }); }
 
   // ---- hover ---------------------------------------------------------------------------------------------
@@ -72,7 +74,7 @@ PAGE_JS = r"""
     var title = g.querySelector("title");
     var lines = [];
     if (g.classList.contains("edge")) {
-      lines.push("<h2>edge</h2>gradient sent back along it: ‖·‖ = " + fmt(g.dataset.grad));
+      lines.push("<h2>edge</h2>gradient sent back along it: " + N("·") + " = " + fmt(g.dataset.grad));
     } else {
       lines.push("<h2>" + esc((title ? title.textContent : "").split("\n")[0]) + "</h2>");
       if (g.dataset.op) lines.push("op <b>" + esc(g.dataset.op) + "</b>: " + esc(g.dataset.formula || ""));
@@ -82,9 +84,9 @@ PAGE_JS = r"""
       if (g.dataset.values) lines.push("values " + esc(g.dataset.values));
       if (g.dataset.ops) lines.push("ops " + esc(g.dataset.ops));
       var shown = g.dataset.shownGrad !== undefined ? g.dataset.shownGrad : g.dataset.grad;
-      lines.push((g.dataset.layer ? "‖dL/dh_t‖ " : "‖grad‖ ") + fmt(shown) +
+      lines.push((g.dataset.layer ? N("dL/dh_t") + " " : N("grad") + " ") + fmt(shown) +
                  (selection >= 0 && g.dataset.shownGrad !== undefined ? " (training step " + data.snapshots[selection].step + ")" : ""));
-      if (g.dataset.cellGrad) lines.push("‖dL/dc_t‖ " + fmt(g.dataset.cellGrad));
+      if (g.dataset.cellGrad) lines.push(N("dL/dc_t") + " " + fmt(g.dataset.cellGrad));
       if (g.dataset.hidden) lines.push('<span class="hint">click: the paths from here to the loss</span>');
     }
     return lines.join("\n");
@@ -110,12 +112,12 @@ PAGE_JS = r"""
     for (var i = at + 1; i < order.length; i++) {
       var f = layer.factors[order[i]];
       product *= f;
-      rows.push("<li>t=" + order[i] + ": ‖∂s/∂s_prev‖ = " + fmt(f) + "</li>");
+      rows.push("<li>t=" + order[i] + ": " + N("∂s/∂s_prev") + " = " + fmt(f) + "</li>");
     }
     var shown = rows.length > 12 ? rows.slice(0, 6).concat(["<li>… " + (rows.length - 12) + " more …</li>"], rows.slice(-6)) : rows;
     return "\nper-step factors along " + esc(layer.name) + " (s = the cell's state):<ul id=\"factors\">" +
            shown.join("") + "</ul>product over the " + rows.length + " steps: " + fmt(product) +
-           " (bounds ‖dL/dh_t‖ / ‖dL/dh_T‖ when the loss reads only the last step)";
+           " (bounds " + N("dL/dh_t") + " / " + N("dL/dh_T") + " when the loss reads only the last step)";
   }
   nodes.forEach(function (g) {
     if (!g.dataset.hidden) return;
@@ -162,8 +164,8 @@ PAGE_JS = r"""
     data.layers.forEach(function (layer) {
       var h = hiddenOf(layer.name)[t], c = layer.cell ? layer.cell[t] : null;
       lines.push("<b>" + esc(layer.name) + "</b>" + (found[layer.name] ? "" : " (inside the elided run)") +
-                 ": ‖dL/dh_t‖ " + fmt(h) + (c !== null && c !== undefined && selection < 0 ? ", ‖dL/dc_t‖ " + fmt(c) : "") +
-                 (layer.factors && layer.factors[t] !== null ? ", ‖∂s_t/∂s_prev‖ " + fmt(layer.factors[t]) : ""));
+                 ": " + N("dL/dh_t") + " " + fmt(h) + (c !== null && c !== undefined && selection < 0 ? ", " + N("dL/dc_t") + " " + fmt(c) : "") +
+                 (layer.factors && layer.factors[t] !== null ? ", " + N("∂s_t/∂s_prev") + " " + fmt(layer.factors[t]) : ""));
     });
     if (!clicked) info.innerHTML = lines.join("\n");
     drawTimeline();
@@ -185,7 +187,7 @@ PAGE_JS = r"""
       label.textContent = "the graph as drawn";
     } else {
       var s = data.snapshots[selection];
-      label.textContent = "training step " + s.step + ": loss " + fmt(s.loss) + ", ‖grad‖ " + fmt(s.grad_norm) +
+      label.textContent = "training step " + s.step + ": loss " + fmt(s.loss) + ", ||grad|| " + fmt(s.grad_norm) +
                           (s.clipped_norm !== null ? " (clipped to " + fmt(s.clipped_norm) + ")" : "");
     }
     var all = [];
@@ -204,8 +206,8 @@ PAGE_JS = r"""
       g.dataset.shownGrad = value === undefined || value === null ? "" : String(value);
       if (shape) shape.setAttribute("fill", colour(value, r[0], r[1]));
       texts.forEach(function (t) {
-        if (t.textContent.indexOf("‖dL/dh‖") === 0) t.textContent = "‖dL/dh‖ " + fmt(value);
-        if (t.textContent.indexOf("‖dL/dc‖") === 0) t.textContent = "";
+        if (t.textContent.indexOf("||dL/dh||") === 0) t.textContent = "||dL/dh|| " + fmt(value);
+        if (t.textContent.indexOf("||dL/dc||") === 0) t.textContent = "";
       });
     });
     showTime();
@@ -221,7 +223,7 @@ PAGE_JS = r"""
     var steps = Math.max.apply(null, data.layers.map(function (l) { return l.hidden.length; }));
     var width = 720, cell = width / steps, rowHeight = 16, left = 110;
     var s = el("svg", {width: left + width + 10, height: 24 + data.layers.length * (rowHeight + 4), id: "strip"});
-    s.appendChild(el("text", {x: 4, y: 12, "font-size": 11}, "‖dL/dh_t‖ over t (click a cell to pick t)"));
+    s.appendChild(el("text", {x: 4, y: 12, "font-size": 11}, "||dL/dh_t|| over t (click a cell to pick t)"));
     var all = [];
     data.layers.forEach(function (layer) { all = all.concat(hiddenOf(layer.name)); });
     var r = range(all), t = time ? Number(time.value) : -1;
@@ -232,7 +234,7 @@ PAGE_JS = r"""
         var rect = el("rect", {x: left + k * cell, y: y, width: Math.max(cell, 0.5), height: rowHeight,
                                fill: colour(values[k], r[0], r[1]), "class": "strip-cell" + (k === t ? " selected" : ""),
                                "data-t": k, "data-layer": layer.name, "data-grad": values[k] === null || values[k] === undefined ? "" : values[k]});
-        rect.appendChild(el("title", {}, layer.name + " t=" + k + ": ‖dL/dh_t‖ " + fmt(values[k])));
+        rect.appendChild(el("title", {}, layer.name + " t=" + k + ": " + N("dL/dh_t") + " " + fmt(values[k])));
         rect.addEventListener("click", function (event) { time.value = event.target.dataset.t; clearPath(); showTime(); });
         s.appendChild(rect);
       }
@@ -248,7 +250,7 @@ PAGE_JS = r"""
     data.layers.forEach(function (layer) { all = all.concat(hiddenOf(layer.name)); steps = Math.max(steps, hiddenOf(layer.name).length); });
     var r = range(all);
     if (r[1] - r[0] < 1e-9) { r = [r[0] - 0.5, r[1] + 0.5]; }
-    s.appendChild(el("text", {x: pad, y: 14, "font-size": 11}, "log10 ‖dL/dh_t‖ against t" +
+    s.appendChild(el("text", {x: pad, y: 14, "font-size": 11}, "log10 ||dL/dh_t|| against t" +
                      (selection >= 0 ? " at training step " + data.snapshots[selection].step : "")));
     s.appendChild(el("text", {x: 2, y: pad + 4, "font-size": 10}, r[1].toFixed(1)));
     s.appendChild(el("text", {x: 2, y: h - pad + 4, "font-size": 10}, r[0].toFixed(1)));

@@ -103,11 +103,13 @@ def html_text(text: str) -> str:
 def statements(picture: Picture, *, scale: Scale | None, highlight: bool, grad_labels: bool, rankdir: str,
                legend: bool, title: str | None, cluster_labels: dict[str, str], ids: bool = False) -> list[str]:
     """The statements inside `digraph { ... }`, one per line."""
-    lines = [f'graph [rankdir={rankdir} newrank=true compound=true nodesep=0.2 ranksep=0.3 fontname="Helvetica" '
-             f'fontsize=11{_title(title)}]',
+    key = _legend(picture, scale, highlight) if legend else None
+    lines = [f'graph [rankdir={rankdir} newrank=true compound=true nodesep=0.2 ranksep=0.25 fontname="Helvetica" '
+             f'fontsize=11{_graph_label(title, key)}]',
              'node [fontname="Helvetica" fontsize=10 height=0.3 margin="0.07,0.03"]',
              'edge [arrowsize=0.6 color="#555555" fontname="Helvetica"]']
     cluster_lines, cluster_of = _clusters(picture, scale, highlight, cluster_labels, ids)
+    lines += _spine(picture.rows, picture.groups, rankdir)  # first: dot's first ordering follows it
     lines += cluster_lines
     params = [number for number, group in enumerate(picture.groups) if group.kind == "parameter"]
     if len(params) > 1:
@@ -120,8 +122,27 @@ def statements(picture: Picture, *, scale: Scale | None, highlight: bool, grad_l
             style.append(f'id="e{number}"')
         ends = f"g{edge.head} -> g{edge.tail}" if edge.backward else f"g{edge.tail} -> g{edge.head}"
         lines.append(ends + (" [" + " ".join(style) + "]" if style else ""))
-    if legend:
-        lines += _legend(picture, scale, highlight)
+    return lines
+
+
+SPINE_TIES = 3
+"""Parallel invisible edges from each spine point to its row: dot counts each when it weighs crossings, and a
+single one lost against the plumbing's edges at three stacked bidirectional layers."""
+
+
+def _spine(rows: list[int], groups: list[Group], rankdir: str) -> list[str]:
+    """Invisible points, one per row, chained in the order the rows must read (layer 0 at the bottom; at the
+    left, top to bottom), each tied to its row's first node. dot orders clusters to keep edges from crossing,
+    and a flat edge between clusters does not bind it; edges from points outside every cluster do."""
+    if len(rows) < 2:
+        return []
+    ordered = rows[::-1] if rankdir in ("LR", "RL") else rows  # a flat edge's tail goes above (LR), left (TB)
+    lines = [f'row{k} [label="" shape=point style=invis width=0 height=0 group={quote(groups[number].step[0])}]'
+             for k, number in enumerate(ordered)]
+    lines.append("{rank=same; " + " ".join(f"row{k}" for k in range(len(ordered))) + "}")
+    lines.append(" -> ".join(f"row{k}" for k in range(len(ordered))) + " [style=invis]")
+    for k, number in enumerate(ordered):
+        lines += [f"row{k} -> g{number} [style=invis weight=10]"] * SPINE_TIES
     return lines
 
 
@@ -161,14 +182,24 @@ def edge_attributes(edge: Edge, highlight: bool, scale: Scale | None, grad_label
     return attrs
 
 
-def _title(title: str | None) -> str:
-    return "" if title is None else f" label={quote(title)} labelloc=t fontsize=14"
+def _graph_label(title: str | None, key: str | None) -> str:
+    """The title and the legend above the picture, at the left: the graph's own label, which dot places after
+    the layout, so a wide legend widens no rank (as a node it made the parameters' column its width)."""
+    if title is None and key is None:
+        return ""
+    if key is None:
+        return f" label={quote(title)} labelloc=t fontsize=14"
+    heading = "" if not title else f'<tr><td align="left"><font point-size="14">{html_text(title)}</font></td></tr>'
+    return (f' label=<<table border="0" cellspacing="4" cellpadding="0">{heading}<tr><td align="left">{key}</td></tr>'
+            '</table>> labelloc=t labeljust=l')
 
 
 def node_line(number: int, group: Group, scale: Scale | None, highlight: bool, ids: bool) -> str:
     """One node statement, styled by kind."""
     kind, label = group.kind, group.label
     identity = f' id="n{number}"' if ids else ""
+    if group.step is not None and kind in ("step", "elided", "join"):
+        identity += f" group={quote(group.step[0])}"  # a row's nodes kept on one straight line
     if kind == "op":
         return (f'g{number} [label={quote(label)} shape=ellipse style=filled fillcolor="{COLOURS["op"]}" '
                 f'color="#999999" fontsize=9 height=0.22 width=0.3 margin="0.02,0.01"{identity}]')
@@ -177,7 +208,7 @@ def node_line(number: int, group: Group, scale: Scale | None, highlight: bool, i
     if kind == "elided":
         text = label
         if scale is not None and group.norm is not None:
-            text += f"\n‖dL/dh‖ {format_number(group.norm)}"
+            text += f"\n||dL/dh|| {format_number(group.norm)}"
         return (f'g{number} [label={quote(text)} shape=box style="dashed,rounded,filled" fillcolor="#ffffff" '
                 f'color="#888888" fontsize=10{identity}]')
     if kind in ("pre", "post"):
@@ -187,10 +218,10 @@ def node_line(number: int, group: Group, scale: Scale | None, highlight: bool, i
     if kind == "step":
         fill = COLOURS["hidden"]
         if scale is not None and group.norm is not None:
-            label += f"\n‖dL/dh‖ {format_number(group.norm)}"
+            label += f"\n||dL/dh|| {format_number(group.norm)}"
             fill = mix(STEP_RAMP, scale.position(group.norm))
         if scale is not None and group.cell_norm is not None:
-            label += f"\n‖dL/dc‖ {format_number(group.cell_norm)}"
+            label += f"\n||dL/dc|| {format_number(group.cell_norm)}"
     elif kind == "initial":
         fill = COLOURS["input"]
     else:
@@ -198,7 +229,7 @@ def node_line(number: int, group: Group, scale: Scale | None, highlight: bool, i
         if scale is not None and group.signed is not None:
             label += f"\ngrad {format_number(group.signed)}"
         elif scale is not None and group.norm is not None:
-            label += f"\n‖grad‖ {format_number(group.norm)}"
+            label += f"\n||grad|| {format_number(group.norm)}"
     border = f' color="{HIDDEN_BORDER}" penwidth=1.4' if hidden or (kind == "step" and highlight) else ""
     if kind == "initial" and highlight:
         border = f' color="{HIDDEN_BORDER}" penwidth=1.4 style="rounded,filled,dashed"'
@@ -256,8 +287,8 @@ def _clusters(picture: Picture, scale: Scale | None, highlight: bool, cluster_la
     return lines, cluster_of
 
 
-def _legend(picture: Picture, scale: Scale | None, highlight: bool) -> list[str]:
-    """A small table on the picture: what every mark drawn means, and the gradient scale."""
+def _legend(picture: Picture, scale: Scale | None, highlight: bool) -> str:
+    """A small HTML-like table: what every mark drawn means, and the gradient scale."""
     groups = [group for group in picture.groups if group.kind != "hidden-away"]
     kinds = {group.kind for group in groups}
     hidden_boxes = highlight and any(g.hidden and g.kind not in ("step", "elided", "initial") for g in groups)
@@ -282,11 +313,11 @@ def _legend(picture: Picture, scale: Scale | None, highlight: bool) -> list[str]
     if "step" in kinds:
         text = "one cell at one time step (its ops inside)"
         if scale is not None:
-            text += ", coloured by ‖dL/dh_t‖ of the state it makes"
+            text += ", coloured by ||dL/dh_t|| of the state it makes"
         row(mix(STEP_RAMP, 0.5), text, ' color="#a50f15"' if highlight else "")
     if "elided" in kinds:
         rows.append('<tr><td border="1" style="dashed" width="16"> </td><td align="left">a run of middle steps '
-                    'left out (max_steps); ‖dL/dh‖ of the states inside, together</td></tr>')
+                    'left out (max_steps); ||dL/dh|| of the states inside, together</td></tr>')
     if kinds & {"pre", "post"}:
         row("#ffffff", "a layer's ops before its steps (input projection) or after them (outputs stacked)")
     if "join" in kinds:
@@ -299,8 +330,8 @@ def _legend(picture: Picture, scale: Scale | None, highlight: bool) -> list[str]
     if scale is not None:
         swatches = "".join(f'<td bgcolor="{mix(EDGE_RAMP, p / 4)}" width="12"> </td>' for p in range(5))
         low = ("≤ " if scale.clipped else "") + format_number(10 ** scale.low)
-        rows.append(f'<tr><td colspan="2" align="left">edge width and colour: log10 ‖gradient sent back along the '
-                    f'edge‖{"; red: along the hidden-state path" if highlight else ""}</td></tr>'
+        rows.append(f'<tr><td colspan="2" align="left">edge width and colour: log10 ||gradient sent back along the '
+                    f'edge||{"; red: along the hidden-state path" if highlight else ""}</td></tr>'
                     f'<tr><td colspan="2"><table border="0" cellspacing="0" cellpadding="1"><tr>'
                     f'<td>{low}</td>{swatches}<td>{format_number(10 ** scale.high)}</td>'
                     f'</tr></table></td></tr>')
@@ -315,6 +346,7 @@ def _legend(picture: Picture, scale: Scale | None, highlight: bool) -> list[str]
                         '(its gradient: all of theirs together)</td></tr>')
     elif highlight and any(edge.highlighted for edge in picture.edges):
         rows.append('<tr><td><font color="#a50f15">→</font></td><td align="left">the hidden-state path</td></tr>')
-    return ["subgraph cluster_legend {", '  label="legend" fontsize=10 style="rounded" color="#cccccc"',
-            f'  legend [shape=plaintext fontsize=9 label=<<table border="0" cellspacing="1" cellpadding="2">'
-            f'{"".join(rows)}</table>>]', "}"]
+    return ('<table border="1" style="rounded" color="#cccccc" cellborder="0" cellspacing="0" cellpadding="2">'
+            '<tr><td><font point-size="10">legend</font></td></tr><tr><td><font point-size="9">'
+            f'<table border="0" color="black" cellspacing="1" cellpadding="2">{"".join(rows)}</table></font></td></tr>'
+            '</table>')

@@ -54,7 +54,7 @@ def page(root: Node, target: Path, snapshots: Any, options: dict[str, Any], expa
     for number, edge in enumerate(picture.edges):
         edges[number] = {"data-tail": f"n{edge.tail}", "data-head": f"n{edge.head}",
                          "data-grad": _number(edge.norm), "data-on-hidden-path": "1" if edge.highlighted else "0",
-                         "title": f"gradient sent back along this edge: ‖·‖ = {_short(edge.norm)}"
+                         "title": f"gradient sent back along this edge: ||·|| = {_short(edge.norm)}"
                                   + (f" (one edge for {abs(edge.fan)} steps)" if edge.fan else "")}
     svg = _annotate(svg, [("n", nodes, "node"), ("e", edges, "edge")])
     cells_html, cells_data = _cells(prepared, target, run_dot)
@@ -130,10 +130,10 @@ def _node_attributes(number: int, group: Any, units: list[Any], hidden: set[int]
     if group.kind in ("pre", "post"):
         attrs["data-ops"] = group.label.split("\n", 1)[-1]
     if group.norm is not None:
-        what = "‖dL/dh_t‖" if group.kind in ("step", "elided") else "‖grad‖"
+        what = "||dL/dh_t||" if group.kind in ("step", "elided") else "||grad||"
         lines.append(f"{what} {_short(group.norm)}")
     if group.cell_norm is not None:
-        lines.append(f"‖dL/dc_t‖ {_short(group.cell_norm)}")
+        lines.append(f"||dL/dc_t|| {_short(group.cell_norm)}")
     attrs["title"] = "\n".join(line for line in lines if line)
     return attrs
 

@@ -65,6 +65,7 @@ class Picture:
         self.layers: dict[str, list[int]] = {}
         self.group_of: list[int | None] = []
         self.state_names: dict[tuple[str, int | None], str] = {}
+        self.rows: list[int] = []  # each row's first drawn node, from the bottom row (layer 0) up
 
 
 def arrange(units: list[Unit], folded: dict[int, int], hidden: set[int], on_path: set[int], initial: set[int],
@@ -272,19 +273,18 @@ def _join_layers(picture: Picture, units: list[Unit]) -> None:
         for head in children.get(number, []):
             if head not in between and groups[head].step is None:
                 return
-    target = sorted({layer for number in between for layer in target_layers[number] - source_layers[number]},
-                    key=list(picture.layers).index)
-    first_layer = target[0]
+    order = list(picture.layers)
     joins: dict[Any, int] = {}
     redirected: dict[tuple[int, int], Edge] = {}
     kept: list[Edge] = []
 
-    def join(t: Any) -> int:
-        if t not in joins:
-            joins[t] = len(groups)
-            point = Group("join", "", JOIN_SCOPE + first_layer.replace("/", "|"), (f"{first_layer}:join", t))
-            groups.append(point)
-        return joins[t]
+    def join(layer: str, t: Any) -> int:
+        """The junction point at step t into `layer` (both directions of a layer share one)."""
+        base = layer.removesuffix("_reverse")
+        if (base, t) not in joins:
+            joins[(base, t)] = len(groups)
+            groups.append(Group("join", "", JOIN_SCOPE + base.replace("/", "|"), (f"{base}:join", t)))
+        return joins[(base, t)]
 
     def into(tail: int, head: int, edge: Edge, cluster: str | None = None) -> None:
         new = redirected.get((tail, head))
@@ -300,16 +300,19 @@ def _join_layers(picture: Picture, units: list[Unit]) -> None:
         tail_in, head_in = edge.tail in between, edge.head in between
         if tail_in and head_in:
             continue
-        if head_in and groups[edge.tail].step is not None:
-            into(edge.tail, join(groups[edge.tail].step[1]), edge)
+        if head_in and groups[edge.tail].step is not None:  # into the point of the next layer it feeds
+            fed = min(target_layers[edge.head] - source_layers[edge.head], key=order.index)
+            into(edge.tail, join(fed, groups[edge.tail].step[1]), edge)
         elif head_in:  # a parameter or input of the plumbing: one edge into the first layer it feeds
-            fed = sorted(target_layers[edge.head] - source_layers[edge.head], key=list(picture.layers).index)
+            fed = sorted(target_layers[edge.head] - source_layers[edge.head], key=order.index)
             first_step = min((n for n, g in enumerate(groups) if fed and _layer_of(g) == fed[0]),
                              key=lambda n: (groups[n].step[1] is None, groups[n].step[1] or 0), default=None)
             if first_step is not None:
-                into(edge.tail, first_step, edge, cluster=fed[0])
+                scope = groups[edge.tail].scope or ""
+                inside = scope == fed[0] or scope.startswith(fed[0] + "/")  # (then it is drawn in that layer)
+                into(edge.tail, first_step, edge, cluster=None if inside else fed[0])
         elif tail_in:
-            into(join(groups[edge.head].step[1]), edge.head, edge)
+            into(join(groups[edge.head].step[0], groups[edge.head].step[1]), edge.head, edge)
         else:
             kept.append(edge)
     for number in between:
@@ -429,3 +432,24 @@ def _ranks(picture: Picture, collapse: bool) -> None:
     for key in sorted(by_step, key=lambda t: (t is None, t if t is not None else 0)):
         if len(by_step[key]) > 1:
             picture.ranks.append(by_step[key])
+    first = min(by_step, key=lambda t: (t is None, t if t is not None else 0), default=None)
+    if first is not None and len(by_step[first]) > 1:
+        order = row_order(list(picture.layers))
+        picture.rows = sorted(by_step[first], key=lambda number: order.get(picture.groups[number].step[0], 0))
+
+
+def row_order(layers: list[str]) -> dict[str, float]:
+    """Each row's place from the bottom: layers in the order they ran (layer 0 first), a layer's reverse
+    direction right above its forward one, and the junction points into a layer right below it."""
+    bases: list[str] = []
+    for layer in layers:
+        base = layer.removesuffix("_reverse")
+        if base not in bases:
+            bases.append(base)
+    order: dict[str, float] = {}
+    for layer in layers:
+        base = layer.removesuffix("_reverse")
+        level = 3 * bases.index(base)
+        order[layer] = level + (2 if layer.endswith("_reverse") else 1)
+        order[f"{base}:join"] = level
+    return order
