@@ -88,7 +88,8 @@ def char_rnn_page(checkpoint: Path, target: Path) -> Path:
         loss = cross_entropy(logits.reshape(-1, len(vocab)), ids[1:])
     title = (f"char-RNN ({config['cell']}, hidden {config['hidden_size']}, trained {int(saved['step'])} steps) "
              f"reading \"{sentence}\" (held out): loss {loss.item():.2f} nats/char")
-    return Path(viz.to_html(loss, target, params=dict(model.named_parameters()), title=title))
+    return Path(viz.to_html(loss, target, params=dict(model.named_parameters()), title=title,
+                            step_labels=list(sentence[:-1])))  # step t reads sentence[t]
 
 
 def files_in(folder: Path) -> dict[str, tuple[int, int, int]]:

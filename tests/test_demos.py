@@ -1,8 +1,10 @@
 """Every demo end to end in its small mode: the char-RNN learns and resumes exactly, bad input fails cleanly."""
 
 import importlib.util
+import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -267,6 +269,9 @@ def test_main_smoke_writes_everything_to_out(tmp_path):
     page = (tmp_path / "char_rnn.html").read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and "char-RNN (rnn, hidden 48, trained 40 steps) reading" in page
     assert "rnn.weight_hh_l0" in page and "embedding.weight" in page and 'data-layer="rnn.l0"' in page
+    data = json.loads(page.split('id="tg-data">', 1)[1].split("</script>", 1)[0].replace("<\\/", "</"))
+    sentence = re.search(r'reading "(.*)" \(held out\)', data["title"]).group(1)
+    assert data["step_labels"] == list(sentence[:-1])  # step t is labelled with the character it reads
 
 
 # ---- every argument of every demo, given hostile values: one line, exit 2, no traceback -------------------------

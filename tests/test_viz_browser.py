@@ -207,3 +207,59 @@ def test_a_clicked_step_shows_its_cell_with_the_engines_gradients(browser, tmp_p
     check_cell(browser, loss, "lstm.l0", 4)
     note = browser.find_element(By.ID, "cell-note").text
     assert "t=5's inside is not in this page" in note and "7 of 12 steps" in note and "expand_steps" in note
+
+
+def test_charts_keep_one_range_over_training_and_steps_show_their_labels(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    nn.manual_seed(0)
+    model = nn.RNN(2, 3, dtype=np.float64)
+    output, _ = model(tg.Tensor(np.random.default_rng(1).standard_normal((8, 1, 2))))
+    loss = (output[-1] ** 2).mean()
+    params = {f"rnn.{n}": p for n, p in model.named_parameters()}
+    labels = list("hello wo")
+    hidden = [np.geomspace(1e-9, 1e-2, 8), np.geomspace(1e-5, 1e-1, 8), np.geomspace(1e-3, 1e3, 8)]  # the range:
+    snapshots = [Snapshot(step, value, {"rnn.l0": h})  # 1e-9 .. 1e3, wider than the drawn graph's
+                 for step, value, h in zip((0, 50, 100), (1.0, 0.1, 0.01), hidden)]
+    path = viz.to_html(loss, tmp_path / "page.html", params=params, snapshots=snapshots, step_labels=labels,
+                       expand_steps=[4])
+    browser.get(Path(path).as_uri())
+    time_slider, training = browser.find_element(By.ID, "time"), browser.find_element(By.ID, "snapshot")
+
+    def move(slider, value):
+        browser.execute_script(f"arguments[0].value = {value}; arguments[0].dispatchEvent(new Event('input'))",
+                               slider)
+
+    move(time_slider, 4)
+    assert browser.find_element(By.ID, "time-label").text == 't=4 "o"'
+    assert browser.find_element(By.ID, "cell-title").text == 'inside rnn.l0 at t=4 "o"'
+    move(time_slider, 5)
+    assert browser.find_element(By.ID, "time-label").get_attribute("textContent") == 't=5 " "'  # a space shows
+    assert [t.get_attribute("textContent") for t in browser.find_elements(By.CSS_SELECTOR, "#strip .strip-label")] \
+        == labels
+    assert [t.get_attribute("textContent") for t in browser.find_elements(By.CSS_SELECTOR, "#chart-svg .axis-label")] \
+        == labels
+
+    ranges, first_points = [], []
+    for k in (0, 2, 3):  # two snapshots and the graph as drawn
+        move(training, k)
+        chart = browser.find_element(By.ID, "chart-svg")
+        ranges.append((float(chart.get_attribute("data-y-low")), float(chart.get_attribute("data-y-high"))))
+        first_points.append(float(chart.find_element(By.CSS_SELECTOR, "polyline").get_attribute("points")
+                                  .split()[0].split(",")[1]))
+    assert ranges == [pytest.approx((-9.0, 3.0), abs=1e-12)] * 3
+    assert first_points[0] > first_points[1]  # 1e-9 drawn below 1e-3 on the one axis (y grows downwards)
+
+    markers = []
+    for k in (0, 1, 2):
+        move(training, k)
+        markers.append(float(browser.find_element(By.ID, "loss-marker").get_attribute("cy")))
+    assert browser.find_element(By.ID, "loss-svg").get_attribute("data-scale") == "log"
+    assert markers[1] - markers[0] == pytest.approx(markers[2] - markers[1], abs=0.15)  # 1, 0.1, 0.01: even steps
+    assert markers[0] < markers[2]
+
+    flat = [Snapshot(step, value, {"rnn.l0": hidden[0]}) for step, value in ((0, 1.0), (1, 0.9), (2, 0.2))]
+    browser.get(Path(viz.to_html(loss, tmp_path / "flat.html", params=params, snapshots=flat,
+                                 expand_steps=None)).as_uri())
+    assert browser.find_element(By.ID, "loss-svg").get_attribute("data-scale") == "linear"  # within a decade
+    assert browser.find_element(By.ID, "time-label").text == "t=7"  # no labels given: t alone

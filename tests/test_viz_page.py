@@ -309,10 +309,28 @@ def test_bad_input_to_the_page_is_named_and_nothing_is_written(tmp_path):
     (tmp_path / "folder.html").mkdir()
     with pytest.raises(IsADirectoryError, match="is a folder"):
         viz.to_html(loss, tmp_path / "folder.html")
+    for labels, message in ((["a", "b"], r"step_labels has 2 labels; this graph has 3 time steps \(t=0..2\): "
+                                          r"expected 3 strings, one per step"),
+                            (["a", 7, "c"], r"step_labels\[1\] is int \(7\); expected a string"),
+                            ("abc", r"step_labels must be a list of strings.*got the string 'abc'; pass list\(text\)"),
+                            (3, r"step_labels must be a list of strings, one per time step, got int")):
+        with pytest.raises(ValueError, match=message):
+            viz.to_html(loss, tmp_path / "a.html", step_labels=labels)
     loss.backward()
     with pytest.raises(viz.GradientsUnavailableError, match="retain_graph=True"):
         viz.to_html(loss, tmp_path / "a.html")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.html"]
+
+
+@needs_dot
+def test_step_labels_are_in_the_data_and_on_each_step(tmp_path):
+    loss, _, params = model_loss("gru", steps=9)
+    labels = list("a b\ncdefg")[:9]
+    page = Page(open(viz.to_html(loss, tmp_path / "page.html", params=params, step_labels=labels),
+                     encoding="utf-8").read())
+    assert page.data["step_labels"] == labels
+    drawn = {int(a["data-t"]): a["data-step-label"] for a in page.nodes.values() if a["data-kind"] == "step"}
+    assert drawn == {t: labels[t] for t in (0, 1, 2, 6, 7, 8)}
 
 
 @needs_dot

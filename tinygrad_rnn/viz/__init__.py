@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import gc
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
 from numbers import Real
@@ -112,17 +112,19 @@ def render(root: Node, path: str | Path, format: str | None = None, **options: A
 
 
 def to_html(root: Node, path: str | Path, *, snapshots: Any = None, expand_steps: Any = "auto",
-            **options: Any) -> str:
+            step_labels: Sequence[str] | None = None, **options: Any) -> str:
     """Write one self-contained interactive page (SVG from Graphviz, inline CSS and JavaScript, no network) to
     `path`; returns the path. Options as `to_dot`; `snapshots`: several recorded backward passes over training
     (e.g. `analysis.FlowRecorder(...).snapshots`), which a second slider moves through; `expand_steps`: the
     steps whose cell the page can show op by op ('auto': every step up to `viz.cells.MAX_EXPANDED_STEPS`, past
-    that the drawn ones and every k-th; `range(a, b)`: those and the drawn ones; None: none). See `viz.html`."""
+    that the drawn ones and every k-th; `range(a, b)`: those and the drawn ones; None: none); `step_labels`: one
+    string per time step (e.g. the characters a char-RNN reads), shown on the time axis, the strip and the slider.
+    See `viz.html`."""
     from .html import page
 
     _check_options("to_html", options)
     target = Path(path)
-    write_atomically(target, page(root, target, snapshots, options, expand_steps).encode("utf-8"))
+    write_atomically(target, page(root, target, snapshots, options, expand_steps, step_labels).encode("utf-8"))
     return str(target)
 
 

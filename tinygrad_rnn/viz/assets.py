@@ -66,6 +66,16 @@ PAGE_JS = r"""
     if (selection < 0) return layers[name] ? layers[name].hidden : [];
     return data.snapshots[selection].hidden[name] || [];
   }
+  // one log10 range for every selection: across the training slider a shrinking gradient is seen to shrink
+  var fixed = (function () {
+    var all = [];
+    data.layers.forEach(function (layer) { all = all.concat(layer.hidden); });
+    data.snapshots.forEach(function (s) { Object.keys(s.hidden).forEach(function (k) { all = all.concat(s.hidden[k]); }); });
+    return range(all);
+  })();
+  function stepLabel(t) {  // ' "e"': the caller's label of step t (step_labels), quoted so a space shows
+    return data.step_labels && data.step_labels[t] !== undefined ? " " + JSON.stringify(data.step_labels[t]) : "";
+  }
   function N(x) { return '<span class="norm">' + x + '</span>'; }  // a norm drawn by CSS: every font has it
   function esc(s) { return String(s).replace(/[&<>]/g, function (c) { return {"&": "&amp;", "<": "&lt;", ">": "&gt;"}[c]; }); }
 
@@ -79,7 +89,7 @@ PAGE_JS = r"""
       lines.push("<h2>" + esc((title ? title.textContent : "").split("\n")[0]) + "</h2>");
       if (g.dataset.op) lines.push("op <b>" + esc(g.dataset.op) + "</b>: " + esc(g.dataset.formula || ""));
       if (g.dataset.scope) lines.push("scope " + esc(g.dataset.scope));
-      if (g.dataset.layer) lines.push("layer " + esc(g.dataset.layer) + (g.dataset.t ? ", t=" + g.dataset.t : ""));
+      if (g.dataset.layer) lines.push("layer " + esc(g.dataset.layer) + (g.dataset.t ? ", t=" + g.dataset.t + esc(stepLabel(Number(g.dataset.t))) : ""));
       if (g.dataset.shape) lines.push("shape " + esc(g.dataset.shape));
       if (g.dataset.values) lines.push("values " + esc(g.dataset.values));
       if (g.dataset.ops) lines.push("ops " + esc(g.dataset.ops));
@@ -148,7 +158,7 @@ PAGE_JS = r"""
   function showTime() {
     if (!time) return;
     var t = Number(time.value);
-    document.getElementById("time-label").textContent = "t=" + t;
+    document.getElementById("time-label").textContent = "t=" + t + stepLabel(t);
     var found = {};
     nodes.forEach(function (g) {
       var here = g.dataset.t !== undefined && Number(g.dataset.t) === t;
@@ -160,7 +170,7 @@ PAGE_JS = r"""
           layers[g.dataset.layer].hidden[t] !== undefined) g.classList.add("selected");
       else if (g.dataset.kind === "elided") g.classList.remove("selected");
     });
-    var lines = ["<h2>time step t=" + t + "</h2>"];
+    var lines = ["<h2>time step t=" + t + esc(stepLabel(t)) + "</h2>"];
     data.layers.forEach(function (layer) {
       var h = hiddenOf(layer.name)[t], c = layer.cell ? layer.cell[t] : null;
       lines.push("<b>" + esc(layer.name) + "</b>" + (found[layer.name] ? "" : " (inside the elided run)") +
@@ -190,9 +200,7 @@ PAGE_JS = r"""
       label.textContent = "training step " + s.step + ": loss " + fmt(s.loss) + ", ||grad|| " + fmt(s.grad_norm) +
                           (s.clipped_norm !== null ? " (clipped to " + fmt(s.clipped_norm) + ")" : "");
     }
-    var all = [];
-    data.layers.forEach(function (layer) { all = all.concat(hiddenOf(layer.name)); });
-    var r = range(all);
+    var r = fixed;
     nodes.forEach(function (g, i) {
       if (g.dataset.kind !== "step") return;
       var shape = g.querySelector("path, polygon"), texts = g.querySelectorAll("text");
@@ -221,12 +229,10 @@ PAGE_JS = r"""
     box.innerHTML = "";
     if (!data.layers.length) return;
     var steps = Math.max.apply(null, data.layers.map(function (l) { return l.hidden.length; }));
-    var width = 720, cell = width / steps, rowHeight = 16, left = 110;
-    var s = el("svg", {width: left + width + 10, height: 24 + data.layers.length * (rowHeight + 4), id: "strip"});
+    var width = 720, cell = width / steps, rowHeight = 16, left = 110, labelled = data.step_labels && cell >= 7;
+    var s = el("svg", {width: left + width + 10, height: 24 + data.layers.length * (rowHeight + 4) + (labelled ? 14 : 0), id: "strip"});
     s.appendChild(el("text", {x: 4, y: 12, "font-size": 11}, "||dL/dh_t|| over t (click a cell to pick t)"));
-    var all = [];
-    data.layers.forEach(function (layer) { all = all.concat(hiddenOf(layer.name)); });
-    var r = range(all), t = time ? Number(time.value) : -1;
+    var r = fixed, t = time ? Number(time.value) : -1;
     data.layers.forEach(function (layer, row) {
       var y = 20 + row * (rowHeight + 4), values = hiddenOf(layer.name);
       s.appendChild(el("text", {x: 4, y: y + 12, "font-size": 11}, layer.name));
@@ -234,11 +240,18 @@ PAGE_JS = r"""
         var rect = el("rect", {x: left + k * cell, y: y, width: Math.max(cell, 0.5), height: rowHeight,
                                fill: colour(values[k], r[0], r[1]), "class": "strip-cell" + (k === t ? " selected" : ""),
                                "data-t": k, "data-layer": layer.name, "data-grad": values[k] === null || values[k] === undefined ? "" : values[k]});
-        rect.appendChild(el("title", {}, layer.name + " t=" + k + ": " + N("dL/dh_t") + " " + fmt(values[k])));
+        rect.appendChild(el("title", {}, layer.name + " t=" + k + stepLabel(k) + ": ||dL/dh_t|| " + fmt(values[k])));
         rect.addEventListener("click", function (event) { time.value = event.target.dataset.t; clearPath(); showTime(); });
         s.appendChild(rect);
       }
     });
+    if (labelled) {  // the steps' labels under the strip, where a label fits in its cell
+      var y = 20 + data.layers.length * (rowHeight + 4) + 10;
+      for (var k = 0; k < steps; k++) {
+        s.appendChild(el("text", {x: left + (k + 0.5) * cell, y: y, "font-size": 10, "text-anchor": "middle",
+                                  "class": "strip-label", style: "white-space: pre"}, data.step_labels[k]));
+      }
+    }
     box.appendChild(s);
   }
   function drawChart() {
@@ -246,10 +259,20 @@ PAGE_JS = r"""
     box.innerHTML = "";
     var w = 420, h = 180, pad = 34;
     var s = el("svg", {width: w, height: h, id: "chart-svg"});
-    var all = [], steps = 1;
-    data.layers.forEach(function (layer) { all = all.concat(hiddenOf(layer.name)); steps = Math.max(steps, hiddenOf(layer.name).length); });
-    var r = range(all);
+    var steps = 1;
+    data.layers.forEach(function (layer) { steps = Math.max(steps, hiddenOf(layer.name).length); });
+    var r = fixed;
     if (r[1] - r[0] < 1e-9) { r = [r[0] - 0.5, r[1] + 0.5]; }
+    s.setAttribute("data-y-low", r[0]);
+    s.setAttribute("data-y-high", r[1]);
+    var every = Math.max(1, Math.ceil(steps / 12));
+    for (var k = 0; k < steps; k += every) {  // the time axis: t, or the step's label
+      var x = pad + (w - pad - 8) * (steps > 1 ? k / (steps - 1) : 0.5);
+      s.appendChild(el("line", {x1: x, y1: h - pad, x2: x, y2: h - pad + 3, stroke: "#999"}));
+      s.appendChild(el("text", {x: x, y: h - pad + 14, "font-size": 9, "text-anchor": "middle", "class": "axis-label",
+                                style: "white-space: pre"}, data.step_labels ? data.step_labels[k] : String(k)));
+    }
+    s.appendChild(el("text", {x: w - 8, y: h - 4, "font-size": 10, "text-anchor": "end"}, data.step_labels ? "t (its input)" : "t"));
     s.appendChild(el("text", {x: pad, y: 14, "font-size": 11}, "log10 ||dL/dh_t|| against t" +
                      (selection >= 0 ? " at training step " + data.snapshots[selection].step : "")));
     s.appendChild(el("text", {x: 2, y: pad + 4, "font-size": 10}, r[1].toFixed(1)));
@@ -270,16 +293,28 @@ PAGE_JS = r"""
     box.appendChild(s);
     if (data.snapshots.length) {
       var losses = data.snapshots.map(function (x) { return x.loss; });
-      var lw = 260, lr = [Math.min.apply(null, losses), Math.max.apply(null, losses)];
+      var known = losses.filter(function (v) { return v !== null; });
+      var lw = 270, lp = 48, low = Math.min.apply(null, known), high = Math.max.apply(null, known);
+      var log = low > 0 && high / low > 10;  // a loss that spans more than a decade: on a log scale
+      var at = function (v) { return log ? Math.log10(v) : v; };
+      var lr = [at(low), at(high)];
+      if (!known.length) lr = [0, 1];
       if (lr[1] - lr[0] < 1e-12) lr = [lr[0] - 1, lr[1] + 1];
-      var l = el("svg", {width: lw, height: h, id: "loss-svg"});
-      l.appendChild(el("text", {x: pad, y: 14, "font-size": 11}, "loss over training"));
+      var l = el("svg", {width: lw, height: h, id: "loss-svg", "data-scale": log ? "log" : "linear",
+                         "data-y-low": lr[0], "data-y-high": lr[1]});
+      l.appendChild(el("text", {x: lp, y: 14, "font-size": 11}, "loss over training" + (log ? " (log scale)" : "")));
+      l.appendChild(el("text", {x: lp - 4, y: pad + 4, "font-size": 10, "text-anchor": "end"}, fmt(log ? Math.pow(10, lr[1]) : lr[1])));
+      l.appendChild(el("text", {x: lp - 4, y: h - pad + 4, "font-size": 10, "text-anchor": "end"}, fmt(log ? Math.pow(10, lr[0]) : lr[0])));
+      l.appendChild(el("line", {x1: lp, y1: h - pad, x2: lw - 8, y2: h - pad, stroke: "#999"}));
+      l.appendChild(el("line", {x1: lp, y1: pad, x2: lp, y2: h - pad, stroke: "#999"}));
       var pts = losses.map(function (v, k) {
-        return (pad + (lw - pad - 8) * (losses.length > 1 ? k / (losses.length - 1) : 0.5)).toFixed(1) + "," +
-               (h - pad - (h - 2 * pad) * (v - lr[0]) / (lr[1] - lr[0])).toFixed(1);
+        if (v === null) return null;
+        return (lp + (lw - lp - 8) * (losses.length > 1 ? k / (losses.length - 1) : 0.5)).toFixed(1) + "," +
+               (h - pad - (h - 2 * pad) * (at(v) - lr[0]) / (lr[1] - lr[0])).toFixed(1);
       });
-      l.appendChild(el("polyline", {points: pts.join(" "), fill: "none", stroke: "#555", "stroke-width": 1.5}));
-      if (selection >= 0) {
+      l.appendChild(el("polyline", {points: pts.filter(function (p) { return p !== null; }).join(" "), fill: "none",
+                                    stroke: "#555", "stroke-width": 1.5}));
+      if (selection >= 0 && pts[selection] !== null) {
         var p = pts[selection].split(",");
         l.appendChild(el("circle", {cx: p[0], cy: p[1], r: 4, fill: "#e6550d", id: "loss-marker"}));
       }
@@ -363,7 +398,6 @@ PAGE_JS = r"""
       if (entry[3]) { if (entry[3][number]) g.dataset.values = entry[3][number]; else delete g.dataset.values; }
     });
   }
-  function stepLabel(t) { return data.step_labels && data.step_labels[t] !== undefined ? " (" + data.step_labels[t] + ")" : ""; }
   if (cells) {
     Array.prototype.forEach.call(document.querySelectorAll("#cell g.node, #cell g.edge"), function (g) {
       g.addEventListener("mouseenter", function () { if (!clicked) info.innerHTML = describe(g); });

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +28,21 @@ from .factors import step_factors
 from .units import format_number, norm
 
 
-def page(root: Node, target: Path, snapshots: Any, options: dict[str, Any], expand_steps: Any = "auto") -> str:
+def page(root: Node, target: Path, snapshots: Any, options: dict[str, Any], expand_steps: Any = "auto",
+         step_labels: Any = None) -> str:
     """The page's text."""
     from . import dot_statements, prepare, run_dot
 
+    labels = _labels(step_labels)
     recorded = _snapshots(snapshots, root)
     prepared = prepare("to_html", root, options, expand_steps)
     if prepared.scale is None:
         raise ValueError("viz.to_html: the page shows gradients; show_grad=False has nothing for it to show")
-    text = "digraph tinygrad_rnn {\n" + "".join(line + "\n" for line in dot_statements(prepared, ids=True)) + "}\n"
-    svg = run_dot(text, "svg", target).decode("utf-8")
     picture, units = prepared.picture, prepared.units
     data = _layer_data(prepared)
+    _check_labels(labels, data)
+    text = "digraph tinygrad_rnn {\n" + "".join(line + "\n" for line in dot_statements(prepared, ids=True)) + "}\n"
+    svg = run_dot(text, "svg", target).decode("utf-8")
     layers_in_graph = {layer["name"] for layer in data}
     for number, snapshot in enumerate(recorded):
         unknown = [name for name in list(snapshot["hidden"]) + list(snapshot["cell"]) if name not in layers_in_graph]
@@ -50,7 +53,7 @@ def page(root: Node, target: Path, snapshots: Any, options: dict[str, Any], expa
     nodes, edges = {}, {}
     for number, group in enumerate(picture.groups):
         if group.kind != "hidden-away":
-            nodes[number] = _node_attributes(number, group, units, prepared.hidden)
+            nodes[number] = _node_attributes(number, group, units, prepared.hidden, labels)
     for number, edge in enumerate(picture.edges):
         edges[number] = {"data-tail": f"n{edge.tail}", "data-head": f"n{edge.head}",
                          "data-grad": _number(edge.norm), "data-on-hidden-path": "1" if edge.highlighted else "0",
@@ -60,7 +63,7 @@ def page(root: Node, target: Path, snapshots: Any, options: dict[str, Any], expa
     cells_html, cells_data = _cells(prepared, target, run_dot)
     scale = prepared.scale
     payload = {"layers": data, "snapshots": recorded, "title": prepared.settings["title"] or "",
-               "scale": [scale.low, scale.high], "cells": cells_data}
+               "scale": [scale.low, scale.high], "cells": cells_data, "step_labels": labels}
     title = html_text(prepared.settings["title"] or "tinygrad-rnn: gradient flow through time")
     return "".join([
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
@@ -90,7 +93,42 @@ def _controls(data: list[dict[str, Any]], recorded: list[dict[str, Any]]) -> str
     return " ".join(parts)
 
 
-def _node_attributes(number: int, group: Any, units: list[Any], hidden: set[int]) -> dict[str, str]:
+def _labels(step_labels: Any) -> list[str] | None:
+    """The caller's step_labels as a list of strings (or None), each checked."""
+    if step_labels is None:
+        return None
+    if isinstance(step_labels, str):
+        raise ValueError(f"viz.to_html: step_labels must be a list of strings, one per time step, got the string "
+                         f"{step_labels[:20]!r}; pass list(text) for one character per step")
+    try:
+        items = list(step_labels) if not isinstance(step_labels, (bytes, Mapping)) else None
+    except TypeError:
+        items = None
+    if items is None:
+        raise ValueError(f"viz.to_html: step_labels must be a list of strings, one per time step, got "
+                         f"{type(step_labels).__name__}")
+    for t, label in enumerate(items):
+        if not isinstance(label, str):
+            raise ValueError(f"viz.to_html: step_labels[{t}] is {type(label).__name__} ({label!r:.40}); expected a "
+                             "string (the label of time step t)")
+    return [str(label) for label in items]
+
+
+def _check_labels(labels: list[str] | None, data: list[dict[str, Any]]) -> None:
+    """One label per time step of the graph's recurrent layers."""
+    if labels is None:
+        return
+    steps = max((len(layer["hidden"]) for layer in data), default=0)
+    if steps == 0:
+        raise ValueError(f"viz.to_html: step_labels has {len(labels)} labels, but this graph has no time steps "
+                         "(no recurrent layer with gradients); pass step_labels=None")
+    if len(labels) != steps:
+        raise ValueError(f"viz.to_html: step_labels has {len(labels)} labels; this graph has {steps} time steps "
+                         f"(t=0..{steps - 1}): expected {steps} strings, one per step")
+
+
+def _node_attributes(number: int, group: Any, units: list[Any], hidden: set[int],
+                     labels: list[str] | None = None) -> dict[str, str]:
     """Data attributes and tooltip of one drawn node."""
     attrs = {"data-kind": group.kind, "data-label": group.label.split("\n")[0], "data-grad": _number(group.norm)}
     main = units[group.members[0]] if group.members else None
@@ -102,6 +140,8 @@ def _node_attributes(number: int, group: Any, units: list[Any], hidden: set[int]
         attrs["data-layer"] = group.step[0]
         if group.step[1] is not None:
             attrs["data-t"] = str(group.step[1])
+            if labels is not None:
+                attrs["data-step-label"] = labels[group.step[1]]
         if group.cell_norm is not None:
             attrs["data-cell-grad"] = _number(group.cell_norm)
         if group.kind == "elided":
@@ -111,6 +151,8 @@ def _node_attributes(number: int, group: Any, units: list[Any], hidden: set[int]
     if group.hidden or group.kind == "step":
         attrs["data-hidden"] = "1"
     lines = [group.label.split("\n")[0] or group.kind]
+    if "data-step-label" in attrs:
+        lines[0] += " " + json.dumps(attrs["data-step-label"], ensure_ascii=False)
     if main is not None and group.kind not in ("step", "elided", "pre", "post", "join"):
         op_unit = next((units[i] for i in group.members if units[i].kind == "op"), None)
         if op_unit is not None:
