@@ -112,10 +112,19 @@ class Function:
             ctx.grad_shape = out.data.shape
         except AttributeError:  # a user op whose forward returned no array, with or without grad
             raise _output_error(cls, data) from None
-        if mode.anomaly:
-            ctx.parents, ctx.scope = tuple(parents), mode.scope
-            check_finite(out.data, ctx, "forward", arrays)
+        if mode.watched:  # detect_anomaly, forward mode
+            _watch(mode, ctx, out, inputs, arrays, parents)
         return out
+
+
+def _watch(mode: Any, ctx: Context, out: Any, inputs: tuple[Any, ...], arrays: list[Any], parents: list[Any]) -> None:
+    """What an op does after its forward when watched: refuse NaN/inf (detect_anomaly), push tangents (forward
+    mode)."""
+    if mode.anomaly:
+        ctx.parents, ctx.scope = tuple(parents), mode.scope
+        check_finite(out.data, ctx, "forward", arrays)
+    if mode.tangents is not None:
+        mode.tangents.push(ctx, out, inputs)
 
 
 def register(name: str, sample: SampleFn | None = None) -> Callable[[type[Function]], type[Function]]:
