@@ -36,14 +36,16 @@ class forward_mode:  # noqa: N801 (used like a function, as scope is)
             raise ValueError(f"forward_mode: directions must be a positive integer (or None), got {directions!r}")
         self.directions = directions
         self._tangents: WeakKeyDictionary[Node, np.ndarray] = WeakKeyDictionary()
-        self._switch = tangents_switched(self)
+        self._switch: Any = None
 
     def __enter__(self) -> forward_mode:
+        self._switch = tangents_switched(self)
         self._switch.__enter__()
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
         self._switch.__exit__(*exc_info)
+        self._switch = None  # (it refers to this block: a cycle only the garbage collector would free)
         self._tangents = WeakKeyDictionary()
 
     def attach(self, node: Node, tangent: Any) -> None:
