@@ -127,7 +127,7 @@ def plot(args: Any, results: dict[str, dict[str, list[float]]], path: Path) -> P
     memory.set(xlabel="sequence length T", ylabel="peak memory (KB, tracemalloc)",
                title="memory: BPTT keeps every step, RTRL none")
     seconds.set(xlabel="sequence length T", ylabel="seconds per gradient", yscale="log",
-                title="time: RTRL pays about P directions a step")
+                title="time: every RTRL step carries all P directions")
     for axes in (memory, seconds):
         axes.grid(alpha=0.3)
     memory.legend(fontsize=8, ncol=2)

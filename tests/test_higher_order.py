@@ -97,6 +97,9 @@ def test_scalar_tanh_derivatives_closed_form():
     assert abs(first.data - (1 - t * t)) < 1e-14
     assert abs(second.data - (-2 * t * (1 - t * t))) < 1e-14
     assert abs(x.grad - (-2 * (1 - t * t) ** 2 + 4 * t * t * (1 - t * t))) < 1e-14
+    y = Value(0.5)
+    (y * y).backward(create_graph=True)
+    assert repr(y) == "Value(data=0.5, grad=1)"  # its grad is a Value now
 
 
 def test_scalar_grad_of_a_product():
@@ -187,6 +190,21 @@ def test_create_graph_keeps_the_graph_by_default():
     tg.grad(y, [x], create_graph=True)
     y.backward()  # the saved arrays are still there
     assert x.grad is not None
+
+
+def test_hooks_and_retained_grads_see_tensors_under_create_graph():
+    """A hook receives the recorded gradient (a Tensor) and may replace it; retain_grad keeps a Tensor too."""
+    x = leaf([1.0, 2.0])
+    hidden = x * x
+    hidden.retain_grad()
+    seen = []
+    remove = hidden.register_hook(lambda grad: seen.append(grad) or grad * 3.0)
+    (hidden * x).sum().backward(create_graph=True)
+    assert isinstance(seen[0], tg.Tensor) and isinstance(hidden.grad, tg.Tensor)
+    np.testing.assert_allclose(x.grad.data, 3.0 * x.data * 2 * x.data + x.data ** 2)  # the hook's x3 on hidden's path
+    remove()  # (kept, it would scale hidden's gradient in this backward too, as in PyTorch)
+    (second,) = tg.grad(x.grad.sum(), [x])
+    np.testing.assert_allclose(second.data, 14.0 * x.data)
 
 
 def test_third_derivative_of_a_tensor_function():

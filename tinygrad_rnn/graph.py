@@ -11,6 +11,8 @@ The details live behind doors of their own:
     versions.py   the clock that orders the graph, and values changed in place after an op used them
     gradients.py  how the gradients that reach one vertex are summed (Accumulator, lazy gradients)
     errors.py     GraphError and OpError
+    higher_order.py  the backward recorded as a graph, to differentiate again (create_graph, tg.grad)
+    forward_mode.py  Jacobian-vector products in the forward pass (tg.jvp), each op's jvp rule
 """
 
 from __future__ import annotations

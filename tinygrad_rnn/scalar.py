@@ -40,7 +40,8 @@ class Value(Arithmetic):
         self.requires_grad = requires_grad
 
     def __repr__(self) -> str:
-        return f"Value(data={self.data:.4g}, grad={self.grad if self.grad is None else format(self.grad, '.4g')})"
+        grad = self.grad.data if isinstance(self.grad, Value) else self.grad  # (a Value after create_graph)
+        return f"Value(data={self.data:.4g}, grad={grad if grad is None else format(grad, '.4g')})"
 
     def backward(self, retain_graph: bool | None = None, retain_grads: bool = False,
                  create_graph: bool = False) -> None:
