@@ -31,27 +31,34 @@ from _lab import lab_parser, outputs, report, save_figure  # noqa: E402
 
 import tinygrad_rnn as tg  # noqa: E402
 from tinygrad_rnn import analysis, nn  # noqa: E402
-from tinygrad_rnn.cli.arguments import comma_list, positive  # noqa: E402
+from tinygrad_rnn.cli.arguments import comma_list, positive, refuse_larger  # noqa: E402
 
 CELLS = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
 SMOKE = {"lengths": [5, 10, 20], "hidden_size": 3, "batch_size": 2, "input_size": 2}
 
 
-def parse_args(argv: list[str] | None) -> Any:
+def build_parser() -> Any:
+    """The command line of this script (its arguments, their types and bounds)."""
     parser = lab_parser("rtrl", "RTRL against BPTT: the same gradient, memory and time as T grows.")
     parser.add_argument("--cells", type=comma_list(allowed=tuple(CELLS)), default=list(CELLS),
                         help="cells to compare (default rnn,lstm,gru)")
-    parser.add_argument("--lengths", type=comma_list(positive(int, at_most=100_000)), default=[50, 100, 200, 500,
-                                                                                                1000],
-                        help="sequence lengths T (default 50,100,200,500,1000)")
-    parser.add_argument("--hidden-size", type=positive(int, at_most=64), default=8, help="H (default 8)")
-    parser.add_argument("--input-size", type=positive(int, at_most=256), default=4, help="input size (default 4)")
-    parser.add_argument("--batch-size", type=positive(int, at_most=256), default=4, help="sequences (default 4)")
+    parser.add_argument("--lengths", type=comma_list(positive(int, 100_000), at_most=20),
+                        default=[50, 100, 200, 500, 1000], help="sequence lengths T (default 50,100,200,500,1000)")
+    parser.add_argument("--hidden-size", type=positive(int, 64), default=8, help="H (default 8)")
+    parser.add_argument("--input-size", type=positive(int, 256), default=4, help="input size (default 4)")
+    parser.add_argument("--batch-size", type=positive(int, 256), default=4, help="sequences (default 4)")
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> Any:
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    if "--smoke" in argv:
+        parser.set_defaults(**SMOKE)
     args = parser.parse_args(argv)
-    if args.smoke:
-        for key, value in SMOKE.items():
-            setattr(args, key, value)
-    args.paths = outputs(parser, args, ["rtrl_vs_bptt.png"])
+    refuse_larger(parser, 20_000_000, "numbers of hidden state BPTT keeps",
+                  {"T": max(args.lengths), "--batch-size": args.batch_size, "--hidden-size": args.hidden_size})
+    args.parser = parser
     return args
 
 
@@ -139,6 +146,7 @@ def plot(args: Any, results: dict[str, dict[str, list[float]]], path: Path) -> P
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.paths = outputs(args.parser, args, ["rtrl_vs_bptt.png"])
     print(f"RTRL vs BPTT: one gradient of sum_t mean((h_t - y_t)^2), H={args.hidden_size}, "
           f"input {args.input_size}, batch {args.batch_size}, float64")
     results = measure(args)
