@@ -69,15 +69,16 @@ def test_gradgradcheck(name):
 
 
 def test_gradgradcheck_catches_a_wrong_declaration():
-    """A saved output declared a constant loses its part of the second derivative, and the check says so."""
-    class BadTanh(Function):
-        saves = (None,)
-        forward = staticmethod(OPS["tanh"].forward)
-        backward = staticmethod(OPS["tanh"].backward)
+    """A saved input declared a constant loses its part of the second derivative, and the check says so."""
+    class BadMul(Function):
+        saves = (0, None)
+        forward = staticmethod(OPS["mul"].forward)
+        backward = staticmethod(OPS["mul"].backward)
 
-    register("bad_tanh")(BadTanh)
-    with pytest.raises(tg.GradcheckError, match="gradgradcheck: input 0"):
-        tg.gradgradcheck(BadTanh.apply, [np.random.default_rng(0).standard_normal((2, 3))])
+    register("bad_mul")(BadMul)
+    rng = np.random.default_rng(0)
+    with pytest.raises(tg.GradcheckError, match="gradgradcheck: input 1"):
+        tg.gradgradcheck(BadMul.apply, [rng.standard_normal((2, 3)), rng.standard_normal((2, 3))])
 
 
 # ---- the scalar engine: the same ops, the same recorded backward ----------------------------------------------
@@ -351,6 +352,16 @@ def test_an_op_without_saves_cannot_be_recorded():
     with pytest.raises(tg.GraphError, match="op 'undeclared': .* saved 1 value.* declares none; set `saves`"):
         tg.grad(loss, [x], create_graph=True)
     np.testing.assert_array_equal(tg.grad(loss, [x])[0].data, [2.0, 4.0])  # first order needs no declaration
+
+
+def test_in_place_arithmetic_in_a_recorded_backward_rebinds():
+    """`local *= grad` (tanh's and sigmoid's backward) makes a new node under create_graph; outside one, an op's
+    output still refuses in-place changes."""
+    x = leaf([0.3, -0.8])
+    (slope,) = tg.grad(x.sigmoid().sum(), [x], create_graph=True)
+    assert [v.op for v in tg.toposort(slope) if v.is_context][-1] == "mul"
+    with pytest.raises(tg.GraphError, match=r"\*=: this tensor was made by op 'mul'"):
+        slope *= 2.0
 
 
 def test_an_op_computing_with_numpy_cannot_be_recorded():

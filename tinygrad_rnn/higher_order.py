@@ -159,7 +159,10 @@ def _run(roots: list[Node], seeds: list[Any], retain_graph: bool, create_graph: 
 
 
 def _op_backward(ctx: Context, grad_output: Any, seen_as: Any) -> tuple[Any, ...]:
-    """The op's backward called with `seen_as` as its ctx (the context itself, or a GraphContext)."""
+    """The op's backward called with `seen_as` as its ctx (the context itself, or a GraphContext, with which
+    `a *= b` on a node the backward made rebinds `a`, as for a float, rather than write an array of the graph)."""
+    mode = current()
+    recording, mode.recording_backward = mode.recording_backward, seen_as is not ctx
     try:
         grads = ctx.function.backward(seen_as, grad_output)
     except (ValueError, TypeError, IndexError, AttributeError) as error:
@@ -169,6 +172,8 @@ def _op_backward(ctx: Context, grad_output: Any, seen_as: Any) -> tuple[Any, ...
                          f"({type(error).__name__}: {error}); an op whose backward can be recorded computes with "
                          "Python's operators and ctx.xp's functions (ctx.xp.exp, ctx.xp.where, ...), not numpy's"
                          ) from error
+    finally:
+        mode.recording_backward = recording
     grads = grads if type(grads) is tuple else (grads,)
     if len(grads) != len(ctx.parents):
         raise _count_error(ctx, grads)
@@ -261,6 +266,9 @@ def _run_hooks(node: Any, gradient: Any, prototype: Node, create_graph: bool) ->
             if create_graph and not isinstance(replaced, Node):
                 replaced = prototype._from_op(np.asarray(replaced))
             gradient = replaced
+            if current().anomaly and not np.all(np.isfinite(gradient.data if create_graph else gradient)):
+                raise FloatingPointError(f"detect_anomaly: hook {getattr(hook, '__qualname__', hook)!r} returned "
+                                         f"NaN/inf for a node of shape {node.grad_shape}")
     return gradient
 
 

@@ -18,7 +18,7 @@ import numpy as np
 class Mode:
     """The switches of one thread."""
 
-    __slots__ = ("grad_enabled", "scope", "anomaly", "keep_values", "tangents", "watched")
+    __slots__ = ("grad_enabled", "scope", "anomaly", "keep_values", "tangents", "watched", "recording_backward")
 
     def __init__(self) -> None:
         self.grad_enabled = True
@@ -29,6 +29,8 @@ class Mode:
         """Forward mode's tangents (forward_mode.py), or None outside it."""
         self.watched = False
         """anomaly or tangents: every op then takes its slow path after its forward (one test for both)."""
+        self.recording_backward = False
+        """True while an op's backward runs on nodes for create_graph (inplace.py reads it)."""
 
 
 THREAD = threading.local()

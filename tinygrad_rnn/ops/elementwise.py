@@ -256,7 +256,9 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, grad):
         out = ctx.saved_tensors[0]
-        return grad * (1 - out * out)
+        local = 1 - out * out
+        local *= grad  # local is ours: multiply in place (a float, or a node of a recorded backward, rebinds)
+        return local
 
     @staticmethod
     def jvp(ctx, tangent):
@@ -278,7 +280,10 @@ class Sigmoid(Function):
     @staticmethod
     def backward(ctx, grad):
         out = ctx.saved_tensors[0]
-        return grad * (out * (1 - out))
+        local = 1 - out
+        local *= out
+        local *= grad  # local is ours: multiply in place (a float, or a node of a recorded backward, rebinds)
+        return local
 
     @staticmethod
     def jvp(ctx, tangent):
