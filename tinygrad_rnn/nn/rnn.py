@@ -4,7 +4,7 @@ PyTorch's contract: arguments, parameter names and shapes (`weight_ih_l{k}`, `_r
 init, input layouts (L, N, I), (N, L, I) with batch_first, unbatched (L, I), a PackedSequence of sequences of
 different lengths, and return values. Each layer projects the whole sequence with one matmul, then runs its
 steps, each in the scope "<layer>/t=<t>" (see `step_scopes`); on a packed batch step t runs on the rows of the
-sequences still running at t (see `_packed_direction`).
+sequences still running at t (see `_Rows`).
 """
 
 from __future__ import annotations
@@ -147,16 +147,17 @@ class RNNBase(Module):
                 start = [self._zeros_if_none(kind_starts[index], batch) for kind_starts in starts]
                 steps = range(length - 1, -1, -1) if direction else range(length)
                 layer_name = f"{kind}.l{layer}{suffix}"
-                weights = self._weights(layer, suffix)
-                if batch_sizes is None:
-                    outputs, ends = self._direction(layer_input, weights, start, steps, time_axis, layer_name)
-                else:
-                    outputs, ends = self._packed_direction(layer_input, weights, start, steps, batch_sizes,
-                                                           layer_name)
+                rows = None if batch_sizes is None else _Rows(batch_sizes, start, reverse=direction == 1)
+                outputs, ends = self._direction(layer_input, self._weights(layer, suffix), start, steps,
+                                                time_axis, layer_name, rows)
                 if direction:
                     outputs.reverse()
                 with scope(layer_name):
-                    directions.append(stack(outputs, axis=time_axis) if batch_sizes is None else cat(outputs))
+                    if rows is None:
+                        directions.append(stack(outputs, axis=time_axis))
+                    else:
+                        directions.append(cat(outputs))
+                        ends = rows.finals(ends)
                 for final, end in zip(finals, ends):
                     final.append(end)
             with scope(f"{kind}.l{layer}"):
@@ -173,63 +174,9 @@ class RNNBase(Module):
         return Tensor(np.zeros(shape, dtype=self.weight_ih_l0.dtype))
 
     def _direction(self, input: Tensor, weights: Weights, start: list[Tensor], steps: range, time_axis: int,
-                   layer_name: str) -> tuple[list[Tensor], list[Tensor]]:
-        """Outputs of one direction of one layer in processing order, and its final states."""
-        with scope(layer_name):
-            projections = _Projections(input, time_axis, steps, *self._projection(weights))
-            step = self._step(weights)
-        states = start
-        outputs = []
-        with step_scopes(layer_name, steps) as timesteps:
-            for timestep in timesteps:
-                states = step(projections.at(timestep), states)
-                outputs.append(states[0])
-        return outputs, states
-
-    def _packed_direction(self, data: Tensor, weights: Weights, start: list[Tensor], steps: range,
-                          batch_sizes: list[int], layer_name: str) -> tuple[list[Tensor], list[Tensor]]:
-        """As `_direction` for a packed sequence's data: step t runs on the batch_sizes[t] sequences still running
-        at t (rows 0:batch_sizes[t], longest first). Going forward, a sequence's final states are its states at
-        its own last step t (cut in the scope "<layer>/t=<t>/end"); going in reverse, a sequence starts from its
-        initial states at its own last step (joined in "<layer>/t=<t>/start")."""
-        with scope(layer_name):
-            projections = _PackedProjections(data, batch_sizes, steps, *self._projection(weights))
-            step = self._step(weights)
-        reverse = steps.step < 0
-        states, active = start, 0 if reverse else start[0].shape[0]
-        ended: list[list[Tensor]] = []  # going forward: the final states of the sequences that ended, by step
-        outputs = []
-        with step_scopes(layer_name, steps) as timesteps:
-            for timestep in timesteps:
-                rows = batch_sizes[timestep]
-                if rows < active:
-                    states = [state[:rows] for state in states]
-                elif rows > active:
-                    with scope("start"):
-                        states = [initial[:rows] if active == 0 else cat([state, initial[active:rows]])
-                                  for state, initial in zip(states, start)]
-                states = step(projections.at(timestep), states)
-                outputs.append(states[0])
-                active = rows
-                if not reverse:
-                    following = batch_sizes[timestep + 1] if timestep + 1 < len(batch_sizes) else 0
-                    if following == 0:
-                        ended.append(list(states))
-                    elif following < rows:
-                        with scope("end"):
-                            ended.append([state[following:rows] for state in states])
-        if reverse or len(ended) == 1:
-            return outputs, list(states)
-        with scope(layer_name):
-            return outputs, [cat(pieces[::-1]) for pieces in zip(*ended)]
-
-    def _projection(self, weights: Weights) -> tuple[int, Any]:
-        """(outputs per row, rows -> the input's shares of the gates): what `_Projections` computes a chunk at a
-        time."""
-        return self.gate_count * self.hidden_size, _folded_projection(weights)
-
-    def _step(self, weights: Weights) -> Any:
-        """step(projected parts, states) -> new states (hidden first), with W_hh^T made once (in the layer scope)."""
+                   layer_name: str, rows: _Rows | None) -> tuple[list[Tensor], list[Tensor]]:
+        """Outputs of one direction of one layer in processing order, and its final states (with `rows`, of a
+        packed sequence's data: see `_Rows`)."""
         raise NotImplementedError
 
     def extra_repr(self) -> str:
@@ -321,6 +268,60 @@ class _PackedProjections(_Projections):
         return tuple([GetItem.apply(part, index=index) for part in self.parts])
 
 
+def _projections(input: Tensor, time_axis: int, steps: range, outputs: int, project_chunk: Any,
+                 rows: _Rows | None) -> _Projections:
+    if rows is None:
+        return _Projections(input, time_axis, steps, outputs, project_chunk)
+    return _PackedProjections(input, rows.batch_sizes, steps, outputs, project_chunk)
+
+
+class _Rows:
+    """The rows of a packed batch that each step of one direction runs on: step t, the batch_sizes[t] sequences
+    still running at t (rows 0:batch_sizes[t], longest first).
+
+    Going forward, a sequence's final states are its states at its own last step t (cut in the scope
+    "<layer>/t=<t>/end"); in reverse, a sequence starts from its initial states at its own last step (joined in
+    "<layer>/t=<t>/start"). A layer's loop calls `before` and `after` around each step.
+    """
+
+    def __init__(self, batch_sizes: list[int], start: list[Tensor], reverse: bool) -> None:
+        self.batch_sizes, self.start, self.reverse = batch_sizes, start, reverse
+        self.active = 0 if reverse else start[0].shape[0]
+        self.ended: list[tuple[Tensor, ...]] = []  # going forward: the final states of the rows ending, by step
+
+    def before(self, timestep: int, states: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        """The states of the sequences running at `timestep`."""
+        rows, active = self.batch_sizes[timestep], self.active
+        self.active = rows
+        if rows < active:
+            return tuple([state[:rows] for state in states])
+        if rows > active:
+            with scope("start"):
+                return tuple([(initial if rows == initial.shape[0] else initial[:rows]) if active == 0
+                              else cat([state, initial[active:rows]]) for state, initial in zip(states, self.start)])
+        return states
+
+    def after(self, timestep: int, states: tuple[Tensor, ...]) -> None:
+        """Going forward, keep the final states of the sequences whose last step `timestep` was."""
+        if self.reverse:
+            return
+        rows = self.active
+        following = self.batch_sizes[timestep + 1] if timestep + 1 < len(self.batch_sizes) else 0
+        if following == 0:
+            self.ended.append(states)
+        elif following < rows:
+            with scope("end"):
+                self.ended.append(tuple([state[following:rows] for state in states]))
+
+    def finals(self, states: list[Tensor]) -> list[Tensor]:
+        """Every sequence's final states, in the batch's sorted order (`states`: those after the last step)."""
+        if self.reverse:
+            return states
+        if len(self.ended) == 1:
+            return list(self.ended[0])
+        return [cat(pieces[::-1]) for pieces in zip(*self.ended)]
+
+
 def _folded_projection(weights: Weights) -> Any:
     """rows -> (x W_ih^T + b_ih + b_hh,) for the steps in rows (both biases act the same way)."""
     weight_ih, _, bias_ih, bias_hh = weights
@@ -350,12 +351,23 @@ class RNN(RNNBase):
         output, (h_n,) = self._forward(input, [hx], ("h_0",))
         return output, h_n
 
-    def _step(self, weights):
-        weight_hh_t, nonlinearity = weights[1].T, self.nonlinearity
-
-        def step(parts, states):
-            return (rnn_step(parts[0], states[0], weight_hh_t, nonlinearity),)
-        return step
+    def _direction(self, input, weights, start, steps, time_axis, layer_name, rows):
+        with scope(layer_name):
+            projections = _projections(input, time_axis, steps, self.hidden_size, _folded_projection(weights), rows)
+            weight_hh_t = weights[1].T
+        (hidden,) = start
+        nonlinearity = self.nonlinearity
+        outputs = []
+        with step_scopes(layer_name, steps) as timesteps:
+            for timestep in timesteps:
+                (projected,) = projections.at(timestep)
+                if rows is not None:
+                    (hidden,) = rows.before(timestep, (hidden,))
+                hidden = rnn_step(projected, hidden, weight_hh_t, nonlinearity)
+                if rows is not None:
+                    rows.after(timestep, (hidden,))
+                outputs.append(hidden)
+        return outputs, [hidden]
 
     def extra_repr(self) -> str:
         text = super().extra_repr()
@@ -380,12 +392,23 @@ class LSTM(RNNBase):
         output, (h_n, c_n) = self._forward(input, [hidden, cell], ("h_0", "c_0"))
         return output, (h_n, c_n)
 
-    def _step(self, weights):
-        weight_hh_t = weights[1].T
-
-        def step(parts, states):
-            return lstm_step(parts[0], states[0], states[1], weight_hh_t)
-        return step
+    def _direction(self, input, weights, start, steps, time_axis, layer_name, rows):
+        with scope(layer_name):
+            projections = _projections(input, time_axis, steps, 4 * self.hidden_size, _folded_projection(weights),
+                                       rows)
+            weight_hh_t = weights[1].T
+        hidden, cell = start
+        outputs = []
+        with step_scopes(layer_name, steps) as timesteps:
+            for timestep in timesteps:
+                (projected,) = projections.at(timestep)
+                if rows is not None:
+                    hidden, cell = rows.before(timestep, (hidden, cell))
+                hidden, cell = lstm_step(projected, hidden, cell, weight_hh_t)
+                if rows is not None:
+                    rows.after(timestep, (hidden, cell))
+                outputs.append(hidden)
+        return outputs, [hidden, cell]
 
 
 class GRU(RNNBase):
@@ -402,16 +425,23 @@ class GRU(RNNBase):
         output, (h_n,) = self._forward(input, [hx], ("h_0",))
         return output, h_n
 
-    def _projection(self, weights):
-        weight_ih, _, bias_ih, bias_hh = weights
+    def _direction(self, input, weights, start, steps, time_axis, layer_name, rows):
+        weight_ih, weight_hh, bias_ih, bias_hh = weights
         size = self.hidden_size
-        return 4 * size, lambda rows: gru_inputs(rows, weight_ih, bias_ih, bias_hh, size)
-
-    def _step(self, weights):
-        size = self.hidden_size
-        weight_hh_t = weights[1].T
-        bias_hn = None if weights[3] is None else weights[3][2 * size:]
-
-        def step(parts, states):
-            return (gru_step(parts[0], parts[1], states[0], weight_hh_t, bias_hn),)
-        return step
+        with scope(layer_name):
+            projections = _projections(input, time_axis, steps, 4 * size,
+                                       lambda chunk: gru_inputs(chunk, weight_ih, bias_ih, bias_hh, size), rows)
+            weight_hh_t = weight_hh.T
+            bias_hn = None if bias_hh is None else bias_hh[2 * size:]
+        (hidden,) = start
+        outputs = []
+        with step_scopes(layer_name, steps) as timesteps:
+            for timestep in timesteps:
+                addend, projected_n = projections.at(timestep)
+                if rows is not None:
+                    (hidden,) = rows.before(timestep, (hidden,))
+                hidden = gru_step(addend, projected_n, hidden, weight_hh_t, bias_hn)
+                if rows is not None:
+                    rows.after(timestep, (hidden,))
+                outputs.append(hidden)
+        return outputs, [hidden]

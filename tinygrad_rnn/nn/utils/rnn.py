@@ -209,9 +209,12 @@ def _lengths(lengths: Any, batch: int, shape: tuple[int, ...], caller: str, step
 def _integers(values: Any, caller: str, name: str) -> np.ndarray:
     """`values` (a Tensor, an array or a list of integers) as a 1-D int64 array."""
     array = values.data if isinstance(values, Tensor) else np.asarray(values)
+    if array.size == 0 and not isinstance(values, Tensor | np.ndarray):
+        array = array.astype(np.int64)  # [] is numpy's float64
     if array.ndim != 1 or array.dtype.kind not in "iu":
-        raise TypeError(f"{caller}: expected {name} to be a 1-D list, array or Tensor of integers, got "
-                        f"{_describe(values)}")
+        kind = {Tensor: "a Tensor", np.ndarray: "an array"}.get(type(values), f"a {type(values).__name__}")
+        raise TypeError(f"{caller}: expected {name} to be a 1-D list, array or Tensor of integers, got {kind} of "
+                        f"shape {array.shape} and dtype {array.dtype}")
     return array.astype(np.int64)
 
 
