@@ -290,7 +290,7 @@ def test_every_demo_argument_refuses_hostile_values_with_one_line_and_exit_2(nam
 def test_the_demo_table_covers_every_script_and_argument():
     rows = demo_table()
     assert sorted({name for name, _, _ in rows}) == DEMO_NAMES == [
-        "adding_problem", "char_rnn", "main", "render_graph", "vanishing_gradients"]
+        "adding_problem", "char_rnn", "main", "render_graph", "sequence_classification", "vanishing_gradients"]
     for name in DEMO_NAMES:
         defined = [action for action in demo(name).build_parser()._actions if action.dest != "help"]
         assert len([row for row in rows if row[0] == name]) == len(defined), name
