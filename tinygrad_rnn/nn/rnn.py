@@ -4,7 +4,7 @@ PyTorch's contract: arguments, parameter names and shapes (`weight_ih_l{k}`, `_r
 init, input layouts (L, N, I), (N, L, I) with batch_first, unbatched (L, I), a PackedSequence of sequences of
 different lengths, and return values. Each layer projects the whole sequence with one matmul, then runs its
 steps, each in the scope "<layer>/t=<t>" (see `step_scopes`); on a packed batch step t runs on the rows of the
-sequences still running at t (see `_Rows`).
+sequences still running at t (see `ActiveRows`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .cells import (
     rnn_step,
 )
 from .module import Module, check_size, resolve_dtype
+from .packed import ActiveRows
 from .utils.rnn import PackedSequence
 
 Weights = tuple[Tensor, Tensor, Tensor | None, Tensor | None]
@@ -78,7 +79,7 @@ class RNNBase(Module):
         return (parameters[f"weight_ih_{key}"], parameters[f"weight_hh_{key}"],
                 parameters.get(f"bias_ih_{key}"), parameters.get(f"bias_hh_{key}"))
 
-    # ---- forward: checks, then the loop over layers and directions -----------------------------------------
+    # ---- checks: of a tensor or a PackedSequence, and of the initial states ----------------------------------
     def _forward(self, input: Any, states: list[Any], names: tuple[str, ...]) -> tuple[Any, list[Tensor]]:
         """(output, final states [h_n [, c_n]]) of an input tensor or a PackedSequence, from initial `states`."""
         if isinstance(input, PackedSequence):
@@ -147,7 +148,7 @@ class RNNBase(Module):
                 start = [self._zeros_if_none(kind_starts[index], batch) for kind_starts in starts]
                 steps = range(length - 1, -1, -1) if direction else range(length)
                 layer_name = f"{kind}.l{layer}{suffix}"
-                rows = None if batch_sizes is None else _Rows(batch_sizes, start, reverse=direction == 1)
+                rows = None if batch_sizes is None else ActiveRows(batch_sizes, start, reverse=direction == 1)
                 outputs, ends = self._direction(layer_input, self._weights(layer, suffix), start, steps,
                                                 time_axis, layer_name, rows)
                 if direction:
@@ -174,9 +175,9 @@ class RNNBase(Module):
         return Tensor(np.zeros(shape, dtype=self.weight_ih_l0.dtype))
 
     def _direction(self, input: Tensor, weights: Weights, start: list[Tensor], steps: range, time_axis: int,
-                   layer_name: str, rows: _Rows | None) -> tuple[list[Tensor], list[Tensor]]:
+                   layer_name: str, rows: ActiveRows | None) -> tuple[list[Tensor], list[Tensor]]:
         """Outputs of one direction of one layer in processing order, and its final states (with `rows`, of a
-        packed sequence's data: see `_Rows`)."""
+        packed sequence's data: see `ActiveRows`)."""
         raise NotImplementedError
 
     def extra_repr(self) -> str:
@@ -269,57 +270,11 @@ class _PackedProjections(_Projections):
 
 
 def _projections(input: Tensor, time_axis: int, steps: range, outputs: int, project_chunk: Any,
-                 rows: _Rows | None) -> _Projections:
+                 rows: ActiveRows | None) -> _Projections:
+    """The projections of a tensor's steps, or (with `rows`) of a packed sequence's data."""
     if rows is None:
         return _Projections(input, time_axis, steps, outputs, project_chunk)
     return _PackedProjections(input, rows.batch_sizes, steps, outputs, project_chunk)
-
-
-class _Rows:
-    """The rows of a packed batch that each step of one direction runs on: step t, the batch_sizes[t] sequences
-    still running at t (rows 0:batch_sizes[t], longest first).
-
-    Going forward, a sequence's final states are its states at its own last step t (cut in the scope
-    "<layer>/t=<t>/end"); in reverse, a sequence starts from its initial states at its own last step (joined in
-    "<layer>/t=<t>/start"). A layer's loop calls `before` and `after` around each step.
-    """
-
-    def __init__(self, batch_sizes: list[int], start: list[Tensor], reverse: bool) -> None:
-        self.batch_sizes, self.start, self.reverse = batch_sizes, start, reverse
-        self.active = 0 if reverse else start[0].shape[0]
-        self.ended: list[tuple[Tensor, ...]] = []  # going forward: the final states of the rows ending, by step
-
-    def before(self, timestep: int, states: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-        """The states of the sequences running at `timestep`."""
-        rows, active = self.batch_sizes[timestep], self.active
-        self.active = rows
-        if rows < active:
-            return tuple([state[:rows] for state in states])
-        if rows > active:
-            with scope("start"):
-                return tuple([(initial if rows == initial.shape[0] else initial[:rows]) if active == 0
-                              else cat([state, initial[active:rows]]) for state, initial in zip(states, self.start)])
-        return states
-
-    def after(self, timestep: int, states: tuple[Tensor, ...]) -> None:
-        """Going forward, keep the final states of the sequences whose last step `timestep` was."""
-        if self.reverse:
-            return
-        rows = self.active
-        following = self.batch_sizes[timestep + 1] if timestep + 1 < len(self.batch_sizes) else 0
-        if following == 0:
-            self.ended.append(states)
-        elif following < rows:
-            with scope("end"):
-                self.ended.append(tuple([state[following:rows] for state in states]))
-
-    def finals(self, states: list[Tensor]) -> list[Tensor]:
-        """Every sequence's final states, in the batch's sorted order (`states`: those after the last step)."""
-        if self.reverse:
-            return states
-        if len(self.ended) == 1:
-            return list(self.ended[0])
-        return [cat(pieces[::-1]) for pieces in zip(*self.ended)]
 
 
 def _folded_projection(weights: Weights) -> Any:
@@ -347,7 +302,8 @@ class RNN(RNNBase):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
         self.nonlinearity = checked
 
-    def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None) -> tuple[Any, Tensor]:
+    def forward(self, input: Tensor | PackedSequence,
+                hx: Tensor | None = None) -> tuple[Tensor | PackedSequence, Tensor]:
         output, (h_n,) = self._forward(input, [hx], ("h_0",))
         return output, h_n
 
@@ -385,7 +341,7 @@ class LSTM(RNNBase):
     gate_count = 4
 
     def forward(self, input: Tensor | PackedSequence,
-                hx: tuple[Tensor, Tensor] | None = None) -> tuple[Any, tuple[Tensor, Tensor]]:
+                hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor | PackedSequence, tuple[Tensor, Tensor]]:
         if hx is not None and not (isinstance(hx, tuple) and len(hx) == 2):
             raise TypeError(f"LSTM: expected hx to be a tuple (h_0, c_0), got {type(hx).__name__}")
         hidden, cell = (None, None) if hx is None else hx
@@ -421,7 +377,8 @@ class GRU(RNNBase):
 
     gate_count = 3
 
-    def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None) -> tuple[Any, Tensor]:
+    def forward(self, input: Tensor | PackedSequence,
+                hx: Tensor | None = None) -> tuple[Tensor | PackedSequence, Tensor]:
         output, (h_n,) = self._forward(input, [hx], ("h_0",))
         return output, h_n
 
