@@ -50,17 +50,16 @@ def test_packed_reads_each_sequence_at_its_end_and_padded_after_the_padding(lab)
 
 
 def test_smoke_run_beats_the_majority_baseline(lab, tmp_path, capsys):
-    args = ["--smoke", "--no-progress", "--out", str(tmp_path)] + ([] if HAS_DOT else ["--no-graph"])
-    assert lab.main(args) == 0
+    graph_paths = [tmp_path / name for name in lab.GRAPH_FILES] if HAS_DOT else []
+    rows = lab.run(lab.parse_args(["--smoke", "--no-progress"]), graph_paths)
     printed = capsys.readouterr().out
     assert "majority baseline" in printed and "packed: h_n at each sequence's own last step" in printed
-    rows = lab.run(lab.parse_args(["--smoke", "--no-progress", "--no-graph"]), [])
     assert [row["mode"] for row in rows] == ["packed"]
     assert 0.4 < rows[0]["baseline"] < 0.6
     assert rows[0]["accuracy"] > rows[0]["baseline"] + 0.3  # parity up to 8 steps: all of seeds 0-4 reach 100%
+    for path in graph_paths:
+        assert path.stat().st_size > 1000 and str(path) in printed, path
     if HAS_DOT:
-        for name in lab.GRAPH_FILES:
-            assert (tmp_path / name).stat().st_size > 1000, name
         svg = (tmp_path / "sequence_classification_graph.svg").read_text()
         assert "t=3" in svg and "t=4" not in svg  # the longest of the lengths 2, 4, 1 has steps 0-3
 

@@ -267,7 +267,7 @@ def test_padded_steps_receive_no_gradient(mode):
 
 @pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
 def test_packed_layer_gradcheck(mode):
-    layer = getattr(nn, mode)(2, 2, num_layers=2, bidirectional=True, dtype=np.float64)
+    layer = getattr(nn, mode)(2, 2, bidirectional=True, dtype=np.float64)  # 2 layers: the fixtures
     names = [name for name, _ in layer.named_parameters()]
     values = [parameter.data.copy() for parameter in layer.parameters()]
     inputs = np.random.default_rng(4).standard_normal((3, 3, 2))
