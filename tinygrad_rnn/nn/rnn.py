@@ -177,7 +177,8 @@ class RNNBase(Module):
     def _direction(self, input: Tensor, weights: Weights, start: list[Tensor], steps: range, time_axis: int,
                    layer_name: str, rows: ActiveRows | None) -> tuple[list[Tensor], list[Tensor]]:
         """Outputs of one direction of one layer in processing order, and its final states (with `rows`, of a
-        packed sequence's data: see `ActiveRows`)."""
+        packed sequence's data: see `ActiveRows`). Each layer writes its loop twice, the second with
+        `rows.before`/`rows.after` around each step, so that the loop over a tensor pays nothing for packing."""
         raise NotImplementedError
 
     def extra_repr(self) -> str:
@@ -315,14 +316,18 @@ class RNN(RNNBase):
         nonlinearity = self.nonlinearity
         outputs = []
         with step_scopes(layer_name, steps) as timesteps:
-            for timestep in timesteps:
-                (projected,) = projections.at(timestep)
-                if rows is not None:
+            if rows is None:
+                for timestep in timesteps:
+                    (projected,) = projections.at(timestep)
+                    hidden = rnn_step(projected, hidden, weight_hh_t, nonlinearity)
+                    outputs.append(hidden)
+            else:
+                for timestep in timesteps:
+                    (projected,) = projections.at(timestep)
                     (hidden,) = rows.before(timestep, (hidden,))
-                hidden = rnn_step(projected, hidden, weight_hh_t, nonlinearity)
-                if rows is not None:
+                    hidden = rnn_step(projected, hidden, weight_hh_t, nonlinearity)
                     rows.after(timestep, (hidden,))
-                outputs.append(hidden)
+                    outputs.append(hidden)
         return outputs, [hidden]
 
     def extra_repr(self) -> str:
@@ -356,14 +361,18 @@ class LSTM(RNNBase):
         hidden, cell = start
         outputs = []
         with step_scopes(layer_name, steps) as timesteps:
-            for timestep in timesteps:
-                (projected,) = projections.at(timestep)
-                if rows is not None:
+            if rows is None:
+                for timestep in timesteps:
+                    (projected,) = projections.at(timestep)
+                    hidden, cell = lstm_step(projected, hidden, cell, weight_hh_t)
+                    outputs.append(hidden)
+            else:
+                for timestep in timesteps:
+                    (projected,) = projections.at(timestep)
                     hidden, cell = rows.before(timestep, (hidden, cell))
-                hidden, cell = lstm_step(projected, hidden, cell, weight_hh_t)
-                if rows is not None:
+                    hidden, cell = lstm_step(projected, hidden, cell, weight_hh_t)
                     rows.after(timestep, (hidden, cell))
-                outputs.append(hidden)
+                    outputs.append(hidden)
         return outputs, [hidden, cell]
 
 
@@ -393,12 +402,16 @@ class GRU(RNNBase):
         (hidden,) = start
         outputs = []
         with step_scopes(layer_name, steps) as timesteps:
-            for timestep in timesteps:
-                addend, projected_n = projections.at(timestep)
-                if rows is not None:
+            if rows is None:
+                for timestep in timesteps:
+                    addend, projected_n = projections.at(timestep)
+                    hidden = gru_step(addend, projected_n, hidden, weight_hh_t, bias_hn)
+                    outputs.append(hidden)
+            else:
+                for timestep in timesteps:
+                    addend, projected_n = projections.at(timestep)
                     (hidden,) = rows.before(timestep, (hidden,))
-                hidden = gru_step(addend, projected_n, hidden, weight_hh_t, bias_hn)
-                if rows is not None:
+                    hidden = gru_step(addend, projected_n, hidden, weight_hh_t, bias_hn)
                     rows.after(timestep, (hidden,))
-                outputs.append(hidden)
+                    outputs.append(hidden)
         return outputs, [hidden]
