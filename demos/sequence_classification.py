@@ -126,8 +126,10 @@ def draw_graph(model: Classifier, args: argparse.Namespace, paths: list[Path]) -
         loss = cross_entropy(model(sequences), labels)
     loss.backward(retain_graph=True, retain_grads=True)
     params = {f"classifier.{name}": parameter for name, parameter in model.named_parameters()}
+    ends = sorted({length - 1 for length in GRAPH_LENGTHS})
     title = (f"{args.cell.upper()} on a packed batch of lengths {', '.join(map(str, GRAPH_LENGTHS))}: step t runs on "
-             f"the sequences still running; h_n takes each one's state at its own last step")
+             f"the sequences still running; h_n takes each one's state at its own last step, "
+             f"t={', '.join(map(str, ends))}")
     for path in paths:
         viz.render(loss, path, params=params, highlight="hidden", title=title)
     return [(path, "the unrolled graph: which steps each sequence reaches, and where its final state is taken")

@@ -192,7 +192,7 @@ def _lengths(lengths: Any, batch: int, shape: tuple[int, ...], caller: str, step
     """`lengths` as int64, one per sequence of the batch, each in [minimum, steps]."""
     counts = _integers(lengths, caller, "lengths")
     if batch == 0:
-        raise ValueError(f"{caller}: the batch is empty (input of shape {shape}): nothing to pack")
+        raise ValueError(f"{caller}: the batch is empty (input of shape {shape})")
     if counts.shape[0] != batch:
         raise ValueError(f"{caller}: expected one length per sequence of the batch, {batch} (input of shape "
                          f"{shape}), got {counts.shape[0]} lengths")
