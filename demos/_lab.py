@@ -3,14 +3,15 @@ writes them (atomically, so an interrupted lab leaves no half-written picture)."
 
 from __future__ import annotations
 
-import os
+import importlib.util
 import sys
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from tinygrad_rnn.cli.arguments import Parser, output_folder
+from tinygrad_rnn.files import write_atomically
 
 
 def lab_parser(name: str, description: str) -> Parser:
@@ -35,20 +36,6 @@ def outputs(parser: Parser, args: Any, names: Sequence[str]) -> list[Path]:
     return paths
 
 
-def write_atomically(path: Path, write: Callable[[str], None]) -> Path:
-    """Call `write(temporary_path)`, then rename the temporary file to `path` (removed if `write` fails)."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
-    os.close(descriptor)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-    return path
-
-
 def save_figure(figure: Any, path: Path, dpi: int = 120) -> Path:
     """Write a matplotlib figure to `path` atomically and close it."""
     import matplotlib.pyplot as plt
@@ -65,3 +52,11 @@ def report(written: Sequence[tuple[Path, str]]) -> None:
     for path, what in written:
         print(f"  {path}  {what}")
     sys.stdout.flush()
+
+
+def sibling(name: str) -> ModuleType:
+    """Import demos/<name>.py (its models and data) however the lab was started: script, runpy or test."""
+    spec = importlib.util.spec_from_file_location(f"demos_{name}", Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

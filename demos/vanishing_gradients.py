@@ -11,7 +11,7 @@ may explode, until tanh saturates and its derivative pulls it back. The LSTM's g
 state, scaled by the forget gate at each step: at PyTorch's default init the gate sits near sigmoid(0) = 0.5,
 so it decays too; a positive forget-gate bias (Gers et al. 2000; Jozefowicz et al. 2015) keeps it open.
 
-Writes the plot (PNG) and the BPTT graph at two radii side by side, and prints the measured decay rate per
+Writes the plot (PNG) and the BPTT graph at two radii, one above the other, and prints the measured decay rate per
 step next to the bound.
 """
 
@@ -106,12 +106,8 @@ def plot(results: list[dict[str, object]], path: Path, steps: int) -> None:
 
 
 def render_graphs(args: argparse.Namespace, folder: Path) -> Path:
-    """The BPTT graph of a small tanh RNN at the first and last radius, on one width scale, side by side."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """The BPTT graph of a small tanh RNN at the smallest and largest radius, on one width scale, one above the
+    other (the legend once, in the first)."""
     radii = (min(args.radii), max(args.radii))
     rng = np.random.default_rng(args.seed)
     inputs = tg.Tensor(0.1 * rng.standard_normal((args.graph_steps, 1, 2)))
@@ -127,24 +123,38 @@ def render_graphs(args: argparse.Namespace, folder: Path) -> Path:
     norms = [np.linalg.norm(node.grad) for loss in losses for node in tg.toposort(loss) if node.grad is not None]
     grad_range = (math.log10(max(min(norms), 1e-12)), math.log10(max(norms)))
     pictures = []
-    for radius, loss, model in zip(radii, losses, models):
+    for number, (radius, loss, model) in enumerate(zip(radii, losses, models)):
         path = folder / f"bptt_radius_{radius:g}.png"
         viz.render(loss, path, params={f"rnn.{name}": p for name, p in model.named_parameters()},
-                   highlight="hidden", collapse="timestep", grad_range=grad_range, grad_labels=True,
+                   grad_range=grad_range, grad_labels=True, legend=number == 0,
                    title=f"tanh RNN, W_hh = {radius:g} Q: gradient norms flowing back from h_T")
         pictures.append(path)
-    images = [plt.imread(path) for path in pictures]
-    height = max(image.shape[0] for image in images)
-    figure, axes = plt.subplots(1, 2, figsize=(16, 16 * height / sum(image.shape[1] for image in images) + 0.6))
-    for axis, image, radius in zip(axes, images, radii):
-        axis.imshow(image)
-        axis.set_title(f"spectral radius {radius:g}", fontsize=14)
+    return stack_pictures(pictures, [f"spectral radius {radius:g}" for radius in radii], folder / "bptt_radii.png")
+
+
+def stack_pictures(pictures: list[Path], captions: list[str], path: Path) -> Path:
+    """The pictures one above the other at their own size (one pixel each, so their text stays as legible as
+    dot drew it), each under its caption, written to `path`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    images = [plt.imread(picture) for picture in pictures]
+    caption_px, dpi = 56, 100
+    width = max(image.shape[1] for image in images)
+    height = sum(image.shape[0] + caption_px for image in images)
+    figure = plt.figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    top = height
+    for image, caption in zip(images, captions):
+        figure.text(0.01, (top - caption_px / 2) / height, caption, fontsize=22, va="center", weight="bold")
+        top -= caption_px + image.shape[0]
+        axis = figure.add_axes((0, top / height, image.shape[1] / width, image.shape[0] / height))
+        axis.imshow(image, interpolation="none")
         axis.axis("off")
-    figure.tight_layout()
-    side_by_side = folder / "bptt_radii.png"
-    figure.savefig(side_by_side, dpi=150)
+    figure.savefig(path, dpi=dpi)
     plt.close(figure)
-    return side_by_side
+    return path
 
 
 def build_parser() -> Parser:

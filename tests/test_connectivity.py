@@ -111,3 +111,27 @@ def test_bad_input_is_named():
         analysis.horizon(np.ones((2, 3)))
     with pytest.raises(ValueError, match="diagonal is zero"):
         analysis.horizon(np.tril(np.ones((3, 3)), k=-1))
+
+
+def test_scalar_outputs_per_step():
+    """A list of 0-d per-step outputs (a loss read at each step) works, and matches central differences."""
+    nn.manual_seed(3)
+    rnn = nn.RNN(2, 4, dtype=np.float64)
+    data = np.random.default_rng(3).standard_normal((5, 2))
+
+    def losses(array):
+        output, _ = rnn(tg.Tensor(array))
+        return np.array([float((output[t] ** 2).sum()) for t in range(5)])
+
+    inputs = tg.Tensor(data, requires_grad=True)
+    output, _ = rnn(inputs)
+    matrix = analysis.connectivity([(output[t] ** 2).sum() for t in range(5)], inputs)
+    expected = np.zeros((5, 5))
+    for s in range(5):
+        rows = []
+        for feature in range(2):
+            step = np.zeros_like(data)
+            step[s, feature] = 1e-6
+            rows.append((losses(data + step) - losses(data - step)) / 2e-6)
+        expected[:, s] = np.linalg.norm(np.array(rows), axis=0)
+    np.testing.assert_allclose(matrix, expected, rtol=1e-6, atol=1e-9)

@@ -237,7 +237,16 @@ def test_render_graph_writes_a_picture_per_cell(tmp_path):
     assert demo("render_graph").main(["--out", str(tmp_path), "--formats", "svg"]) == 0
     for cell in ("rnn", "lstm", "gru"):
         svg = (tmp_path / f"graph_{cell}.svg").read_text()
-        assert svg.lstrip().startswith("<?xml") and "t=3" in svg and "weight_hh_l0" in svg
+        assert svg.lstrip().startswith("<?xml") and "t=7" in svg and "... 2 steps ..." in svg
+        assert svg.count(f"{cell}.weight_hh_l0") == 1  # one node per cell per step, the parameter drawn once
+
+
+@pytest.mark.skipif(not HAS_DOT, reason="Graphviz 'dot' is not installed")
+def test_render_graph_page_holds_the_training_snapshots(tmp_path):
+    assert demo("render_graph").main(["--out", str(tmp_path), "--cells", "gru", "--formats", "dot", "--page",
+                                      "--train-steps", "20"]) == 0
+    page = (tmp_path / "graph_gru.html").read_text()
+    assert '"snapshots":[{"step":0,' in page and '{"step":18,' in page and 'id="snapshot"' in page
 
 
 @pytest.mark.slow
@@ -246,9 +255,18 @@ def test_main_smoke_writes_everything_to_out(tmp_path):
     result = subprocess.run([sys.executable, str(DEMOS / "main.py"), "--smoke", "--out", str(tmp_path)],
                             capture_output=True, text=True, env=ENV)
     assert result.returncode == 0, result.stderr
-    for name in ("vanishing_gradients.png", "bptt_radii.png", "graph_rnn.svg", "graph_rnn.png", "char_rnn.npz"):
-        assert (tmp_path / name).exists(), name
-        assert str(tmp_path / name) in result.stdout
+    listed = result.stdout.split("\nwrote:\n", 1)[1].splitlines()
+    listed = [line.strip().split("  ", 1) for line in listed if line.startswith("  ")]
+    written = sorted(path.name for path in tmp_path.iterdir())
+    assert sorted(Path(path).name for path, _ in listed) == written  # every file written, each once
+    assert all(len(what) > 20 and what != "written by one of the demos above" for _, what in listed), listed
+    assert listed[0][0] == str(tmp_path / "char_rnn.html")  # the page first
+    for name in ("char_rnn.html", "vanishing_gradients.png", "bptt_radii.png", "graph_rnn.svg", "graph_rnn.png",
+                 "char_rnn.npz"):
+        assert name in written, name
+    page = (tmp_path / "char_rnn.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "char-RNN (rnn, hidden 48, trained 40 steps) reading" in page
+    assert "rnn.weight_hh_l0" in page and "embedding.weight" in page and 'data-layer="rnn.l0"' in page
 
 
 # ---- every argument of every demo, given hostile values: one line, exit 2, no traceback -------------------------
@@ -290,7 +308,8 @@ def test_every_demo_argument_refuses_hostile_values_with_one_line_and_exit_2(nam
 def test_the_demo_table_covers_every_script_and_argument():
     rows = demo_table()
     assert sorted({name for name, _, _ in rows}) == DEMO_NAMES == [
-        "adding_problem", "char_rnn", "main", "render_graph", "rtrl", "vanishing_gradients"]
+        "adding_problem", "carousel", "char_rnn", "copy_task", "gradient_cliff", "main", "memory_horizon",
+        "render_graph", "rtrl", "sequence_classification", "truncation", "vanishing_gradients", "watch_it_learn"]
     for name in DEMO_NAMES:
         defined = [action for action in demo(name).build_parser()._actions if action.dest != "help"]
         assert len([row for row in rows if row[0] == name]) == len(defined), name

@@ -31,3 +31,24 @@ def test_readme_example_runs_and_prints_what_it_claims(index, tmp_path, monkeypa
 def test_readme_states_checkable_numbers():
     claims = [m for block in BLOCKS for m in re.findall(r"print\(.*#\s*([-\d. ()TrueFals,]+)$", block, flags=re.M)]
     assert len(claims) >= 2, "the README examples should show numbers a reader can check"
+
+
+def test_the_engine_line_counts_are_true():
+    """The reading-order table and the doors' paragraph give each file's length: they must stay true."""
+    text = README.read_text()
+    section = text[text.index("## The engine, in reading order"):text.index("### Your own op")]
+    package = README.parent / "tinygrad_rnn"
+
+    def lines(name: str, folder: Path) -> int:
+        return len((folder / name).read_text().splitlines())
+
+    rows = re.findall(r"^\| (`[^|]+`) \| (\d+) \|", section, flags=re.M)
+    assert len(rows) >= 4
+    for files, claimed in rows:
+        names = re.findall(r"`([^`]+)`", files)
+        folder = package / Path(names[0]).parent
+        assert sum(lines(Path(name).name, folder) for name in names) == int(claimed), files
+    doors = re.findall(r"`(\w+\.py)` \((\d+)", section)
+    assert len(doors) >= 4
+    for name, claimed in doors:
+        assert lines(name, package) == int(claimed), name

@@ -189,7 +189,10 @@ def test_collapse_draws_one_node_per_step_with_the_gradient_entering_it():
     (into,) = [attrs for tail, _, attrs in edges if tail == weight_hh]  # one edge standing for all five
     assert "into each of 5 steps" in into
     labelled = parse(expanded_dot(loss, params=params, collapse="timestep", grad_labels=True))[1]
-    (total,) = [float(attribute(attrs, "label")) for tail, _, attrs in labelled if tail == weight_hh]
+    (label,) = [attribute(attrs, "label") for tail, _, attrs in labelled if tail == weight_hh]
+    total, words = label.split("\\n")  # the norm it carries, then what it stands for
+    assert words == "into each of 5 steps"
+    total = float(total)
     assert total == pytest.approx(np.linalg.norm(params["weight_hh"].grad), rel=5e-3)
 
 
@@ -225,6 +228,14 @@ def test_many_steps_read_from_one_node_share_one_labelled_edge():
     weight_hh = next(node for node, (label, _) in nodes.items() if label.startswith("weight_hh"))
     (out,) = [attrs for tail, _, attrs in edges if tail == weight_hh]
     assert f"into each of {viz.MAX_FAN + 4} steps" in out  # expanded too, past MAX_FAN steps
+
+
+def test_a_fan_counts_the_steps_of_an_elided_run_too():
+    loss, params = _nn_loss("lstm", steps=9)  # drawn: 3 steps, a run of 3, 3 steps
+    dot = viz.to_dot(loss, params=params)
+    assert "... 3 steps ..." in dot
+    assert dot.count('"into each of 9 steps"') >= 2 and '"from each of 9 steps"' in dot
+    assert "of 7 steps" not in dot
 
 
 def test_lstm_hidden_and_cell_state_are_both_highlighted():
@@ -437,3 +448,24 @@ def test_intermediate_values_are_drawn_when_the_graph_kept_them(keep):
     assert "(2,)\n[0.5 -1]" in labels  # a leaf, always
     assert ("hidden\n(2,)\n[0.762 -0.964]" in labels) is keep
     assert ("(2,)" in labels) is not keep  # the shape, from the context, is all that is left otherwise
+
+
+def test_the_width_scale_spans_at_most_max_decades_below_the_largest_gradient():
+    from tinygrad_rnn.viz.dot import MAX_DECADES, Scale
+
+    scale = Scale([1e-140, 1e-3, 10.0], None)
+    assert scale.clipped and (scale.low, scale.high) == (1.0 - MAX_DECADES, 1.0)
+    assert scale.position(1e-140) == 0.0 and scale.position(1e-3) == pytest.approx((MAX_DECADES - 4) / MAX_DECADES)
+    assert not Scale([1e-3, 10.0], None).clipped and Scale([1e-140, 10.0], (-200, 1)).low == -200
+    loss, params = _nn_loss("rnn", steps=3)
+    assert "≤" not in viz.to_dot(loss, params=params)
+
+
+def test_a_written_picture_has_the_permissions_open_would_give(tmp_path):
+    loss, params = _nn_loss("rnn", steps=2)
+    mask = os.umask(0o022)
+    try:
+        path = viz.render(loss, tmp_path / "graph.dot", params=params)
+    finally:
+        os.umask(mask)
+    assert os.stat(path).st_mode & 0o777 == 0o644

@@ -188,6 +188,14 @@ def test_stacked_bidirectional_picture_keeps_layers_as_rows_within_the_budget(ce
         ordered == [f"{cell}.l0", f"{cell}.l0_reverse", f"{cell}.l1", f"{cell}.l1_reverse"]
 
 
+@needs_dot
+@pytest.mark.slow
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_stacked_bidirectional_picture_at_1000_steps_is_within_the_budget(cell):
+    loss, _, params = model_loss(cell, steps=1000, layers=2, bidirectional=True)
+    check_layout(viz.to_dot(loss, params=params), viz.AUTO_MAX_STEPS)
+
+
 def check_layout(text: str, drawn_steps: int) -> list[dict]:
     """Run dot -Tjson; check the budget and that step t's node is left of step t+1's (same y) in every layer."""
     layout = json.loads(subprocess.run(["dot", "-Tjson"], input=text, capture_output=True, text=True,
@@ -291,3 +299,59 @@ def test_snapshots_can_be_losses_with_retained_gradients(tmp_path):
     first, second = (s["hidden"]["rnn.l0"] for s in page.data["snapshots"])
     np.testing.assert_allclose(np.array(second), 2 * np.array(first), rtol=1e-12)
     assert math.isclose(page.data["snapshots"][1]["loss"], 2 * page.data["snapshots"][0]["loss"])
+
+
+def train_with_recorder(steps: int, every: int):
+    """A few SGD steps of a float64 LSTM under analysis.FlowRecorder (clipped); returns (model, recorder, inputs)."""
+    nn.manual_seed(0)
+    model = nn.LSTM(2, 3, dtype=np.float64)
+    inputs = tg.Tensor(np.random.default_rng(1).standard_normal((7, 1, 2)))
+    optimizer = tg.optim.SGD(model.parameters(), lr=0.5)
+    recorder = tg.analysis.FlowRecorder(model, every=every)
+    for _ in range(steps):
+        output, _ = model(inputs)
+        optimizer.zero_grad()
+        recorder.backward((output[-1] ** 2).mean())
+        recorder.clip(0.05)
+        optimizer.step()
+    return model, recorder, inputs
+
+
+@needs_dot
+def test_snapshots_of_a_real_flow_recorder(tmp_path):
+    model, recorder, inputs = train_with_recorder(steps=6, every=2)  # records steps 0, 2, 4
+    output, _ = model(inputs)  # the graph drawn: the model and input of the next recorded step
+    path = viz.to_html((output[-1] ** 2).mean(), tmp_path / "page.html", params=dict(model.named_parameters()),
+                       snapshots=recorder.snapshots)
+    page = Page(open(path, encoding="utf-8").read())
+    assert [s["step"] for s in page.data["snapshots"]] == [0, 2, 4]
+    for shown, recorded in zip(page.data["snapshots"], recorder.snapshots):
+        assert shown["loss"] == recorded.loss and shown["grad_norm"] == recorded.grad_norm
+        assert shown["clipped_norm"] == recorded.clipped_norm and recorded.clipped_norm is not None
+        assert shown["hidden"] == {"lstm.l0": list(recorded.hidden["lstm.l0"])}
+        assert shown["cell"] == {"lstm.l0": list(recorded.cell["lstm.l0"])}
+    output, _ = model(inputs)
+    recorder.backward((output[-1] ** 2).mean())  # step 6, recorded on a copy of the graph the page drew
+    measured = recorder.snapshots[-1]
+    assert measured.step == 6
+    layer = page.data["layers"][0]  # the page's own backward against the recorder's hooks
+    np.testing.assert_allclose(layer["hidden"], measured.hidden["lstm.l0"], rtol=1e-12)
+    np.testing.assert_allclose(layer["cell"], measured.cell["lstm.l0"], rtol=1e-12)
+
+
+def test_a_recorder_with_no_snapshots_is_a_clear_error_and_nothing_is_written(tmp_path):
+    model, recorder, inputs = train_with_recorder(steps=0, every=1)
+    output, _ = model(inputs)
+    with pytest.raises(ValueError, match=r"snapshots is empty; .*FlowRecorder"):
+        viz.to_html((output[-1] ** 2).mean(), tmp_path / "page.html", snapshots=recorder.snapshots)
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_dot
+def test_past_the_factor_budget_the_page_says_the_factors_were_not_computed(tmp_path, monkeypatch):
+    from tinygrad_rnn.viz import factors
+
+    loss, _, params = model_loss("lstm", steps=4)
+    monkeypatch.setattr(factors, "MAX_OP_BACKWARDS", 10)
+    text = open(viz.to_html(loss, tmp_path / "page.html", params=params), encoding="utf-8").read()
+    assert Page(text).data["layers"][0]["factors"] is None and "MAX_OP_BACKWARDS" in text

@@ -59,7 +59,7 @@ def connectivity(outputs: Any, inputs: Tensor, *, time_axis: int = 0, batched: b
             features = y.shape[1:] if batched else y.shape
             for index in np.ndindex(*features):
                 seed = np.zeros(root.shape, dtype=root.dtype)
-                _seed_view(seed, t, time_axis, isinstance(outputs, Tensor))[(slice(None),) * bool(batched) + index] = 1
+                seed[_seed_index(t, time_axis, isinstance(outputs, Tensor), (slice(None),) * bool(batched) + index)] = 1
                 received.clear()
                 root.backward(seed, retain_graph=True)
                 if received:
@@ -87,10 +87,11 @@ def _per_step(outputs: Any, time_axis: int) -> list[Tensor]:
                     f"Tensors, got {type(outputs).__name__}")
 
 
-def _seed_view(seed: np.ndarray, t: int, time_axis: int, stacked_by_user: bool) -> np.ndarray:
-    """The part of the backward seed that stands for output step t."""
-    axis = time_axis if stacked_by_user else 0
-    return seed[(slice(None),) * axis + (t,)]
+def _seed_index(t: int, time_axis: int, stacked_by_user: bool, within: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The index into the backward seed of element `within` (over the other axes) of output step t."""
+    index = list(within)
+    index.insert(time_axis if stacked_by_user else 0, t)
+    return tuple(index)
 
 
 def _leaves(root: Tensor) -> list[Any]:
@@ -102,7 +103,7 @@ def _check_independent(root: Tensor, stacked_by_user: bool, received: list[Any],
                        steps: int) -> None:
     """Spot check that the batch's sequences do not mix: seed the last step's output of sequence 0 alone."""
     seed = np.zeros(root.shape, dtype=root.dtype)
-    _seed_view(seed, steps - 1, time_axis, stacked_by_user)[0] = 1
+    seed[_seed_index(steps - 1, time_axis, stacked_by_user, (0,))] = 1
     received.clear()
     root.backward(seed, retain_graph=True)
     if received and np.any(np.moveaxis(np.asarray(received[-1]), 1 - time_axis, 0)[1:] != 0):

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ..factories import stack
+from ..factories import as_generator, stack
 from ..tensor import Tensor
 
 __all__ = [
@@ -113,7 +113,7 @@ def scaled_orthogonal(size: int, scale: float, generator: np.random.Generator | 
     if not isinstance(size, (int, np.integer)) or size < 1:
         raise ValueError(f"scaled_orthogonal: size must be a positive integer, got {size!r}")
     _check_scale(scale, "scaled_orthogonal", "scale")
-    rng = generator if isinstance(generator, np.random.Generator) else np.random.default_rng(generator)
+    rng = as_generator(generator, "scaled_orthogonal")
     q, r = np.linalg.qr(rng.standard_normal((size, size)))
     q = q * np.where(np.diag(r) < 0, -1.0, 1.0)  # sign fix makes Q Haar-distributed
     return (scale * q).astype(dtype)

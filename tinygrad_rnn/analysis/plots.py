@@ -4,14 +4,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..files import write_atomically
 from .connectivity import horizon, lag_profile
 
 __all__ = ["plot_connectivity", "plot_credit_matrix", "plot_flow_over_training", "plot_flow_snapshot",
@@ -235,18 +234,9 @@ def _positive(values: np.ndarray) -> np.ndarray:
 
 
 def save_figure(figure: Any, path: Any) -> Any:
-    """Write `figure` to `path` (atomically: a temporary file in the same folder, renamed) if given; return it."""
+    """Write `figure` to `path` whole or not at all (files.py) if a path is given; return it."""
     if path is not None:
         path = Path(path)
-        if not path.parent.is_dir():
-            raise FileNotFoundError(f"plot: the folder {str(path.parent)!r} for {str(path)!r} does not exist")
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
-        os.close(descriptor)
-        try:
-            figure.savefig(temporary, dpi=120, format=path.suffix.lstrip(".") or "png")
-            os.replace(temporary, path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.remove(temporary)
-            raise
+        write_atomically(path, lambda temporary: figure.savefig(temporary, dpi=120, format=path.suffix.lstrip(".")
+                                                                or "png"), "plot")
     return figure

@@ -17,20 +17,21 @@ nodes unless asked (`max_nodes=None`), so `dot` never runs for minutes.
 
 from __future__ import annotations
 
-import os
+import gc
 import shutil
-import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import cache
 from numbers import Real
 from pathlib import Path
 from typing import Any
 
+from .. import files
 from ..graph import Node, toposort, vertex
 from .dot import COLOURS, MAX_WIDTH, MIN_WIDTH, Scale, statements
-from .flow import GradientsUnavailableError, compute_flow
-from .layout import MAX_FAN, Picture, arrange
-from .units import Unit, collect_units, hidden_path
+from .flow import FREED, GradientsUnavailableError, compute_flow, is_freed
+from .layout import MAX_FAN, Picture, arrange, finish
+from .units import Unit, attach, collect_units, hidden_path
 
 __all__ = ["AUTO_MAX_STEPS", "COLOURS", "MAX_FAN", "MAX_NODES", "MAX_WIDTH", "MIN_WIDTH", "SIZE_BUDGET_PX",
            "GradientsUnavailableError", "GraphvizNotFoundError", "PictureTooLargeError", "RenderError", "draw",
@@ -138,12 +139,30 @@ def _check_options(caller: str, options: Mapping[str, Any]) -> None:
                         f"{', '.join(OPTIONS)}")
 
 
-def prepare(caller: str, root: Node, options: Mapping[str, Any], *, ids: bool = False) -> Prepared:
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a picture is made, as it was before afterwards: a long graph
+    makes hundreds of thousands of objects (units, groups, gradients), and each collection would scan them all
+    again (a third of the time at T=1000). Nothing made here is a cycle that needs it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def prepare(caller: str, root: Node, options: Mapping[str, Any]) -> Prepared:
     """Check the options, compute the gradients and lay out the picture."""
+    with collector_paused():
+        return _prepare(caller, root, options)
+
+
+def _prepare(caller: str, root: Node, options: Mapping[str, Any]) -> Prepared:
     _check_options(caller, options)
     settings = _settings(caller, root, dict(options))
     order = toposort(vertex(root), all_inputs=True)
-    flow = compute_flow(root, order, f"viz.{caller}") if settings["show_grad"] else None
     params = settings["params"]
     if params:
         present = {id(node) for node in order}
@@ -152,11 +171,16 @@ def prepare(caller: str, root: Node, options: Mapping[str, Any], *, ids: bool = 
             raise ValueError(f"viz.{caller}: params names {len(missing)} tensor(s) that are not in this graph: "
                              f"{', '.join(repr(name) for name in missing[:6])}{' ...' if len(missing) > 6 else ''}; "
                              "pass only the parameters the graph uses (e.g. those of the model that made it)")
-    units, folded = collect_units(root, params, settings["max_values"], flow)
+    if settings["show_grad"] and is_freed(order):
+        raise GradientsUnavailableError(f"viz.{caller}: {FREED}")
+    units, folded = collect_units(root, params, settings["max_values"], order)
     hidden, on_path, initial = hidden_path(units)
-    picture = arrange(units, folded, hidden, on_path, initial, settings["collapse"] == "timestep",
-                     settings["max_steps"], settings["intermediates"])
+    picture, routes = arrange(units, folded, hidden, on_path, initial, settings["collapse"] == "timestep",
+                              settings["max_steps"], settings["intermediates"])
     _label_plumbing(picture, units)
+    if settings["show_grad"]:
+        attach(units, compute_flow(root, order, f"viz.{caller}", routes, _measured(units, picture, hidden)))
+    finish(picture, units, hidden, settings["collapse"] == "timestep")
     drawn = sum(group.kind != "hidden-away" for group in picture.groups)
     limit = settings["max_nodes"]
     if limit is not None and drawn > limit:
@@ -238,6 +262,16 @@ def _settings(caller: str, root: Any, options: dict[str, Any]) -> dict[str, Any]
     return settings
 
 
+def _measured(units: list[Unit], picture: Picture, hidden: set[int]) -> set[int]:
+    """The vertices whose gradient norms the picture and the page show: the hidden states (every step's) and
+    each drawn node's tensors."""
+    measured = {id(units[index].node) for index in hidden}
+    for group in picture.groups:
+        if group.kind not in ("step", "elided", "pre", "post"):
+            measured.update(id(units[index].node) for index in group.members if units[index].kind != "op")
+    return measured
+
+
 def _label_plumbing(picture: Picture, units: list[Unit]) -> None:
     """Labels of the collapsed nodes before and after a layer's steps: what they compute."""
     for group in picture.groups:
@@ -283,23 +317,8 @@ def _cluster_labels(prepared: Prepared) -> dict[str, str]:
 
 
 def write_atomically(target: Path, data: bytes) -> None:
-    """Write `data` to `target` whole or not at all: a temporary file beside it, then os.replace."""
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"viz: cannot write {str(target)!r}: the folder {str(folder)!r} does not exist")
-    if target.is_dir():
-        raise IsADirectoryError(f"viz: cannot write {str(target)!r}: it is a folder")
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(temporary, target)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
+    """Write `data` to `target` whole or not at all (see files.py)."""
+    files.write_atomically(target, lambda temporary: Path(temporary).write_bytes(data), "viz")
 
 
 def run_dot(text: str, fmt: str, target: Path | str) -> bytes:

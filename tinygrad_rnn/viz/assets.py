@@ -101,7 +101,7 @@ PAGE_JS = r"""
     var layer = layers[g.dataset.layer];
     if (!layer || g.dataset.t === undefined) return "";
     var t = Number(g.dataset.t), order = layer.order, at = order.indexOf(t);
-    if (!layer.factors) return "\n(per-step factors not computed: the state is too large)";
+    if (!layer.factors) return "\n(per-step factors not computed: state size × steps past the budget, viz.factors.MAX_OP_BACKWARDS)";
     var rows = [], product = 1;
     for (var i = at + 1; i < order.length; i++) {
       var f = layer.factors[order[i]];

@@ -27,17 +27,24 @@ STEP_RAMP = ("#fff5f0", "#ef3b2c")
 HIDDEN_BORDER = "#a50f15"
 NO_GRADIENT = "#b0b0b0"
 MIN_WIDTH, MAX_WIDTH = 0.8, 6.0
+MAX_DECADES = 6
+"""The width scale spans at most this many powers of ten below the largest gradient; smaller ones are drawn
+thinnest (their numbers are still in the labels and on the page)."""
 
 
 class Scale:
-    """Maps a gradient norm to [0, 1] by log10, over the drawing's own range (or a fixed one)."""
+    """Maps a gradient norm to [0, 1] by log10, over the drawing's own range, at most MAX_DECADES deep (or a
+    fixed range): a gradient that vanished to 1e-140 must not squeeze every other width into the thickest."""
 
     def __init__(self, norms: list[float | None], fixed: tuple[float, float] | None) -> None:
         logs = [math.log10(n) for n in norms if n is not None and n > 0 and math.isfinite(n)]
+        self.clipped = False
         if fixed is not None:
             self.low, self.high = float(fixed[0]), float(fixed[1])
         else:
             self.low, self.high = (min(logs), max(logs)) if logs else (0.0, 0.0)
+            if self.high - self.low > MAX_DECADES:
+                self.low, self.clipped = self.high - MAX_DECADES, True
 
     def position(self, norm: float) -> float:
         if not norm > 0:
@@ -136,13 +143,15 @@ def edge_attributes(edge: Edge, highlight: bool, scale: Scale | None, grad_label
                   f"penwidth={MIN_WIDTH + (MAX_WIDTH - MIN_WIDTH) * position:.2f}"]
         if norm == 0:
             attrs.append("style=dashed")
-        if grad_labels:
-            attrs.append(f'label="{format_number(norm)}" fontsize=8 fontcolor="#666666"')
-    if not edge.constraint:
-        attrs += ["constraint=false", "weight=0"]
+    words = ""
     if edge.fan:
         words = f"into each of {edge.fan} steps" if edge.fan > 0 else f"from each of {-edge.fan} steps"
-        attrs.append(f'{"xlabel" if grad_labels else "label"}="{words}" fontsize=8 fontcolor="#555555"')
+    if grad_labels and scale is not None and norm is not None:
+        words = format_number(norm) + (f"\\n{words}" if words else "")
+    if words:
+        attrs.append(f'label="{words}" fontsize=8 fontcolor="#555555"')
+    if not edge.constraint:
+        attrs += ["constraint=false", "weight=0"]
     if edge.into_cluster is not None and edge.into_cluster in cluster_of:
         attrs.append(f"{'ltail' if edge.backward else 'lhead'}=cluster_{cluster_of[edge.into_cluster]}")
     if edge.backward:
@@ -289,10 +298,11 @@ def _legend(picture: Picture, scale: Scale | None, highlight: bool) -> list[str]
         row(COLOURS["op"], "op (registry name)")
     if scale is not None:
         swatches = "".join(f'<td bgcolor="{mix(EDGE_RAMP, p / 4)}" width="12"> </td>' for p in range(5))
+        low = ("≤ " if scale.clipped else "") + format_number(10 ** scale.low)
         rows.append(f'<tr><td colspan="2" align="left">edge width and colour: log10 ‖gradient sent back along the '
                     f'edge‖{"; red: along the hidden-state path" if highlight else ""}</td></tr>'
                     f'<tr><td colspan="2"><table border="0" cellspacing="0" cellpadding="1"><tr>'
-                    f'<td>{format_number(10 ** scale.low)}</td>{swatches}<td>{format_number(10 ** scale.high)}</td>'
+                    f'<td>{low}</td>{swatches}<td>{format_number(10 ** scale.high)}</td>'
                     f'</tr></table></td></tr>')
         edges = picture.edges
         if any(edge.norm == 0 for edge in edges):

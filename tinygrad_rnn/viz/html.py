@@ -94,7 +94,7 @@ def _node_attributes(number: int, group: Any, units: list[Any], hidden: set[int]
     if group.kind == "op" and group.members:
         made = [units[i] for i in group.members if units[i].kind != "op"]
         if made:
-            attrs["data-grad"] = _number(norm(made[-1].grad))
+            attrs["data-grad"] = _number(made[-1].grad_norm)
     if group.step is not None and group.kind in ("step", "elided"):
         attrs["data-layer"] = group.step[0]
         if group.step[1] is not None:
@@ -140,12 +140,12 @@ def _layer_data(prepared: Any) -> list[dict[str, Any]]:
     cell_norms: dict[str, dict[int, float]] = {}
     for index in sorted(prepared.hidden):
         unit = units[index]
-        if unit.step is None or unit.kind == "op" or unit.grad is None:
+        if unit.step is None or unit.kind == "op" or unit.grad_norm is None:
             continue
         layer, t = unit.step
         state = picture.state_names.get((layer, unit.role), "h")
         target = cell_norms if state == "c" else hidden_norms
-        target.setdefault(layer, {})[t] = math.hypot(target.get(layer, {}).get(t, 0.0), norm(unit.grad))
+        target.setdefault(layer, {})[t] = math.hypot(target.get(layer, {}).get(t, 0.0), unit.grad_norm)
     factors = step_factors(units, prepared.hidden, picture.layers)
     data = []
     for layer, order in picture.layers.items():
@@ -193,7 +193,7 @@ def _snapshots(snapshots: Any, root: Node) -> list[dict[str, Any]]:
 
 def _from_loss(loss: Node, number: int) -> dict[str, Any]:
     """A snapshot read from a loss whose backward kept every gradient: ||dL/dh_t|| of its hidden states."""
-    from .units import collect_units, hidden_path
+    from .units import attach, collect_units, hidden_path
 
     if not loss.requires_grad or vertex(loss).grad is None:
         raise GraphError(f"viz.to_html: snapshot {number} is a loss without recorded gradients; call "
@@ -201,17 +201,19 @@ def _from_loss(loss: Node, number: int) -> dict[str, Any]:
     from .flow import Flow
 
     flow = Flow()
-    for node in toposort(vertex(loss)):
+    order = toposort(vertex(loss), all_inputs=True)
+    for node in order:
         if node.grad is not None:
-            flow.grad[id(node)] = np.asarray(node.grad, dtype=np.float64)
-    units, _ = collect_units(loss, None, 0, flow)
+            flow.norm[id(node)] = norm(node.grad)
+    units, _ = collect_units(loss, None, 0, order)
+    attach(units, flow)
     hidden, _, _ = hidden_path(units)
     per_layer: dict[str, dict[int, float]] = {}
     for index in sorted(hidden):
         unit = units[index]
-        if unit.step is not None and unit.kind != "op" and unit.grad is not None:
+        if unit.step is not None and unit.kind != "op" and unit.grad_norm is not None:
             layer, t = unit.step
-            per_layer.setdefault(layer, {})[t] = math.hypot(per_layer.get(layer, {}).get(t, 0.0), norm(unit.grad))
+            per_layer.setdefault(layer, {})[t] = math.hypot(per_layer.get(layer, {}).get(t, 0.0), unit.grad_norm)
     hidden_arrays = {layer: [values.get(t) for t in range(max(values) + 1)] for layer, values in per_layer.items()}
     return {"step": number, "loss": _float(np.asarray(loss.data).item()), "grad_norm": None, "clipped_norm": None,
             "hidden": hidden_arrays, "cell": {}}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .flow import Route
 from .units import Unit, norm, step_of
 
 JOIN_SCOPE = "\x00join:"
@@ -67,13 +68,16 @@ class Picture:
 
 
 def arrange(units: list[Unit], folded: dict[int, int], hidden: set[int], on_path: set[int], initial: set[int],
-           collapse: bool, max_steps: int | None, intermediates: bool) -> Picture:
-    """Group `units` into drawn nodes and edges."""
+           collapse: bool, max_steps: int | None, intermediates: bool) -> tuple[Picture, dict[int, list[Route]]]:
+    """Group `units` into drawn nodes and edges, before any gradient is known; and the routes that say which
+    gradients the edges carry (for `compute_flow`, which adds them into `Edge.flows`). `finish` then measures."""
     picture = Picture()
     steps = picture.layers
+    seen: set[tuple[str, int]] = set()
     for unit in units:
-        if unit.step is not None and unit.step[1] not in steps.setdefault(unit.step[0], []):
-            steps[unit.step[0]].append(unit.step[1])
+        if unit.step is not None and unit.step not in seen:
+            seen.add(unit.step)
+            steps.setdefault(unit.step[0], []).append(unit.step[1])
     elided: dict[str, set[int]] = {}
     if max_steps is not None:
         for layer, timesteps in steps.items():
@@ -94,12 +98,6 @@ def arrange(units: list[Unit], folded: dict[int, int], hidden: set[int], on_path
         drawn.members.append(index)
         if index in hidden:
             drawn.hidden = drawn.hidden or drawn.kind not in ("pre", "post")
-            if unit.node.is_context and unit.grad is not None and drawn.kind in ("step", "elided"):
-                state = picture.state_names.get((unit.step[0], unit.role), "h")
-                if state == "c":
-                    drawn.cell_norm = math.hypot(drawn.cell_norm or 0.0, norm(unit.grad))
-                else:
-                    drawn.norm = math.hypot(drawn.norm or 0.0, norm(unit.grad))
         if index in initial:
             drawn.kind = "initial"
             if unit.name is None:  # h_0, then c_0, in the order the layer's first step reads them
@@ -107,19 +105,32 @@ def arrange(units: list[Unit], folded: dict[int, int], hidden: set[int], on_path
                 named = sum(g.kind == "initial" and g.scope == drawn.scope for g in picture.groups) - 1
                 drawn.label = f"{('h', 'c')[named] if named < 2 else 's' + str(named)}_0 {layer}".rstrip() + \
                     "\n" + unit.label
-    for group in picture.groups:
+    return picture, _edges(picture, units, on_path)
+
+
+def finish(picture: Picture, units: list[Unit], hidden: set[int], collapse: bool) -> None:
+    """With the units' gradient norms and the edges' gradients in hand: each node's norm (a step's: its states'
+    together), the junctions between layers, the fans and the ranks."""
+    groups, group_of = picture.groups, picture.group_of
+    for index in sorted(hidden):
+        unit = units[index]
+        drawn = groups[group_of[index]]
+        if unit.node.is_context and unit.grad_norm is not None and drawn.kind in ("step", "elided"):
+            if picture.state_names.get((unit.step[0], unit.role), "h") == "c":
+                drawn.cell_norm = math.hypot(drawn.cell_norm or 0.0, unit.grad_norm)
+            else:
+                drawn.norm = math.hypot(drawn.norm or 0.0, unit.grad_norm)
+    for group in groups:
         if group.kind not in ("step", "elided", "pre", "post") and group.norm is None and len(group.members) >= 1:
             main = units[group.members[-1]] if group.kind == "op" else units[group.members[0]]
-            group.norm = norm(main.grad)
-            if main.grad is not None and main.grad.shape == () and isinstance(main.values, list) \
-                    and len(main.values) == 1 and not main.shape:
-                group.signed = float(main.grad)  # a scalar (a Value, a loss) shows its gradient with its sign
-    _edges(picture, units, on_path, collapse)
+            group.norm = main.grad_norm
+            if main.grad_value is not None and isinstance(main.values, list) and len(main.values) == 1 \
+                    and not main.shape:
+                group.signed = main.grad_value  # a scalar (a Value, a loss) shows its gradient with its sign
     if collapse:
         _join_layers(picture, units)
     _fans(picture, collapse)
     _ranks(picture, collapse)
-    return picture
 
 
 def _state_names(units: list[Unit], hidden: set[int], steps: dict[str, list[int]]) -> dict[tuple[str, Any], str]:
@@ -197,13 +208,16 @@ def _layer_named(scope: str | None, layers: Any) -> str | None:
     return max((layer for layer in layers if scope == layer or scope.startswith(layer + "/")), key=len, default=None)
 
 
-def _edges(picture: Picture, units: list[Unit], on_path: set[int], collapse: bool) -> None:
-    """Edges between drawn nodes in first-seen order. Parallel edges merge: gradients of the same tensor add,
-    those of different tensors combine as one long vector (norms add in quadrature)."""
+def _edges(picture: Picture, units: list[Unit], on_path: set[int]) -> dict[int, list[Route]]:
+    """Edges between drawn nodes in first-seen order, and the routes of their gradients. Parallel edges merge:
+    gradients of the same tensor add (several ops' shares of it), those of different tensors combine as one
+    long vector (norms add in quadrature). An edge into an op carries what the op sends back to that input,
+    one out of an op the gradient of the tensor it made."""
     merged: dict[tuple[int, int], Edge] = {}
+    routes: dict[int, list[Route]] = {}
     group_of = picture.group_of
     for index, unit in enumerate(units):
-        for parent, flow in zip(unit.parents, unit.flows):
+        for number, parent in enumerate(unit.parents):
             tail, head = group_of[parent], group_of[index]
             if tail == head:
                 continue
@@ -211,9 +225,12 @@ def _edges(picture: Picture, units: list[Unit], on_path: set[int], collapse: boo
             edge = merged.get((tail, head))
             if edge is None:
                 edge = merged[(tail, head)] = Edge(tail, head)
-            _add_flow(edge, tensor, flow, summed=unit.kind == "op")
+            edge.flows.setdefault(tensor, None)
+            position = unit.positions[number] if unit.kind == "op" else -1
+            routes.setdefault(id(unit.node), []).append((position, edge.flows, tensor))
             edge.highlighted = edge.highlighted or (parent in on_path and index in on_path)
     picture.edges = list(merged.values())
+    return routes
 
 
 def _add_flow(edge: Edge, tensor: int, flow: Any, summed: bool) -> None:
@@ -354,7 +371,7 @@ def _fans(picture: Picture, collapse: bool) -> None:
                 _add_flow(first, tensor, flow, summed=True)
             first.highlighted = first.highlighted or edge.highlighted
             merged_away.add(id(edge))
-        first.fan = len(distinct)
+        first.fan = _steps_in(distinct, groups)
         scope = groups[tail].scope or ""
         if not (scope == layer or scope.startswith(layer + "/")):
             first.into_cluster = layer
@@ -392,7 +409,13 @@ def _fan_ins(picture: Picture, merged_away: set[int]) -> None:
                     _add_flow(last, tensor, flow, summed=True)
                 last.highlighted = last.highlighted or edge.highlighted
                 merged_away.add(id(edge))
-        last.fan = -len({groups[edge.tail].step for edge in edges})
+        last.fan = -_steps_in({groups[edge.tail].step for edge in edges}, groups)
+
+
+def _steps_in(steps: set[Any], groups: list[Group]) -> int:
+    """How many time steps a set of drawn steps stands for (an elided run counts its steps)."""
+    runs = {group.step: group.count for group in groups if group.kind == "elided"}
+    return sum(runs.get(step, 1) if step[1] is None else 1 for step in steps)
 
 
 def _ranks(picture: Picture, collapse: bool) -> None:

@@ -16,19 +16,22 @@ STEP_SCOPE = re.compile(r"t=(\d+)")  # the part of a scope that names a time ste
 
 
 class Unit:
-    """One tensor box or op ellipse; `flows[i]` is the gradient along the edge from `parents[i]` (None: none
-    flows, the input needs no gradient; absent gradients everywhere when the picture shows no gradients)."""
+    """One tensor box or op ellipse. An op's `positions[i]` is the input of its op that `parents[i]` is (one-element
+    constants are not drawn); a tensor's `grad_norm` is ||d root/d tensor|| once the flow is computed (None: no
+    gradient reaches it), `grad_value` its gradient when it has one element (drawn with its sign)."""
 
-    __slots__ = ("kind", "node", "scope", "_label", "name", "grad", "step", "role", "parents", "flows", "_values",
-                 "readers", "_described", "transposed")
+    __slots__ = ("kind", "node", "scope", "_label", "name", "grad_norm", "grad_value", "step", "role", "parents",
+                 "positions", "_values", "readers", "_described", "transposed")
 
-    def __init__(self, kind: str, node: Node, scope: str | None, label: str | None, grad: Any) -> None:
-        self.kind, self.node, self.scope, self._label, self.grad = kind, node, scope, label, grad
+    def __init__(self, kind: str, node: Node, scope: str | None, label: str | None) -> None:
+        self.kind, self.node, self.scope, self._label = kind, node, scope, label
+        self.grad_norm: float | None = None
+        self.grad_value: float | None = None
         self.name: str | None = None
         self.step = step_of(scope)
         self.role: int | None = None
         self.parents: list[int] = []
-        self.flows: list[Any] = []
+        self.positions: list[int] = []
         self._values: list[float] | None = None
         self.readers: list[str | None] = []  # a leaf's readers' scopes, in order
         self._described: tuple[Any, int, bool] | None = None
@@ -64,13 +67,13 @@ class Unit:
 
 
 def collect_units(root: Node, params: Mapping[str, Node] | None, max_values: int,
-                  flow: Flow | None) -> tuple[list[Unit], dict[int, int]]:
-    """Tensor and op units in topological order, and units folded into another (a transposed parameter is
-    drawn as the parameter). One-element constants without grad appear inside their op's label."""
+                  order: list[Node] | None = None) -> tuple[list[Unit], dict[int, int]]:
+    """Tensor and op units in topological order (`order`: the root's toposort with every input, when in hand),
+    and units folded into another (a transposed parameter is drawn as the parameter). One-element constants
+    without grad appear inside their op's label."""
     names = {id(tensor): name for name, tensor in (params or {}).items()}
     held, root = root, vertex(root)  # the root itself is in hand: its name and values can be shown
-    nodes = toposort(root, all_inputs=True)
-    grads = {} if flow is None else flow.grad
+    nodes = toposort(root, all_inputs=True) if order is None else order
     reader_scopes: dict[int, list[str | None]] = {}
     for node in nodes:
         if node.is_context:
@@ -88,7 +91,7 @@ def collect_units(root: Node, params: Mapping[str, Node] | None, max_values: int
             kind = "output" if node is root else "parameter" if parameter else "input"
             scopes = reader_scopes.get(id(node), [])
             shared = parameter or not scopes or any(scope != scopes[0] for scope in scopes)
-            unit = Unit(kind, node, None if shared else scopes[0], None, grads.get(id(node)))
+            unit = Unit(kind, node, None if shared else scopes[0], None)
             unit.step = None  # a leaf is made by no step, whichever step reads it
             unit.readers = list(dict.fromkeys(scopes))
             unit.describe(node, name, max_values)
@@ -98,22 +101,20 @@ def collect_units(root: Node, params: Mapping[str, Node] | None, max_values: int
         ctx, output = node, (held if node is root else node.output)  # an output is kept only under keep_values
         name = None if output is None else names.get(id(output), output.name)
         drawn = [unit_of.get(id(parent)) for parent in ctx.parents]
-        sent = None if flow is None else flow.sent.get(id(node))
         if None in drawn:
             args = ["·" if index is not None else format_number(np.asarray(parent.data).item())
                     for index, parent in zip(drawn, ctx.parents)]
-            op = Unit("op", node, ctx.scope, f"{ctx.name}({', '.join(args)})", None)
+            op = Unit("op", node, ctx.scope, f"{ctx.name}({', '.join(args)})")
             op.parents = [index for index in drawn if index is not None]
-            op.flows = [None if sent is None else sent[position]
-                        for position, index in enumerate(drawn) if index is not None]
+            op.positions = [position for position, index in enumerate(drawn) if index is not None]
         else:
-            op = Unit("op", node, ctx.scope, ctx.name, None)
+            op = Unit("op", node, ctx.scope, ctx.name)
             op.parents = drawn
-            op.flows = [None] * len(drawn) if sent is None else list(sent)
-        tensor = Unit("output" if node is root else "intermediate", node, ctx.scope, None, grads.get(id(node)))
+            op.positions = list(range(len(drawn)))
+        tensor = Unit("output" if node is root else "intermediate", node, ctx.scope, None)
         tensor.step = op.step
         tensor.describe(output if output is not None else node, name, max_values, shape_only=output is None)
-        tensor.parents, tensor.flows = [len(units)], [tensor.grad]
+        tensor.parents = [len(units)]
         source = units[op.parents[0]] if len(op.parents) == 1 else None
         if ctx.name == "permute" and source is not None and source.kind == "parameter" and op.step is None \
                 and node is not root:
@@ -123,6 +124,15 @@ def collect_units(root: Node, params: Mapping[str, Node] | None, max_values: int
         unit_of[id(node)] = len(units) - 1
     _assign_roles(units)
     return units, folded
+
+
+def attach(units: list[Unit], flow: Flow) -> None:
+    """Give each tensor unit the norm (and, for one element, the value) of its gradient from `flow`."""
+    norms, values = flow.norm, flow.value
+    for unit in units:
+        if unit.kind != "op":
+            key = id(unit.node)
+            unit.grad_norm, unit.grad_value = norms.get(key), values.get(key)
 
 
 def step_of(scope: str | None) -> tuple[str, int] | None:
@@ -190,7 +200,11 @@ def format_number(value: float) -> str:
 
 
 def norm(array: Any) -> float | None:
-    return None if array is None else float(np.linalg.norm(array))
+    """||array||_2 in float64 (None for None)."""
+    if array is None:
+        return None
+    array = np.asarray(array)
+    return float(np.linalg.norm(array if array.dtype == np.float64 else array.astype(np.float64)))
 
 
 # ---- the hidden state ----------------------------------------------------------------------------------------
@@ -237,9 +251,10 @@ def hidden_path(units: list[Unit]) -> tuple[set[int], set[int], set[int]]:
                     initial.add(start)
     hidden |= initial
     layer_of = [unit.step[0] if unit.step else None for unit in units]
+    first_reader = first_reader_layers(units)
     for index in sorted(hidden):
         if layer_of[index] is None:
-            layer_of[index] = next((u.step[0] for u in units if index in u.parents and u.step), None)
+            layer_of[index] = first_reader.get(index)
     after: set[int] = set()
     for index, unit in enumerate(units):
         if unit.step is not None and any((p in hidden or p in after) and layer_of[p] == layer_of[index]
@@ -251,3 +266,13 @@ def hidden_path(units: list[Unit]) -> tuple[set[int], set[int], set[int]]:
             before.update(p for p in units[index].parents if layer_of[p] is not None and
                           layer_of[p] == layer_of[index])
     return hidden, (after & before) | hidden, initial
+
+
+def first_reader_layers(units: list[Unit]) -> dict[int, str]:
+    """unit index -> the layer of the first step that reads it (for a leaf: the layer its initial state is of)."""
+    found: dict[int, str] = {}
+    for unit in units:
+        if unit.step is not None:
+            for parent in unit.parents:
+                found.setdefault(parent, unit.step[0])
+    return found
