@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
-.PHONY: demo test test-slow test-all lint bench tools clean
+.PHONY: demo test test-slow test-all lint bench tools torch clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ tools:
 	else \
 		echo "missing:$$missing (install them, e.g. 'sudo apt-get install$$missing'); tests that need them skip"; \
 	fi
+
+# PyTorch (not a dependency): the tests that compare against live torch run when it is installed, and skip
+# otherwise (the committed fixtures still check the same numbers). CI installs it.
+torch: $(STAMP)
+	$(BIN)/pip install --quiet torch==2.13.0
 
 demo: $(STAMP) tools
 	$(BIN)/python demos/main.py

@@ -314,7 +314,7 @@ def test_the_demo_table_covers_every_script_and_argument():
     rows = demo_table()
     assert sorted({name for name, _, _ in rows}) == DEMO_NAMES == [
         "adding_problem", "carousel", "char_rnn", "copy_task", "gradient_cliff", "main", "memory_horizon",
-        "render_graph", "truncation", "vanishing_gradients", "watch_it_learn"]
+        "render_graph", "rtrl", "sequence_classification", "truncation", "vanishing_gradients", "watch_it_learn"]
     for name in DEMO_NAMES:
         defined = [action for action in demo(name).build_parser()._actions if action.dest != "help"]
         assert len([row for row in rows if row[0] == name]) == len(defined), name

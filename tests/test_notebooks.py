@@ -67,7 +67,11 @@ def kernel(tmp_path_factory):
         yield KERNEL
 
 
-@pytest.mark.parametrize("name", sorted(TUTORIALS))
+SLOW = {"03_debugging_a_training_run.ipynb"}  # trains for a while: runs with the slow tests
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW else name
+                                  for name in sorted(TUTORIALS)])
 def test_runs_top_to_bottom(name, kernel, tmp_path):
     if name in NEEDS_DOT and shutil.which("dot") is None:
         pytest.skip(f"{name} draws graphs: Graphviz 'dot' is not installed (make tools)")

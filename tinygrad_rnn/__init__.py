@@ -9,9 +9,11 @@ from typing import Any
 
 from .errors import GraphError, OpError
 from .factories import addmm, arange, cat, ones, ones_like, randn, randn_like, stack, tensor, where, zeros, zeros_like
+from .forward_mode import forward_mode, jvp
 from .function import OPS, Function, get_op, register
-from .gradcheck import GradcheckError, gradcheck
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .graph import toposort
+from .higher_order import grad
 from .mode import detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, keep_values, no_grad, scope
 from .tensor import Size, Tensor
 from .versions import mark_modified
@@ -24,9 +26,10 @@ _FROM_NN_RANDOM = ("manual_seed",)  # the generator lives with the layers it ini
 
 __all__ = [
     "OPS", "Function", "GradcheckError", "GraphError", "OpError", "Size", "Tensor", "addmm", "arange", "cat",
-    "detect_anomaly", "enable_grad", "get_op", "gradcheck", "is_anomaly_enabled", "is_grad_enabled", "keep_values",
-    "load", "manual_seed", "mark_modified", "nn", "no_grad", "ones", "ones_like", "optim", "randn", "randn_like",
-    "register", "save", "scope", "stack", "tensor", "toposort", "where", "zeros", "zeros_like",
+    "detect_anomaly", "enable_grad", "forward_mode", "get_op", "grad", "gradcheck", "gradgradcheck",
+    "is_anomaly_enabled", "is_grad_enabled", "jvp", "keep_values", "load", "manual_seed", "mark_modified", "nn",
+    "no_grad", "ones", "ones_like", "optim", "randn", "randn_like", "register", "save", "scope", "stack", "tensor",
+    "toposort", "where", "zeros", "zeros_like",
 ]
 
 

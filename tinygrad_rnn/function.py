@@ -9,6 +9,14 @@ backward takes the output's gradient, a dense array of the output's shape, and r
 an array of the input's shape (or of a shape that broadcasts to it: the engine sums the extra axes), None when
 the input needs none (`ctx.needs_input_grad`), or one of the lazy gradients of gradients.py, which the engine
 sums without making them dense first: `IndexedGrad` (getitem) and `ProductGrad` (addmm's weight).
+
+backward computes with Python's operators and the functions of `ctx.xp` (namespace.py), never numpy's directly:
+then the same lines run on arrays for a first-order backward and on Tensors, recording a graph, when
+`create_graph` asks for a backward that can be differentiated again. Such an op declares what it saves (`saves`).
+
+jvp, forward mode's rule, takes one tangent per input (None for zero) and returns the output's: J v. A tangent is a
+stack of directions, an array of shape (n,) + the input's shape (broadcasting ops: aligned with the output's rank,
+see `broadcasts`), and the answer has shape (n,) + the output's shape. It reads what forward saved, as backward does.
 """
 
 from __future__ import annotations
@@ -38,6 +46,13 @@ class Function:
     """What the op expects of its inputs, quoted when numpy rejects them."""
     sample: ClassVar[SampleFn | None] = None
     """rng -> [(input arrays, attrs), ...]: small cases that the test suite gradchecks in float64."""
+    saves: ClassVar[tuple[int | str | None, ...] | None] = None
+    """What `ctx.save_for_backward` keeps, one entry per value: an input's position (the value is that input), "output"
+    (the value is the op's output) or None (a constant such as an index or a mask). Only a backward recorded for
+    create_graph reads it, to link each saved value to its vertex in the graph; the first-order path never does."""
+    broadcasts: ClassVar[bool] = False
+    """True when the inputs broadcast together (add, mul, ...): forward mode then hands `jvp` each input's tangent
+    with size-1 axes put in front of the input's, up to the output's rank."""
 
     @staticmethod
     def forward(ctx: Context, *arrays: Any, **attrs: Any) -> Any:
@@ -47,6 +62,11 @@ class Function:
     @staticmethod
     def backward(ctx: Context, grad: Any) -> Any:
         """Given d loss/d output, return d loss/d input: one gradient (or None) per input (see the contract)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def jvp(ctx: Context, *tangents: Any) -> Any:
+        """Given each input's tangent (None for zero), return the output's, J v (see the contract)."""
         raise NotImplementedError
 
     @classmethod
@@ -92,10 +112,19 @@ class Function:
             ctx.grad_shape = out.data.shape
         except AttributeError:  # a user op whose forward returned no array, with or without grad
             raise _output_error(cls, data) from None
-        if mode.anomaly:
-            ctx.parents, ctx.scope = tuple(parents), mode.scope
-            check_finite(out.data, ctx, "forward", arrays)
+        if mode.watched:  # detect_anomaly, forward mode
+            _watch(mode, ctx, out, inputs, arrays, parents)
         return out
+
+
+def _watch(mode: Any, ctx: Context, out: Any, inputs: tuple[Any, ...], arrays: list[Any], parents: list[Any]) -> None:
+    """What an op does after its forward when watched: refuse NaN/inf (detect_anomaly), push tangents (forward
+    mode)."""
+    if mode.anomaly:
+        ctx.parents, ctx.scope = tuple(parents), mode.scope
+        check_finite(out.data, ctx, "forward", arrays)
+    if mode.tangents is not None:
+        mode.tangents.push(ctx, out, inputs)
 
 
 def register(name: str, sample: SampleFn | None = None) -> Callable[[type[Function]], type[Function]]:

@@ -1,4 +1,5 @@
-"""gradcheck: compare the graph's gradients with central finite differences, in float64."""
+"""gradcheck: compare the graph's gradients with central finite differences, in float64; gradgradcheck: the same
+for the recorded backward (create_graph), whose derivatives are the second derivatives."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from .mode import enable_grad, no_grad
+from .factories import cat
+from .higher_order import grad
+from .mode import enable_grad, is_grad_enabled, no_grad
 from .tensor import Tensor
 
 
@@ -23,6 +26,12 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Any], eps: float = 1e-
     A random projection R (not a bare sum) makes a backward that ignores its incoming gradient fail.
     Returns True, or raises GradcheckError at the worst element.
     """
+    return _compare(fn, inputs, eps, atol, rtol, seed, "gradcheck", lambda position: f"input {position}")
+
+
+def _compare(fn: Callable[..., Tensor], inputs: Sequence[Any], eps: float, atol: float, rtol: float, seed: int,
+             who: str, describe: Callable[[int], str]) -> bool:
+    """gradcheck's work; an error names the check (`who`) and the input (`describe(position)`)."""
     # C-contiguous copies of the same shape (0-d too), so that perturbing a flat view of a leaf perturbs the leaf
     leaves = [Tensor(np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float64, order="C"),
                      requires_grad=True) if _is_float(x) else x for x in inputs]
@@ -54,10 +63,41 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Any], eps: float = 1e-
         error = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
         if error.size and error.max() > 0:
             worst = np.unravel_index(int(np.argmax(error)), error.shape)
-            raise GradcheckError(f"gradcheck: input {position} (shape {leaf.shape}) element {tuple(map(int, worst))}: "
-                                 f"analytic {analytic[worst]:.8g} vs numerical {numeric[worst]:.8g} "
-                                 f"(atol={atol}, rtol={rtol})")
+            raise GradcheckError(f"{who}: {describe(position)} (shape {leaf.shape}) element "
+                                 f"{tuple(map(int, worst))}: analytic {analytic[worst]:.8g} vs numerical "
+                                 f"{numeric[worst]:.8g} (atol={atol}, rtol={rtol})")
     return True
+
+
+def gradgradcheck(fn: Callable[..., Tensor], inputs: Sequence[Any], eps: float = 1e-6, atol: float = 1e-5,
+                  rtol: float = 1e-3, seed: int = 0) -> bool:
+    """gradcheck of the backward itself, as PyTorch's gradgradcheck: the map (inputs, u) -> u^T d fn/d inputs,
+    recorded with create_graph=True, is differentiated by the graph and compared with central differences of
+    first-order backwards. u is a fixed random cotangent of fn's output shape, an input of the map too.
+
+    Floating inputs become float64 leaves; other inputs are passed unchanged. Returns True or raises
+    GradcheckError at the worst element.
+    """
+    leaves = [np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float64) if _is_float(x) else x
+              for x in inputs]
+    with no_grad():
+        output_shape = fn(*[Tensor(x) if isinstance(x, np.ndarray) else x for x in leaves]).shape
+    cotangent = np.random.default_rng(seed + 1).standard_normal(output_shape)
+
+    def vector_jacobian_product(*arguments: Any) -> Tensor:
+        """u^T d fn/d x for every floating x, flattened and joined; recorded when grad recording is on (the
+        analytic pass), a plain first-order backward when gradcheck's differences call it under no_grad."""
+        *xs, grad_output = arguments
+        wanted = [x for x in xs if isinstance(x, Tensor) and x.requires_grad]
+        record = is_grad_enabled()
+        with enable_grad():
+            grads = grad(fn(*xs), wanted, grad_outputs=grad_output, create_graph=record, allow_unused=True)
+        return cat([(Tensor(np.zeros(x.shape)) if g is None else g).reshape(-1) for x, g in zip(wanted, grads)])
+
+    def describe(position: int) -> str:
+        return "the cotangent u" if position == len(leaves) else f"input {position}"
+
+    return _compare(vector_jacobian_product, [*leaves, cotangent], eps, atol, rtol, seed, "gradgradcheck", describe)
 
 
 def _is_float(x: Any) -> bool:

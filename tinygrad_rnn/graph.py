@@ -11,6 +11,8 @@ The details live behind doors of their own:
     versions.py   the clock that orders the graph, and values changed in place after an op used them
     gradients.py  how the gradients that reach one vertex are summed (Accumulator, lazy gradients)
     errors.py     GraphError and OpError
+    higher_order.py  the backward recorded as a graph, to differentiate again (create_graph, tg.grad)
+    forward_mode.py  Jacobian-vector products in the forward pass (tg.jvp), each op's jvp rule
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from . import namespace
 from .errors import GraphError
 from .gradients import Accumulator, LazyGrad
 from .mode import check_finite, current
@@ -145,6 +148,8 @@ class Context:
                  "_seq", "_pending", "_hooks", "_retains_grad", "__dict__")
 
     is_context = True
+    xp = namespace
+    """What the op's backward computes with: numpy (higher_order.py hands the graph's under create_graph)."""
     grad: Any = None
     output: Any = None
     _modified = -1
@@ -179,8 +184,8 @@ def vertex(node: Any) -> Any:
 
 
 def toposort(root: Any, *, all_inputs: bool = False) -> list[Any]:
-    """The graph's vertices reachable from `root` (a Tensor, Value or vertex), every vertex after all of its
-    inputs.
+    """The graph's vertices reachable from `root` (a Tensor, Value or vertex, or a list of them), every vertex
+    after all of its inputs.
 
     Backward needs this order because a node used twice (`b = a + a; c = b + b`) must receive all of its
     gradient before it passes any on. Every vertex is numbered when it is made (versions.py), after its inputs,
@@ -188,8 +193,12 @@ def toposort(root: Any, *, all_inputs: bool = False) -> list[Any]:
     limit), then sort by that number. By default only vertices that need a gradient are listed; the renderer
     asks for `all_inputs=True` to see constant inputs too.
     """
-    root = vertex(root)
-    vertices, seen, stack = [root], {root}, [root]
+    if type(root) is list:
+        vertices = list(dict.fromkeys(vertex(node) for node in root))
+        seen, stack = set(vertices), list(vertices)
+    else:
+        root = vertex(root)
+        vertices, seen, stack = [root], {root}, [root]
     while stack:
         node = stack.pop()
         if type(node) is Context:

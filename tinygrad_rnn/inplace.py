@@ -1,5 +1,7 @@
 """In-place changes of a tensor: += -= *= /= and x[i] = v change its own array, as in PyTorch, and are never
-recorded: `mark_modified` makes a graph that used the old value refuse backward."""
+recorded: `mark_modified` makes a graph that used the old value refuse backward. (Inside an op's backward recorded
+for create_graph, `a *= b` on a value that backward made makes a new node instead, as it does for a float: the
+array the op meant to reuse is a node of the graph there.)"""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import GraphError
-from .mode import is_grad_enabled
+from .mode import current, is_grad_enabled
 from .shaping import _plain_index
 from .versions import mark_modified
 
@@ -51,6 +53,8 @@ class InPlace:
     def _in_place(self, ufunc: np.ufunc, symbol: str, other: Any) -> Tensor:
         """`self.data <ufunc>= other` in the same array (same shape and dtype), then `mark_modified`, so that a
         graph which used the old value refuses backward."""
+        if self._ctx is not None and current().recording_backward:
+            return NotImplemented  # Python then computes `self <op> other` and rebinds the name
         operand = self._checked_operand(symbol, other)
         if not _broadcasts_to(operand.shape, self.shape):
             raise ValueError(f"{symbol}: the other operand has shape {operand.shape}, which does not broadcast to "

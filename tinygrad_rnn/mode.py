@@ -1,4 +1,5 @@
-"""The switches every op reads: grad recording, the current scope, anomaly detection, keeping outputs.
+"""The switches every op reads: grad recording, the current scope, anomaly detection, keeping outputs, and forward
+mode's tangents.
 
 They are per thread, as PyTorch's grad mode is: each thread starts with grad recording on and no scope, and a
 `with` block in one thread never changes what another sees. (asyncio tasks on one thread share them, as in
@@ -17,13 +18,19 @@ import numpy as np
 class Mode:
     """The switches of one thread."""
 
-    __slots__ = ("grad_enabled", "scope", "anomaly", "keep_values")
+    __slots__ = ("grad_enabled", "scope", "anomaly", "keep_values", "tangents", "watched", "recording_backward")
 
     def __init__(self) -> None:
         self.grad_enabled = True
         self.scope: str | None = None
         self.anomaly = False
         self.keep_values = False
+        self.tangents: Any = None
+        """Forward mode's tangents (forward_mode.py), or None outside it."""
+        self.watched = False
+        """anomaly or tangents: every op then takes its slow path after its forward (one test for both)."""
+        self.recording_backward = False
+        """True while an op's backward runs on nodes for create_graph (inplace.py reads it)."""
 
 
 THREAD = threading.local()
@@ -82,9 +89,32 @@ def keep_values() -> _Switched:
     return _Switched("keep_values", True)
 
 
+class _Watching(_Switched):
+    """A `with` block that changes a switch an op watches after its forward (anomaly, tangents)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        super().__enter__()
+        _update_watched(current())
+
+    def __exit__(self, *exc_info: Any) -> None:
+        super().__exit__()
+        _update_watched(current())
+
+
+def _update_watched(mode: Mode) -> None:
+    mode.watched = mode.anomaly or mode.tangents is not None
+
+
 def detect_anomaly() -> _Switched:
     """Make the first op whose forward or backward yields NaN/inf raise, naming the op, scope and shapes."""
-    return _Switched("anomaly", True)
+    return _Watching("anomaly", True)
+
+
+def tangents_switched(tangents: Any) -> _Switched:
+    """Run with forward mode's `tangents` (forward_mode.py) watching every op."""
+    return _Watching("tangents", tangents)
 
 
 class scope:  # noqa: N801 (used like a function: `with scope("t=3"):`)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from . import higher_order
 from .graph import Node, backward
 from .operators import Arithmetic
 from .versions import next_sequence_number
@@ -39,11 +40,17 @@ class Value(Arithmetic):
         self.requires_grad = requires_grad
 
     def __repr__(self) -> str:
-        return f"Value(data={self.data:.4g}, grad={self.grad if self.grad is None else format(self.grad, '.4g')})"
+        grad = self.grad.data if isinstance(self.grad, Value) else self.grad  # (a Value after create_graph)
+        return f"Value(data={self.data:.4g}, grad={grad if grad is None else format(grad, '.4g')})"
 
-    def backward(self, retain_graph: bool = False, retain_grads: bool = False) -> None:
-        """Accumulate d self/d leaf into every leaf's `.grad` (d self/d self = 1)."""
-        backward(self, np.float64(1.0), retain_graph=retain_graph, retain_grads=retain_grads)
+    def backward(self, retain_graph: bool | None = None, retain_grads: bool = False,
+                 create_graph: bool = False) -> None:
+        """Accumulate d self/d leaf into every leaf's `.grad` (d self/d self = 1). With `create_graph=True` each
+        `.grad` is a Value made by the recorded backward, which can be differentiated again."""
+        if create_graph:
+            higher_order.backward(self, None, retain_graph=retain_graph, retain_grads=retain_grads)
+            return
+        backward(self, np.float64(1.0), retain_graph=bool(retain_graph), retain_grads=retain_grads)
 
     def _accumulate(self, grad: Any) -> None:
         self._grad = float(grad) if self._grad is None else self._grad + float(grad)

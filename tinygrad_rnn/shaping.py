@@ -49,6 +49,13 @@ class Shaping:
         """All axes reversed (the matrix transpose for 2-D)."""
         return ops.Permute.apply(self, axes=tuple(range(self.ndim - 1, -1, -1)))
 
+    @property
+    def mT(self) -> Tensor:  # noqa: N802 (PyTorch's and numpy's name)
+        """The last two axes swapped: a batch of matrices, each transposed."""
+        if self.ndim < 2:
+            raise ValueError(f"mT: a tensor of shape {self.shape} has fewer than two axes to swap")
+        return ops.Permute.apply(self, axes=(*range(self.ndim - 2), self.ndim - 1, self.ndim - 2))
+
     def __getitem__(self, index: Any) -> Tensor:
         if type(index) is not int and type(index) is not slice:
             index = _plain_index(index)

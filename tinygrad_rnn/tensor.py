@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import ops
+from . import higher_order, ops
 from .errors import GraphError, OpError
 from .graph import backward
 from .inplace import InPlace
@@ -155,8 +155,15 @@ class Tensor(Shaping, InPlace, Arithmetic):
         return self._from_op(self.data)
 
     # ---- gradients -----------------------------------------------------------------------------------------
-    def backward(self, grad: Any = None, retain_graph: bool = False, retain_grads: bool = False) -> None:
-        """Accumulate d self/d leaf into every leaf's `.grad`; `grad` is required unless self has one element."""
+    def backward(self, grad: Any = None, retain_graph: bool | None = None, retain_grads: bool = False,
+                 create_graph: bool = False) -> None:
+        """Accumulate d self/d leaf into every leaf's `.grad`; `grad` is required unless self has one element.
+
+        With `create_graph=True` the backward is recorded, so each `.grad` is a Tensor that can be differentiated
+        again (as in PyTorch; `retain_graph` then defaults to True)."""
+        if create_graph:
+            higher_order.backward(self, grad, retain_graph=retain_graph, retain_grads=retain_grads)
+            return
         if grad is None:
             if self.data.size != 1:
                 raise GraphError(f"backward: grad can be omitted only for a one-element output, but this one has "
@@ -166,7 +173,7 @@ class Tensor(Shaping, InPlace, Arithmetic):
             grad = _as_array(grad, self.dtype)
             if grad.shape != self.shape:
                 raise GraphError(f"backward: grad has shape {grad.shape} but the output has shape {self.shape}")
-        backward(self, grad, retain_graph=retain_graph, retain_grads=retain_grads)
+        backward(self, grad, retain_graph=bool(retain_graph), retain_grads=retain_grads)
 
     def _accumulate(self, grad: np.ndarray) -> None:
         """Add `grad` into a leaf's `.grad` as a new array in its dtype (never mutating a shared one)."""

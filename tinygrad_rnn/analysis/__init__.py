@@ -8,6 +8,7 @@
 - `connectivity.py`: ||dy_t/dx_s|| for every pair of steps, and how far back it reaches.
 - `gates.py`: the LSTM's carousel and the GRU's direct path; gate means and saturation.
 - `flow.py`: ||dL/dh_t|| recorded over training.
+- `rtrl.py`: real-time recurrent learning, the BPTT gradient computed forward in time (forward mode).
 - `plots.py`: a matplotlib picture of each (imported on first use).
 """
 
@@ -24,10 +25,11 @@ from .jacobians import (
     scaled_orthogonal,
     spectral_radius,
 )
+from .rtrl import rtrl_gradient
 
 __all__ = [
     "CreditMatrix", "FlowRecorder", "FlowSnapshot", "GatePaths", "Ledger", "Truncation", "connectivity", "credit",
     "credit_matrix", "gate_paths", "gradient_norms_through_time", "horizon", "input_gradients", "jacobian_norms",
-    "lag_profile", "largest_singular_value", "load_flow", "scale_to_spectral_radius", "scaled_orthogonal",
-    "spectral_radius", "truncation", "truncations",
+    "lag_profile", "largest_singular_value", "load_flow", "rtrl_gradient", "scale_to_spectral_radius",
+    "scaled_orthogonal", "spectral_radius", "truncation", "truncations",
 ]

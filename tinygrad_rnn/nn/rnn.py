@@ -1,9 +1,10 @@
 """RNN, LSTM and GRU over whole sequences: Python loops over time that call registry ops (BPTT comes free).
 
 PyTorch's contract: arguments, parameter names and shapes (`weight_ih_l{k}`, `_reverse` suffix), gate order,
-init, input layouts (L, N, I), (N, L, I) with batch_first, unbatched (L, I), and return values. Each layer
-projects the whole sequence with one matmul, then runs its steps, each in the scope "<layer>/t=<t>" (see
-`step_scopes`).
+init, input layouts (L, N, I), (N, L, I) with batch_first, unbatched (L, I), a PackedSequence of sequences of
+different lengths, and return values. Each layer projects the whole sequence with one matmul, then runs its
+steps, each in the scope "<layer>/t=<t>" (see `step_scopes`); on a packed batch step t runs on the rows of the
+sequences still running at t (see `ActiveRows`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from .cells import (
     rnn_step,
 )
 from .module import Module, check_size, resolve_dtype
+from .packed import ActiveRows
+from .utils.rnn import PackedSequence
 
 Weights = tuple[Tensor, Tensor, Tensor | None, Tensor | None]
 
@@ -76,7 +79,35 @@ class RNNBase(Module):
         return (parameters[f"weight_ih_{key}"], parameters[f"weight_hh_{key}"],
                 parameters.get(f"bias_ih_{key}"), parameters.get(f"bias_hh_{key}"))
 
-    # ---- checks --------------------------------------------------------------------------------------------
+    # ---- checks: of a tensor or a PackedSequence, and of the initial states ----------------------------------
+    def _forward(self, input: Any, states: list[Any], names: tuple[str, ...]) -> tuple[Any, list[Tensor]]:
+        """(output, final states [h_n [, c_n]]) of an input tensor or a PackedSequence, from initial `states`."""
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, states, names)
+        _, time_axis, batch = self._check_input(input)
+        checked = [self._check_initial_state(state, batch, name) for state, name in zip(states, names)]
+        return self._run(input, checked, time_axis, batch)
+
+    def _forward_packed(self, input: PackedSequence, states: list[Any],
+                        names: tuple[str, ...]) -> tuple[PackedSequence, list[Tensor]]:
+        """As PyTorch: the initial states are given and the final states returned in the batch's own order,
+        while the layers run on the batch sorted longest first (sorted_indices)."""
+        name = type(self).__name__
+        check_input(name, input.data, (2,), "2 dimensions (sum of lengths, input_size) in a PackedSequence's data",
+                    self.input_size, self.weight_ih_l0.dtype)
+        batch_sizes = input.batch_sizes.data
+        batch = int(batch_sizes[0])
+        checked = [self._check_initial_state(state, batch, state_name) for state, state_name in zip(states, names)]
+        kind = name.lower()
+        if input.sorted_indices is not None:
+            with scope(kind):
+                checked = [None if state is None else state[:, input.sorted_indices.data] for state in checked]
+        output, finals = self._run(input.data, checked, 0, batch, batch_sizes.tolist())
+        if input.unsorted_indices is not None:
+            with scope(kind):
+                finals = [final[:, input.unsorted_indices.data] for final in finals]
+        return input._replace(data=output), finals
+
     def _check_input(self, input: Any) -> tuple[bool, int, int | None]:
         """(batched, time axis, batch size or None) after checking the input's type, rank, features and dtype."""
         name = type(self).__name__
@@ -99,10 +130,11 @@ class RNNBase(Module):
         return check_state(type(self).__name__, name, state, shape, self.weight_ih_l0.dtype, meaning)
 
     # ---- the loop over layers and directions ---------------------------------------------------------------
-    def _run(self, input: Tensor, states: list[Tensor | None], time_axis: int,
-             batch: int | None) -> tuple[Tensor, list[Tensor]]:
-        """Run every layer and direction from checked initial states (h_0 [, c_0]); returns output, [h_n [, c_n]]."""
-        length = input.shape[time_axis]
+    def _run(self, input: Tensor, states: list[Tensor | None], time_axis: int, batch: int | None,
+             batch_sizes: list[int] | None = None) -> tuple[Tensor, list[Tensor]]:
+        """Run every layer and direction from checked initial states (h_0 [, c_0]); returns output, [h_n [, c_n]].
+        With batch_sizes, input is a packed sequence's data and so is the output."""
+        length = input.shape[time_axis] if batch_sizes is None else len(batch_sizes)
         kind = type(self).__name__.lower()
         count = self.num_layers * self.num_directions
         with scope(kind):
@@ -116,12 +148,17 @@ class RNNBase(Module):
                 start = [self._zeros_if_none(kind_starts[index], batch) for kind_starts in starts]
                 steps = range(length - 1, -1, -1) if direction else range(length)
                 layer_name = f"{kind}.l{layer}{suffix}"
+                rows = None if batch_sizes is None else ActiveRows(batch_sizes, start, reverse=direction == 1)
                 outputs, ends = self._direction(layer_input, self._weights(layer, suffix), start, steps,
-                                                time_axis, layer_name)
+                                                time_axis, layer_name, rows)
                 if direction:
                     outputs.reverse()
                 with scope(layer_name):
-                    directions.append(stack(outputs, axis=time_axis))
+                    if rows is None:
+                        directions.append(stack(outputs, axis=time_axis))
+                    else:
+                        directions.append(cat(outputs))
+                        ends = rows.finals(ends)
                 for final, end in zip(finals, ends):
                     final.append(end)
             with scope(f"{kind}.l{layer}"):
@@ -138,8 +175,10 @@ class RNNBase(Module):
         return Tensor(np.zeros(shape, dtype=self.weight_ih_l0.dtype))
 
     def _direction(self, input: Tensor, weights: Weights, start: list[Tensor], steps: range, time_axis: int,
-                   layer_name: str) -> tuple[list[Tensor], list[Tensor]]:
-        """Outputs of one direction of one layer in processing order, and its final states."""
+                   layer_name: str, rows: ActiveRows | None) -> tuple[list[Tensor], list[Tensor]]:
+        """Outputs of one direction of one layer in processing order, and its final states (with `rows`, of a
+        packed sequence's data: see `ActiveRows`). Each layer writes its loop twice, the second with
+        `rows.before`/`rows.after` around each step, so that the loop over a tensor pays nothing for packing."""
         raise NotImplementedError
 
     def extra_repr(self) -> str:
@@ -171,23 +210,28 @@ class _Projections:
 
     def __init__(self, input: Tensor, time_axis: int, steps: range, outputs: int, project_chunk: Any) -> None:
         self.input, self.time_axis, self.steps, self.project_chunk = input, time_axis, steps, project_chunk
-        length = input.shape[time_axis]
-        step_bytes = input.numel() // (length * input.shape[-1]) * outputs * input.dtype.itemsize
+        self.length = len(steps)
+        step_bytes = self._rows_per_step() * outputs * input.dtype.itemsize
         self.chunk = max(1, PROJECTION_CHUNK_BYTES // max(step_bytes, 1))
         self.start = self.stop = 0
         self.parts: tuple[Tensor, ...] = ()
         self._make(steps[0])
 
+    def _rows_per_step(self) -> int:
+        return self.input.numel() // (self.length * self.input.shape[-1])
+
     def _make(self, timestep: int) -> None:
         """Project the chunk of steps that `timestep` begins, in processing order."""
-        length = self.input.shape[self.time_axis]
         reverse = self.steps.step < 0
         self.start = max(0, timestep - self.chunk + 1) if reverse else timestep
-        self.stop = timestep + 1 if reverse else min(length, timestep + self.chunk)
-        rows = self.input
-        if self.stop - self.start < length:
-            rows = rows[_step_index(self.time_axis, slice(self.start, self.stop))]
-        self.parts = self.project_chunk(rows)
+        self.stop = timestep + 1 if reverse else min(self.length, timestep + self.chunk)
+        self.parts = self.project_chunk(self._chunk_rows(self.start, self.stop))
+
+    def _chunk_rows(self, start: int, stop: int) -> Tensor:
+        """The input's steps start:stop."""
+        if stop - start == self.length:
+            return self.input
+        return self.input[_step_index(self.time_axis, slice(start, stop))]
 
     def at(self, timestep: int) -> tuple[Tensor, ...]:
         """The projections of `timestep` (run inside its step's scope)."""
@@ -200,6 +244,38 @@ class _Projections:
         if len(parts) == 1:  # (a step runs this: no comprehension for the common case)
             return (GetItem.apply(parts[0], index=index),)
         return tuple([GetItem.apply(part, index=index) for part in parts])
+
+
+class _PackedProjections(_Projections):
+    """_Projections of a packed sequence's data (sum of lengths, I), whose step t is rows offsets[t]:offsets[t+1]."""
+
+    def __init__(self, data: Tensor, batch_sizes: list[int], steps: range, outputs: int, project_chunk: Any) -> None:
+        self.offsets = [0, *np.cumsum(batch_sizes).tolist()]
+        super().__init__(data, 0, steps, outputs, project_chunk)
+
+    def _rows_per_step(self) -> int:
+        return self.offsets[1]
+
+    def _chunk_rows(self, start: int, stop: int) -> Tensor:
+        if stop - start == self.length:
+            return self.input
+        return self.input[self.offsets[start]:self.offsets[stop]]
+
+    def at(self, timestep: int) -> tuple[Tensor, ...]:
+        if not self.start <= timestep < self.stop:
+            with scope("input"):
+                self._make(timestep)
+        first = self.offsets[self.start]
+        index = slice(self.offsets[timestep] - first, self.offsets[timestep + 1] - first)
+        return tuple([GetItem.apply(part, index=index) for part in self.parts])
+
+
+def _projections(input: Tensor, time_axis: int, steps: range, outputs: int, project_chunk: Any,
+                 rows: ActiveRows | None) -> _Projections:
+    """The projections of a tensor's steps, or (with `rows`) of a packed sequence's data."""
+    if rows is None:
+        return _Projections(input, time_axis, steps, outputs, project_chunk)
+    return _PackedProjections(input, rows.batch_sizes, steps, outputs, project_chunk)
 
 
 def _folded_projection(weights: Weights) -> Any:
@@ -215,8 +291,9 @@ class RNN(RNNBase):
     The textbook h_t = tanh(W_xh x_t + W_hh h_{t-1} + b_h) is this with W_xh = weight_ih_l0,
     W_hh = weight_hh_l0 and b_h = bias_ih_l0 + bias_hh_l0 (PyTorch keeps two biases; only their sum matters).
 
-    input: (L, N, I), (N, L, I) with batch_first, or (L, I); h_0: (num_layers * D, N, H) or (num_layers * D, H).
-    output: (L, N, D*H) (batch_first: (N, L, D*H)); h_n like h_0.  D = 2 if bidirectional else 1.
+    input: (L, N, I), (N, L, I) with batch_first, (L, I), or a PackedSequence; h_0: (num_layers * D, N, H) or
+    (num_layers * D, H).  output: (L, N, D*H) (batch_first: (N, L, D*H)), or a PackedSequence for one;
+    h_n like h_0, each sequence's at its own last step.  D = 2 if bidirectional else 1.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
@@ -226,23 +303,31 @@ class RNN(RNNBase):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
         self.nonlinearity = checked
 
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        _, time_axis, batch = self._check_input(input)
-        output, (h_n,) = self._run(input, [self._check_initial_state(hx, batch, "h_0")], time_axis, batch)
+    def forward(self, input: Tensor | PackedSequence,
+                hx: Tensor | None = None) -> tuple[Tensor | PackedSequence, Tensor]:
+        output, (h_n,) = self._forward(input, [hx], ("h_0",))
         return output, h_n
 
-    def _direction(self, input, weights, start, steps, time_axis, layer_name):
+    def _direction(self, input, weights, start, steps, time_axis, layer_name, rows):
         with scope(layer_name):
-            projections = _Projections(input, time_axis, steps, self.hidden_size, _folded_projection(weights))
+            projections = _projections(input, time_axis, steps, self.hidden_size, _folded_projection(weights), rows)
             weight_hh_t = weights[1].T
         (hidden,) = start
         nonlinearity = self.nonlinearity
         outputs = []
         with step_scopes(layer_name, steps) as timesteps:
-            for timestep in timesteps:
-                (projected,) = projections.at(timestep)
-                hidden = rnn_step(projected, hidden, weight_hh_t, nonlinearity)
-                outputs.append(hidden)
+            if rows is None:
+                for timestep in timesteps:
+                    (projected,) = projections.at(timestep)
+                    hidden = rnn_step(projected, hidden, weight_hh_t, nonlinearity)
+                    outputs.append(hidden)
+            else:
+                for timestep in timesteps:
+                    (projected,) = projections.at(timestep)
+                    (hidden,) = rows.before(timestep, (hidden,))
+                    hidden = rnn_step(projected, hidden, weight_hh_t, nonlinearity)
+                    rows.after(timestep, (hidden,))
+                    outputs.append(hidden)
         return outputs, [hidden]
 
     def extra_repr(self) -> str:
@@ -253,62 +338,80 @@ class RNN(RNNBase):
 class LSTM(RNNBase):
     """LSTM with gates i, f, g, o; returns output, (h_n, c_n).
 
-    input: (L, N, I), (N, L, I) with batch_first, or (L, I); (h_0, c_0): each (num_layers * D, N, H) or
-    (num_layers * D, H).  output: (L, N, D*H) (batch_first: (N, L, D*H)); h_n, c_n like h_0.
+    input: (L, N, I), (N, L, I) with batch_first, (L, I), or a PackedSequence; (h_0, c_0): each
+    (num_layers * D, N, H) or (num_layers * D, H).  output: (L, N, D*H) (batch_first: (N, L, D*H)), or a
+    PackedSequence for one; h_n, c_n like h_0, each sequence's at its own last step.
     """
 
     gate_count = 4
 
-    def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        _, time_axis, batch = self._check_input(input)
+    def forward(self, input: Tensor | PackedSequence,
+                hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor | PackedSequence, tuple[Tensor, Tensor]]:
         if hx is not None and not (isinstance(hx, tuple) and len(hx) == 2):
             raise TypeError(f"LSTM: expected hx to be a tuple (h_0, c_0), got {type(hx).__name__}")
         hidden, cell = (None, None) if hx is None else hx
-        states = [self._check_initial_state(hidden, batch, "h_0"), self._check_initial_state(cell, batch, "c_0")]
-        output, (h_n, c_n) = self._run(input, states, time_axis, batch)
+        output, (h_n, c_n) = self._forward(input, [hidden, cell], ("h_0", "c_0"))
         return output, (h_n, c_n)
 
-    def _direction(self, input, weights, start, steps, time_axis, layer_name):
+    def _direction(self, input, weights, start, steps, time_axis, layer_name, rows):
         with scope(layer_name):
-            projections = _Projections(input, time_axis, steps, 4 * self.hidden_size, _folded_projection(weights))
+            projections = _projections(input, time_axis, steps, 4 * self.hidden_size, _folded_projection(weights),
+                                       rows)
             weight_hh_t = weights[1].T
         hidden, cell = start
         outputs = []
         with step_scopes(layer_name, steps) as timesteps:
-            for timestep in timesteps:
-                (projected,) = projections.at(timestep)
-                hidden, cell = lstm_step(projected, hidden, cell, weight_hh_t)
-                outputs.append(hidden)
+            if rows is None:
+                for timestep in timesteps:
+                    (projected,) = projections.at(timestep)
+                    hidden, cell = lstm_step(projected, hidden, cell, weight_hh_t)
+                    outputs.append(hidden)
+            else:
+                for timestep in timesteps:
+                    (projected,) = projections.at(timestep)
+                    hidden, cell = rows.before(timestep, (hidden, cell))
+                    hidden, cell = lstm_step(projected, hidden, cell, weight_hh_t)
+                    rows.after(timestep, (hidden, cell))
+                    outputs.append(hidden)
         return outputs, [hidden, cell]
 
 
 class GRU(RNNBase):
     """GRU with gates r, z, n (r multiplies h W_hn^T + b_hn); returns output, h_n.
 
-    input: (L, N, I), (N, L, I) with batch_first, or (L, I); h_0: (num_layers * D, N, H) or (num_layers * D, H).
-    output: (L, N, D*H) (batch_first: (N, L, D*H)); h_n like h_0.
+    input: (L, N, I), (N, L, I) with batch_first, (L, I), or a PackedSequence; h_0: (num_layers * D, N, H) or
+    (num_layers * D, H).  output: (L, N, D*H) (batch_first: (N, L, D*H)), or a PackedSequence for one;
+    h_n like h_0, each sequence's at its own last step.
     """
 
     gate_count = 3
 
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        _, time_axis, batch = self._check_input(input)
-        output, (h_n,) = self._run(input, [self._check_initial_state(hx, batch, "h_0")], time_axis, batch)
+    def forward(self, input: Tensor | PackedSequence,
+                hx: Tensor | None = None) -> tuple[Tensor | PackedSequence, Tensor]:
+        output, (h_n,) = self._forward(input, [hx], ("h_0",))
         return output, h_n
 
-    def _direction(self, input, weights, start, steps, time_axis, layer_name):
+    def _direction(self, input, weights, start, steps, time_axis, layer_name, rows):
         weight_ih, weight_hh, bias_ih, bias_hh = weights
         size = self.hidden_size
         with scope(layer_name):
-            projections = _Projections(input, time_axis, steps, 4 * size,
-                                       lambda rows: gru_inputs(rows, weight_ih, bias_ih, bias_hh, size))
+            projections = _projections(input, time_axis, steps, 4 * size,
+                                       lambda chunk: gru_inputs(chunk, weight_ih, bias_ih, bias_hh, size), rows)
             weight_hh_t = weight_hh.T
             bias_hn = None if bias_hh is None else bias_hh[2 * size:]
         (hidden,) = start
         outputs = []
         with step_scopes(layer_name, steps) as timesteps:
-            for timestep in timesteps:
-                addend, projected_n = projections.at(timestep)
-                hidden = gru_step(addend, projected_n, hidden, weight_hh_t, bias_hn)
-                outputs.append(hidden)
+            if rows is None:
+                for timestep in timesteps:
+                    addend, projected_n = projections.at(timestep)
+                    hidden = gru_step(addend, projected_n, hidden, weight_hh_t, bias_hn)
+                    outputs.append(hidden)
+            else:
+                for timestep in timesteps:
+                    addend, projected_n = projections.at(timestep)
+                    (hidden,) = rows.before(timestep, (hidden,))
+                    hidden = gru_step(addend, projected_n, hidden, weight_hh_t, bias_hn)
+                    rows.after(timestep, (hidden,))
+                    outputs.append(hidden)
         return outputs, [hidden]

@@ -7,13 +7,9 @@ import numpy as np
 from ..errors import OpError
 from ..function import Function, register
 from ..gradients import ProductGrad
+from ..namespace import matmul
 from .samples import cases, normal
-
-
-def _product(x, y):
-    """x @ y, through np.dot when both are matrices: it calls BLAS directly, skipping the generalised-ufunc set-up
-    that costs a small product a third of its time (and the non-BLAS loop matmul takes for an outer product)."""
-    return np.dot(x, y) if x.ndim == 2 and y.ndim == 2 else x @ y
+from .tangents import total
 
 
 @register("matmul", sample=cases(((normal(3, 4), normal(4, 2)), {}), ((normal(2, 3, 4), normal(4, 5)), {}),
@@ -22,30 +18,44 @@ def _product(x, y):
 class MatMul(Function):
     """Z = X @ Y (batched, numpy rules);  dL/dX = G @ Y^T,  dL/dY = X^T @ G"""
     expects = "inner dimensions to agree, (..., n, k) @ (..., k, m), with batch dimensions that broadcast"
+    broadcasts = True
+    saves = (0, 1)
 
     @staticmethod
     def forward(ctx, x, y):
         ctx.save_for_backward(x, y)
-        return _product(x, y)
+        return matmul(x, y)
 
     @staticmethod
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
         needs_x, needs_y = ctx.needs_input_grad
+        product = ctx.xp.matmul
         if x.ndim == 1 or y.ndim == 1:
             # vectors act as a row (on the left) or a column (on the right); restore the dropped axis
-            x2 = x[None, :] if x.ndim == 1 else x
-            y2 = y[:, None] if y.ndim == 1 else y
-            grad2 = grad[..., None] if y.ndim == 1 else grad
-            grad2 = grad2[..., None, :] if x.ndim == 1 else grad2
-            grad_x = grad2 @ y2.mT if needs_x else None
-            grad_y = x2.mT @ grad2 if needs_y else None
+            x2 = x.reshape(1, -1) if x.ndim == 1 else x
+            y2 = y.reshape(-1, 1) if y.ndim == 1 else y
+            grad2 = grad.reshape(grad.shape + (1,)) if y.ndim == 1 else grad
+            grad2 = grad2.reshape(grad2.shape[:-1] + (1,) + grad2.shape[-1:]) if x.ndim == 1 else grad2
+            grad_x = product(grad2, y2.mT) if needs_x else None
+            grad_y = product(x2.mT, grad2) if needs_y else None
             if grad_x is not None and x.ndim == 1:
                 grad_x = grad_x.reshape(grad_x.shape[:-2] + x.shape)
             if grad_y is not None and y.ndim == 1:
                 grad_y = grad_y.reshape(grad_y.shape[:-2] + y.shape)
             return grad_x, grad_y
-        return (_product(grad, y.mT) if needs_x else None), (_product(x.mT, grad) if needs_y else None)
+        return (product(grad, y.mT) if needs_x else None), (product(x.mT, grad) if needs_y else None)
+
+    @staticmethod
+    def jvp(ctx, x_tangent, y_tangent):
+        # a vector x is a row of the product, a vector y its column: give their tangents that axis back
+        x, y = ctx.saved_tensors
+        from_x = from_y = None
+        if x_tangent is not None:
+            from_x = x_tangent @ y if x.ndim > 1 or y.ndim == 1 else (x_tangent[..., None, :] @ y)[..., 0, :]
+        if y_tangent is not None:
+            from_y = x @ y_tangent if y.ndim > 1 else (x @ y_tangent[..., None])[..., 0]
+        return total(from_x, from_y)
 
 
 @register("addmm", sample=cases(((normal(3, 2), normal(3, 4), normal(4, 2)), {}),
@@ -55,6 +65,8 @@ class AddMM(Function):
     """Z = C + X @ W for a matrix W, in one step as BLAS's GEMM computes it (a recurrent step's h W_hh^T + x_t
     W_ih^T + b, a Linear layer);  dL/dC = G,  dL/dX = G @ W^T,  dL/dW = sum over leading axes of X^T G"""
     expects = "x of shape (..., k), a matrix w of shape (k, m), and c that broadcasts to (..., m)"
+    broadcasts = True
+    saves = (1, 2)
 
     @staticmethod
     def forward(ctx, c, x, w):
@@ -63,7 +75,7 @@ class AddMM(Function):
             raise OpError(f"op 'addmm': expected x (..., k) and a matrix w (k, m), got shapes {x.shape} and "
                           f"{w.shape}")
         ctx.save_for_backward(x, w)
-        out = np.dot(x, w) if rank <= 2 else x @ w  # (np.dot: straight to BLAS, see _product)
+        out = np.dot(x, w) if rank <= 2 else x @ w  # (np.dot: straight to BLAS, see namespace.matmul)
         out += c  # the product is ours: add the (broadcast) c in place
         return out
 
@@ -71,8 +83,14 @@ class AddMM(Function):
     def backward(ctx, grad):
         x, w = ctx.saved_tensors
         _, needs_x, needs_w = ctx.needs_input_grad
-        grad_x = _product(grad, w.T) if needs_x else None
+        grad_x = ctx.xp.matmul(grad, w.T) if needs_x else None
         if not needs_w:
             return grad, grad_x, None
         rows, grad_rows = (x, grad) if x.ndim == 2 else (x.reshape(-1, w.shape[0]), grad.reshape(-1, w.shape[1]))
         return grad, grad_x, ProductGrad(rows, grad_rows)
+
+    @staticmethod
+    def jvp(ctx, c_tangent, x_tangent, w_tangent):
+        x, w = ctx.saved_tensors
+        return total(c_tangent, None if x_tangent is None else x_tangent @ w,
+                     None if w_tangent is None else x @ w_tangent)

@@ -7,6 +7,7 @@ import numpy as np
 from ..function import Function, register
 from ..gradients import IndexedGrad
 from .samples import cases, normal
+from .tangents import along
 
 
 @register("reshape", sample=cases(((normal(3, 4),), {"shape": (2, 6)}), ((normal(2, 3, 4),), {"shape": (-1,)})))
@@ -23,6 +24,10 @@ class Reshape(Function):
     def backward(ctx, grad):
         return grad.reshape(ctx.shape)
 
+    @staticmethod
+    def jvp(ctx, tangent):
+        return tangent.reshape(tangent.shape[:1] + ctx.grad_shape)
+
 
 @register("expand", sample=cases(((normal(3, 1),), {"shape": (3, 4)}), ((normal(4,),), {"shape": (2, 3, 4)}),
                                 ((normal(1, 3, 1),), {"shape": (2, 3, 5)})))
@@ -30,6 +35,7 @@ class Expand(Function):
     """z = x broadcast to `shape` (size-1 axes stretched, new axes in front), a read-only view as numpy's
     broadcast_to;  dz/dx sums the gradient over the stretched axes (the engine's unbroadcast does it)"""
     expects = "a shape the input broadcasts to (numpy rules)"
+    broadcasts = True
 
     @staticmethod
     def forward(ctx, x, shape):
@@ -38,6 +44,10 @@ class Expand(Function):
     @staticmethod
     def backward(ctx, grad):
         return grad
+
+    @staticmethod
+    def jvp(ctx, tangent):
+        return np.broadcast_to(tangent, tangent.shape[:1] + ctx.grad_shape)
 
 
 @register("permute", sample=cases(((normal(3, 4),), {"axes": (1, 0)}), ((normal(2, 3, 4),), {"axes": (2, 0, 1)})))
@@ -52,7 +62,12 @@ class Permute(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return grad.transpose(np.argsort(ctx.axes))
+        return ctx.xp.permute_dims(grad, np.argsort(ctx.axes))
+
+    @staticmethod
+    def jvp(ctx, tangent):
+        ndim = len(ctx.axes)
+        return tangent.transpose((0,) + tuple(axis % ndim + 1 for axis in ctx.axes))
 
 
 @register("getitem", sample=cases(((normal(4, 5),), {"index": 1}), ((normal(4, 5),), {"index": (slice(1, 3), -1)}),
@@ -61,6 +76,7 @@ class Permute(Function):
 class GetItem(Function):
     """z = x[index] (ints, slices, integer arrays);  dz/dx scatters the gradient back, repeats summed"""
     expects = "an index valid for the input's shape"
+    saves = (None,)
 
     @staticmethod
     def forward(ctx, x, index):
@@ -70,6 +86,50 @@ class GetItem(Function):
     @staticmethod
     def backward(ctx, grad):
         return IndexedGrad(ctx.saved_tensors[0], grad)
+
+    @staticmethod
+    def jvp(ctx, tangent):
+        index = ctx.saved_tensors[0]
+        picked = tangent[along(index)]
+        if picked.shape[1:] != ctx.grad_shape:  # advanced indices apart put their axes first: one direction at a time
+            picked = np.stack([np.asarray(direction[index]) for direction in tangent])
+        return picked
+
+
+@register("scatter", sample=cases(((normal(5), normal(2)), {"indices": (1, (slice(1, 3), -1)), "shape": (4, 5)}),
+                                 ((normal(4, 5),), {"indices": (np.array([0, 2, 2, 3]),), "shape": (4, 5)}),
+                                 ((normal(3), normal(2, 5)), {"indices": ((np.array([0, 1, 1]), np.array([4, 2, 2])),
+                                                                         slice(0, 2)), "shape": (4, 5)})))
+class Scatter(Function):
+    """z = zeros(shape), then z[indices[k]] += values[k] for each k (repeats summed): getitem's gradient as an op,
+    which a backward recorded for create_graph uses;  dz/dvalues[k] = the gradient at indices[k] (a getitem)"""
+    expects = "values shaped as x[index] is for an x of `shape`, one index per value"
+
+    @staticmethod
+    def forward(ctx, *values, indices, shape):
+        if len(values) != len(indices):
+            raise ValueError(f"{len(values)} value(s) for {len(indices)} indices")
+        ctx.indices = indices
+        out = np.zeros(shape, dtype=np.result_type(*values))
+        for index, value in zip(indices, values):
+            IndexedGrad(index, value).scatter_into(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return tuple(grad[index] for index in ctx.indices)
+
+    @staticmethod
+    def jvp(ctx, *tangents):
+        out = None
+        for index, tangent in zip(ctx.indices, tangents):
+            if tangent is None:
+                continue
+            if out is None:
+                out = np.zeros(tangent.shape[:1] + ctx.grad_shape, dtype=tangent.dtype)
+            for direction, values in zip(out, tangent):
+                IndexedGrad(index, values).scatter_into(direction)
+        return out
 
 
 @register("concatenate", sample=cases(((normal(2, 3), normal(4, 3)), {"axis": 0}),
@@ -86,7 +146,17 @@ class Concatenate(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return tuple(np.split(grad, ctx.bounds, axis=ctx.axis))
+        return tuple(ctx.xp.split(grad, ctx.bounds, axis=ctx.axis))
+
+    @staticmethod
+    def jvp(ctx, *tangents):
+        shape = ctx.grad_shape
+        axis = ctx.axis % len(shape)
+        sizes = np.diff([0, *ctx.bounds, shape[axis]])
+        first = next(tangent for tangent in tangents if tangent is not None)
+        parts = [np.zeros(first.shape[:1] + shape[:axis] + (size,) + shape[axis + 1:], first.dtype)
+                 if tangent is None else tangent for tangent, size in zip(tangents, sizes)]
+        return np.concatenate(parts, axis=axis + 1)
 
 
 @register("stack", sample=cases(((normal(2, 3), normal(2, 3)), {"axis": 0}),
@@ -103,4 +173,11 @@ class Stack(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return tuple(grad if ctx.axis == 0 else np.moveaxis(grad, ctx.axis, 0))
+        return tuple(grad if ctx.axis == 0 else ctx.xp.moveaxis(grad, ctx.axis, 0))
+
+    @staticmethod
+    def jvp(ctx, *tangents):
+        part = ctx.grad_shape[:ctx.axis] + ctx.grad_shape[ctx.axis + 1:]
+        first = next(tangent for tangent in tangents if tangent is not None)
+        return np.stack([np.zeros(first.shape[:1] + part, first.dtype) if tangent is None else tangent
+                         for tangent in tangents], axis=ctx.axis + 1)

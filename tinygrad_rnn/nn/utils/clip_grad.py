@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..tensor import Tensor
+from ...tensor import Tensor
 
 
 def _tensors(parameters: Tensor | Iterable[Tensor], caller: str) -> list[Tensor]:
