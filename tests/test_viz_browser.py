@@ -131,44 +131,52 @@ def step_contexts(loss, layer, t):
     return [ctx for ctx in tg.toposort(loss) if ctx.is_context and ctx.scope == f"{layer}/t={t}"]
 
 
+VISIBLE_CELL = """
+var templates = document.querySelectorAll('.cell-template');
+var shown = Array.prototype.filter.call(templates, function (div) { return !div.hidden; });
+function read(g) {
+  var out = {}; Array.prototype.forEach.call(g.attributes, function (a) { out[a.name] = a.value; });
+  var text = g.querySelector('text'); out.text = text ? text.textContent : null; return out;
+}
+return [document.getElementById('cell-title').textContent, shown.length,
+        shown.length ? Array.prototype.map.call(shown[0].querySelectorAll('g.node'), read) : [],
+        shown.length ? Array.prototype.map.call(shown[0].querySelectorAll('g.edge'), read) : []];
+"""
+
+
 def check_cell(browser, loss, layer, t):
     """The visible cell is step t's: every edge into an op carries what that op sends back to that input, every
     edge to the next step what the next step's ops send back, every op's ||grad|| is that of its output (all
-    from the engine's own backward and analysis.input_gradients)."""
-    from selenium.webdriver.common.by import By
-
-    assert browser.find_element(By.ID, "cell-title").text.startswith(f"inside {layer} at t={t}")
-    shown = [div for div in browser.find_elements(By.CSS_SELECTOR, ".cell-template") if div.is_displayed()]
-    assert len(shown) == 1
+    from the engine's own backward and analysis.input_gradients). The page is read in one script call."""
+    title, count, node_list, edge_list = browser.execute_script(VISIBLE_CELL)
+    assert title.startswith(f"inside {layer} at t={t}") and count == 1
     ops = step_contexts(loss, layer, t)
     following = step_contexts(loss, layer, t + 1)
-    nodes = {g.get_attribute("id"): g for g in shown[0].find_elements(By.CSS_SELECTOR, "g.node")}
+    nodes = {g["id"]: g for g in node_list}
     checked = 0
     for g in nodes.values():
-        if g.get_attribute("data-kind") == "op":
-            ctx = ops[int(g.get_attribute("data-step-op"))]
-            assert g.get_attribute("data-op") == ctx.name and g.get_attribute("data-t") == str(t)
-            assert float(g.get_attribute("data-grad")) == pytest.approx(np.linalg.norm(ctx.grad), rel=1e-12)
+        if g.get("data-kind") == "op":
+            ctx = ops[int(g["data-step-op"])]
+            assert g["data-op"] == ctx.name and g["data-t"] == str(t)
+            assert float(g["data-grad"]) == pytest.approx(np.linalg.norm(ctx.grad), rel=1e-12)
             checked += 1
     assert checked == len(ops)
-    for edge in shown[0].find_elements(By.CSS_SELECTOR, "g.edge"):
-        tail, head = nodes[edge.get_attribute("data-tail")], nodes[edge.get_attribute("data-head")]
-        if head.get_attribute("data-kind") == "op":
-            ctx = ops[int(head.get_attribute("data-step-op"))]
-            sent = tg.analysis.input_gradients(ctx)[int(edge.get_attribute("data-input"))]
-        elif head.get_attribute("data-label") == "step t+1":
-            made = ops[int(tail.get_attribute("data-step-op"))]
+    for edge in edge_list:
+        tail, head = nodes[edge["data-tail"]], nodes[edge["data-head"]]
+        if head.get("data-kind") == "op":
+            ctx = ops[int(head["data-step-op"])]
+            sent = tg.analysis.input_gradients(ctx)[int(edge["data-input"])]
+        elif head.get("data-label") == "step t+1":
+            made = ops[int(tail["data-step-op"])]
             sent = sum(flow for ctx in following for parent, flow in zip(ctx.parents, tg.analysis.input_gradients(ctx))
                        if parent is made)
         else:
             continue
-        grad = edge.get_attribute("data-grad")
         if sent is None:
-            assert grad == ""
+            assert edge["data-grad"] == ""
         else:
-            assert float(grad) == pytest.approx(np.linalg.norm(sent), rel=1e-12, abs=1e-300)
-            label = edge.find_element(By.CSS_SELECTOR, "text").text  # the number drawn on the edge
-            assert float(label) == pytest.approx(np.linalg.norm(sent), rel=5e-3)
+            assert float(edge["data-grad"]) == pytest.approx(np.linalg.norm(sent), rel=1e-12, abs=1e-300)
+            assert float(edge["text"]) == pytest.approx(np.linalg.norm(sent), rel=5e-3)  # the number drawn on it
         checked += 1
     assert checked > len(ops) + 10
 
