@@ -13,8 +13,10 @@ class ActiveRows:
     still running at t (rows 0:batch_sizes[t], longest first).
 
     Going forward, a sequence's final states are its states at its own last step t (cut in the scope
-    "<layer>/t=<t>/end"); in reverse, a sequence starts from its initial states at its own last step (joined in
-    "<layer>/t=<t>/start"). A layer's loop calls `before` and `after` around each step.
+    "<layer>/t=<t>/end"), and the next step reads the rows still running (cut in "<layer>/t=<t+1>/running"); in
+    reverse, a sequence starts from its initial states at its own last step (joined in "<layer>/t=<t>/start").
+    These scopes mark the ops that are packing, not the cell (the renderer draws them so). A layer's loop calls
+    `before` and `after` around each step.
     """
 
     def __init__(self, batch_sizes: list[int], start: list[Tensor], reverse: bool) -> None:
@@ -27,7 +29,8 @@ class ActiveRows:
         rows, active = self.batch_sizes[timestep], self.active
         self.active = rows
         if rows < active:
-            return tuple([state[:rows] for state in states])
+            with scope("running"):
+                return tuple([state[:rows] for state in states])
         if rows > active:
             with scope("start"):
                 return tuple([(initial if rows == initial.shape[0] else initial[:rows]) if active == 0

@@ -31,8 +31,9 @@ from ..graph import Node, toposort, vertex
 from .cells import choose_steps, plan, step_numbers
 from .dot import COLOURS, MAX_WIDTH, MIN_WIDTH, Scale, statements
 from .flow import FREED, GradientsUnavailableError, compute_flow, is_freed
-from .layout import MAX_FAN, Picture, arrange, finish
-from .units import Unit, attach, collect_units, hidden_path
+from .layout import FINAL, MAX_FAN, Picture, arrange, finish
+from .packed import label_ends, sequence_ends
+from .units import Unit, attach, collect_units, format_number, hidden_path
 
 __all__ = ["AUTO_MAX_STEPS", "COLOURS", "MAX_FAN", "MAX_NODES", "MAX_WIDTH", "MIN_WIDTH", "SIZE_BUDGET_PX",
            "GradientsUnavailableError", "GraphvizNotFoundError", "PictureTooLargeError", "RenderError", "draw",
@@ -186,6 +187,7 @@ def _prepare(caller: str, root: Node, options: Mapping[str, Any], expand_steps: 
     picture, routes = arrange(units, folded, hidden, on_path, initial, settings["collapse"] == "timestep",
                               settings["max_steps"], settings["intermediates"])
     _label_plumbing(picture, units)
+    ends = sequence_ends(units, hidden, picture.state_names, picture.layers)
     cells = None
     measured = _measured(units, picture, hidden) if settings["show_grad"] else set()
     if expand_steps is not None and settings["show_grad"]:
@@ -204,6 +206,7 @@ def _prepare(caller: str, root: Node, options: Mapping[str, Any], expand_steps: 
         flow = compute_flow(root, order, f"viz.{caller}", routes, measured)
         attach(units, flow)
     finish(picture, units, hidden, settings["collapse"] == "timestep")
+    label_ends(picture, units, ends)
     drawn = sum(group.kind != "hidden-away" for group in picture.groups)
     limit = settings["max_nodes"]
     if limit is not None and drawn > limit:
@@ -310,6 +313,8 @@ def _label_plumbing(picture: Picture, units: list[Unit]) -> None:
                 ops.append(op)
         if group.kind == "pre":
             heading = "input projection, all steps" if {"matmul", "addmm"} & set(ops) else "before the steps"
+        elif group.label == FINAL:
+            heading = FINAL
         else:
             heading = "outputs of all steps" if ops and ops[0] in ("stack", "concatenate") else "after the steps"
         group.label = heading + "\n" + ", ".join(ops)
@@ -320,7 +325,9 @@ def _cluster_labels(prepared: Prepared) -> dict[str, str]:
     model attribute (`encoder.weight_hh_l0`), it says both: `encoder.l0 (scope gru.l0)`."""
     params = prepared.settings["params"] or {}
     units, picture = prepared.units, prepared.picture
-    labels: dict[str, str] = {}
+    labels = {scope: f"{scope.rsplit('/', 1)[-1]}\n{text}" + ("" if final is None or prepared.scale is None else
+                                                             f"\n||dL/dh_n|| {format_number(final)}")
+              for scope, (text, final) in picture.ends.items()}  # expanded: a step's cluster says who ends there
     for layer in picture.layers:
         if not layer or "." not in layer:
             continue

@@ -97,6 +97,7 @@ PAGE_JS = r"""
       lines.push((g.dataset.layer ? N("dL/dh_t") + " " : N("grad") + " ") + fmt(shown) +
                  (selection >= 0 && g.dataset.shownGrad !== undefined ? " (training step " + data.snapshots[selection].step + ")" : ""));
       if (g.dataset.cellGrad) lines.push(N("dL/dc_t") + " " + fmt(g.dataset.cellGrad));
+      if (g.dataset.ends) lines.push(esc(g.dataset.ends) + (g.dataset.finalGrad ? ": " + N("dL/dh_n") + " " + fmt(g.dataset.finalGrad) : ""));
       if (g.dataset.hidden) lines.push('<span class="hint">click: the paths from here to the loss</span>');
     }
     return lines.join("\n");

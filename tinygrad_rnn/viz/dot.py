@@ -194,34 +194,56 @@ def _graph_label(title: str | None, key: str | None) -> str:
             '</table>> labelloc=t labeljust=l')
 
 
-def node_line(number: int, group: Group, scale: Scale | None, highlight: bool, ids: bool) -> str:
-    """One node statement, styled by kind."""
+def step_text(group: Group, scale: Scale | None) -> str:
+    """The label of a step or an elided run: its name, its states' gradient norms, who ends there."""
+    text = group.label
+    if scale is not None and group.norm is not None:
+        text += f"\n||dL/dh|| {format_number(group.norm)}"
+    if scale is not None and group.cell_norm is not None:
+        text += f"\n||dL/dc|| {format_number(group.cell_norm)}"
+    if group.ends is not None:  # a packed batch: the sequences whose last step this is
+        text += "\n" + group.ends
+        if scale is not None and group.final_norm is not None:
+            text += f"\n||dL/dh_n|| {format_number(group.final_norm)}"
+    return text
+
+
+def row_heights(groups: list[Group], scale: Scale | None) -> dict[str, float]:
+    """A layer -> the height (inches) of its steps' nodes, when their labels differ in lines (a packed batch's
+    steps say who ends there): nodes of one height keep the row one straight line."""
+    lines: dict[str, set[int]] = {}
+    for group in groups:
+        if group.kind in ("step", "elided") and group.step is not None:
+            lines.setdefault(group.step[0], set()).add(step_text(group, scale).count("\n") + 1)
+    return {layer: round(0.1 + max(found) * 10 * 1.2 / 72, 3) for layer, found in lines.items() if len(found) > 1}
+
+
+def node_line(number: int, group: Group, scale: Scale | None, highlight: bool, ids: bool,
+              height: float | None = None) -> str:
+    """One node statement, styled by kind (`height`: of a step, to match its row)."""
     kind, label = group.kind, group.label
     identity = f' id="n{number}"' if ids else ""
     if group.step is not None and kind in ("step", "elided", "join"):
         identity += f" group={quote(group.step[0])}"  # a row's nodes kept on one straight line
+    if height is not None and kind in ("step", "elided"):
+        identity += f" height={height}"
     if kind == "op":
         return (f'g{number} [label={quote(label)} shape=ellipse style=filled fillcolor="{COLOURS["op"]}" '
                 f'color="#999999" fontsize=9 height=0.22 width=0.3 margin="0.02,0.01"{identity}]')
     if kind == "join":
         return f'g{number} [label="" shape=point width=0.07 color="#777777"{identity}]'
     if kind == "elided":
-        text = label
-        if scale is not None and group.norm is not None:
-            text += f"\n||dL/dh|| {format_number(group.norm)}"
-        return (f'g{number} [label={quote(text)} shape=box style="dashed,rounded,filled" fillcolor="#ffffff" '
-                f'color="#888888" fontsize=10{identity}]')
+        return (f'g{number} [label={quote(step_text(group, scale))} shape=box style="dashed,rounded,filled" '
+                f'fillcolor="#ffffff" color="#888888" fontsize=10{identity}]')
     if kind in ("pre", "post"):
         return (f'g{number} [label={quote(label)} shape=box style="rounded,filled" fillcolor="#ffffff" '
                 f'color="#999999" fontsize=9{identity}]')
     hidden = highlight and group.hidden
     if kind == "step":
         fill = COLOURS["hidden"]
+        label = step_text(group, scale)
         if scale is not None and group.norm is not None:
-            label += f"\n||dL/dh|| {format_number(group.norm)}"
             fill = mix(STEP_RAMP, scale.position(group.norm))
-        if scale is not None and group.cell_norm is not None:
-            label += f"\n||dL/dc|| {format_number(group.cell_norm)}"
     elif kind == "initial":
         fill = COLOURS["input"]
     else:
@@ -231,6 +253,8 @@ def node_line(number: int, group: Group, scale: Scale | None, highlight: bool, i
         elif scale is not None and group.norm is not None:
             label += f"\n||grad|| {format_number(group.norm)}"
     border = f' color="{HIDDEN_BORDER}" penwidth=1.4' if hidden or (kind == "step" and highlight) else ""
+    if kind == "step" and group.ends is not None:  # a sequence's last step: a bold border (a second periphery
+        border = f' color="{HIDDEN_BORDER}" penwidth=3.5'  # would make the node taller than its row)
     if kind == "initial" and highlight:
         border = f' color="{HIDDEN_BORDER}" penwidth=1.4 style="rounded,filled,dashed"'
     style = "" if 'style="' in border else ' style="rounded,filled"'
@@ -263,11 +287,14 @@ def _clusters(picture: Picture, scale: Scale | None, highlight: bool, cluster_la
         entries.insert(position, ("cluster", item))
     lines: list[str] = []
     cluster_of: dict[str, int] = {}
+    heights = row_heights(picture.groups, scale)
 
     def emit(scope: str | None, indent: str) -> None:
         for kind, item in tree[scope]:
             if kind == "node":
-                lines.append(indent + node_line(item, picture.groups[item], scale, highlight, ids))
+                group = picture.groups[item]
+                height = heights.get(group.step[0]) if group.step is not None else None
+                lines.append(indent + node_line(item, group, scale, highlight, ids, height))
                 continue
             cluster_of[item] = len(cluster_of)
             if item.startswith(JOIN_SCOPE):  # junction points: a cluster only to keep them between the rows
@@ -315,6 +342,10 @@ def _legend(picture: Picture, scale: Scale | None, highlight: bool) -> str:
         if scale is not None:
             text += ", coloured by ||dL/dh_t|| of the state it makes"
         row(mix(STEP_RAMP, 0.5), text, ' color="#a50f15"' if highlight else "")
+    if any(group.ends is not None for group in groups):
+        rows.append(f'<tr><td border="3" color="{HIDDEN_BORDER}" width="16"> </td><td align="left">bold border, '
+                    '"ends: seq n (length L)": sequence n\'s last step in a packed batch, where h_n is taken'
+                    f'{" (||dL/dh_n||: the gradient reaching it)" if scale is not None else ""}</td></tr>')
     if "elided" in kinds:
         rows.append('<tr><td border="1" style="dashed" width="16"> </td><td align="left">a run of middle steps '
                     'left out (max_steps); ||dL/dh|| of the states inside, together</td></tr>')

@@ -176,6 +176,12 @@ def _node_attributes(number: int, group: Any, units: list[Any], hidden: set[int]
         lines.append(f"{what} {_short(group.norm)}")
     if group.cell_norm is not None:
         lines.append(f"||dL/dc_t|| {_short(group.cell_norm)}")
+    if group.ends is not None:  # a packed batch: who ends here, and the gradient reaching their h_n
+        attrs["data-ends"] = group.ends
+        lines.append(group.ends)
+        if group.final_norm is not None:
+            attrs["data-final-grad"] = _number(group.final_norm)
+            lines.append(f"||dL/dh_n|| {_short(group.final_norm)}")
     attrs["title"] = "\n".join(line for line in lines if line)
     return attrs
 

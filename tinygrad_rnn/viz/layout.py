@@ -14,10 +14,12 @@ import math
 from typing import Any
 
 from .flow import Route
-from .units import Unit, norm, step_of
+from .units import Unit, is_packing, norm, step_of
 
 JOIN_SCOPE = "\x00join:"
 """The scope of an invisible cluster holding the junction points into one layer (no user scope starts so)."""
+FINAL = "final states h_n (each sequence's at its last step)"
+"""The heading of a packed batch's final states, gathered after a layer's steps."""
 MAX_FAN = 16
 """Expanded, a node read by more steps than this gets one edge labelled 'into each of N steps' (dot slows down a
 lot routing hundreds of long edges); collapsed, every node read by several steps of a layer gets one."""
@@ -26,7 +28,8 @@ lot routing hundreds of long edges); collapsed, every node read by several steps
 class Group:
     """A drawn node: its kind, label, cluster scope, step (layer, t) (t None for an elided run) and the units in it."""
 
-    __slots__ = ("kind", "label", "scope", "step", "members", "hidden", "norm", "cell_norm", "count", "signed")
+    __slots__ = ("kind", "label", "scope", "step", "members", "hidden", "norm", "cell_norm", "count", "signed",
+                 "ends", "final_norm")
 
     def __init__(self, kind: str, label: str, scope: str | None, step: tuple[str, Any] | None) -> None:
         self.kind, self.label, self.scope, self.step = kind, label, scope, step
@@ -36,6 +39,8 @@ class Group:
         self.cell_norm: float | None = None
         self.signed: float | None = None
         self.count = 0
+        self.ends: str | None = None  # a packed batch: the sequences whose last step this is (viz.packed)
+        self.final_norm: float | None = None  # and the norm of the gradient reaching their h_n
 
 
 class Edge:
@@ -66,6 +71,7 @@ class Picture:
         self.group_of: list[int | None] = []
         self.state_names: dict[tuple[str, int | None], str] = {}
         self.rows: list[int] = []  # each row's first drawn node, from the bottom row (layer 0) up
+        self.ends: dict[str, tuple[str, float | None]] = {}  # a step's scope -> where sequences end (viz.packed)
 
 
 def arrange(units: list[Unit], folded: dict[int, int], hidden: set[int], on_path: set[int], initial: set[int],
@@ -154,7 +160,8 @@ def _state_names(units: list[Unit], hidden: set[int], steps: dict[str, list[int]
 
 
 def _placement(units: list[Unit], steps: dict[str, list[int]]) -> dict[int, tuple[str, str]]:
-    """Units outside the steps but inside a layer's scope: before its steps ('pre') or after them ('post')."""
+    """Units outside the steps but inside a layer's scope: before its steps ('pre') or after them ('post'; a
+    packed batch's final states, cut where each sequence ends, apart: 'final')."""
     placed: dict[int, tuple[str, str]] = {}
     for index, unit in enumerate(units):
         if unit.step is not None or not unit.node.is_context or unit.scope is None:
@@ -162,9 +169,10 @@ def _placement(units: list[Unit], steps: dict[str, list[int]]) -> dict[int, tupl
         layer = next((name for name in steps if unit.scope == name or unit.scope.startswith(name + "/")), None)
         if layer is None:
             continue
-        after = any((units[p].step is not None and units[p].step[0] == layer) or placed.get(p) == ("post", layer)
-                    for p in unit.parents)
-        placed[index] = ("post" if after else "pre", layer)
+        after = any((units[p].step is not None and units[p].step[0] == layer) or
+                    placed.get(p) in (("post", layer), ("final", layer)) for p in unit.parents)
+        final = after and any(is_packing(units[p]) or placed.get(p) == ("final", layer) for p in unit.parents)
+        placed[index] = ("final" if final else "post" if after else "pre", layer)
     return placed
 
 
@@ -192,7 +200,8 @@ def _key(index: int, unit: Unit, units: list[Unit], folded: dict[int, int], hidd
         return ("unit", folded[index]), None  # type: ignore[return-value]  (its parameter came first)
     if index in placement:
         where, layer = placement[index]
-        return (where, layer), lambda: Group(where, "", layer, None)
+        return (where, layer), lambda: Group("post" if where == "final" else where, FINAL if where == "final" else "",
+                                             layer, None)
     if not intermediates and unit.kind == "intermediate" and index not in hidden:
         return ("unit", unit.parents[0]), None  # type: ignore[return-value]  (the op that made it stands for it)
     scope = unit.scope

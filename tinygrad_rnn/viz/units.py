@@ -13,6 +13,8 @@ from ..graph import Node, toposort, vertex
 from .flow import Flow
 
 STEP_SCOPE = re.compile(r"t=(\d+)")  # the part of a scope that names a time step
+PACKING = ("running", "end", "start")
+"""Scopes inside a step that hold a packed batch's bookkeeping, not the cell (see nn.packed.ActiveRows)."""
 
 
 class Unit:
@@ -159,13 +161,25 @@ def step_of(scope: str | None) -> tuple[str, int] | None:
 _STEPS: dict[str, tuple[str, int] | None] = {}
 
 
+def is_packing(unit: Unit) -> bool:
+    """Whether a unit of a step is a packed batch's bookkeeping (which rows run, where a sequence ends)."""
+    return unit.step is not None and unit.scope is not None and unit.scope.rsplit("/", 1)[-1] in PACKING
+
+
 def _assign_roles(units: list[Unit]) -> None:
-    """Number the units each step made, in order: the same role in two steps is the same part of the cell."""
+    """Number the units each step made, in order: the same role in two steps is the same part of the cell. A
+    packed batch's bookkeeping (present in some steps only) is numbered apart, -1, -2, ..., so that it shifts
+    no role of the cell."""
     counters: dict[tuple[str, int], int] = {}
+    packing: dict[tuple[str, int], int] = {}
     for unit in units:
         if unit.step is not None and unit.node.is_context:
-            unit.role = counters.get(unit.step, 0)
-            counters[unit.step] = unit.role + 1
+            if is_packing(unit):
+                unit.role = packing.get(unit.step, -1)
+                packing[unit.step] = unit.role - 1
+            else:
+                unit.role = counters.get(unit.step, 0)
+                counters[unit.step] = unit.role + 1
 
 
 def _describe(unit: Unit, value: Any, max_values: int, shape_only: bool) -> tuple[str, list[float] | None]:
@@ -229,16 +243,18 @@ def hidden_path(units: list[Unit]) -> tuple[set[int], set[int], set[int]]:
     initial: set[int] = set()
     roles: set[tuple[str, int | None]] = set()
     readers: set[tuple[str, int | None, int]] = set()  # (layer, reader's role, argument position)
+    read = _through_packing(units)
     for unit in units:
         if unit.kind == "op" and unit.step is not None:
             layer = unit.step[0]
             for position, parent in enumerate(unit.parents):
-                source = units[parent]
-                if source.kind != "op" and source.step is not None and previous.get(unit.step) is not None \
-                        and source.step == (layer, previous[unit.step]):
-                    hidden.add(parent)
-                    roles.add((layer, source.role))
-                    readers.add((layer, unit.role, position))
+                for source_index in read.get(parent, (parent,)):
+                    source = units[source_index]
+                    if source.kind != "op" and source.step is not None and previous.get(unit.step) is not None \
+                            and source.step == (layer, previous[unit.step]):
+                        hidden.add(source_index)
+                        roles.add((layer, source.role))
+                        readers.add((layer, unit.role, position))
     for index, unit in enumerate(units):
         if unit.step is None:
             continue
@@ -246,9 +262,10 @@ def hidden_path(units: list[Unit]) -> tuple[set[int], set[int], set[int]]:
         if unit.kind != "op" and (layer, unit.role) in roles:
             hidden.add(index)
         if unit.kind == "op" and unit.step[1] == first[layer]:
-            for position, start in enumerate(unit.parents):
-                if (layer, unit.role, position) in readers and units[start].kind in ("input", "parameter"):
-                    initial.add(start)
+            for position, parent in enumerate(unit.parents):
+                for start in read.get(parent, (parent,)):
+                    if (layer, unit.role, position) in readers and units[start].kind in ("input", "parameter"):
+                        initial.add(start)
     hidden |= initial
     layer_of = [unit.step[0] if unit.step else None for unit in units]
     first_reader = first_reader_layers(units)
@@ -266,6 +283,17 @@ def hidden_path(units: list[Unit]) -> tuple[set[int], set[int], set[int]]:
             before.update(p for p in units[index].parents if layer_of[p] is not None and
                           layer_of[p] == layer_of[index])
     return hidden, (after & before) | hidden, initial
+
+
+def _through_packing(units: list[Unit]) -> dict[int, tuple[int, ...]]:
+    """A packing tensor -> the tensors it is cut or joined from, past other packing units: a cell that reads
+    h_(t-1)[:rows] reads h_(t-1), as it does in the steps where no rows end."""
+    found: dict[int, tuple[int, ...]] = {}
+    for index, unit in enumerate(units):
+        if unit.kind != "op" and unit.node.is_context and is_packing(unit):
+            op = units[unit.parents[0]]
+            found[index] = tuple(source for parent in op.parents for source in found.get(parent, (parent,)))
+    return found
 
 
 def first_reader_layers(units: list[Unit]) -> dict[int, str]:
