@@ -118,7 +118,7 @@ def test_gateless_model_is_refused():
         lstm_paths()[2].norms("direct")
 
 
-def test_lstm_cell_in_a_hand_loop():
+def test_lstm_cell_in_a_hand_loop_is_found():
     """An LSTMCell in a loop of one's own is found by its step scopes."""
     cell = nn.LSTMCell(3, 4, dtype=np.float64)
     inputs = tg.Tensor(np.random.default_rng(2).standard_normal((5, 2, 3)))

@@ -28,7 +28,7 @@ def apply_in_place(tensor, symbol, other):
 @pytest.mark.parametrize("symbol", OPERATORS)
 @pytest.mark.parametrize("other", [2.5, np.array([1.0, -2.0, 4.0]), Tensor(np.array([0.5, 3.0, -1.0]))],
                          ids=["number", "array", "tensor"])
-def test_operators_edit_the_own_array(symbol, other):
+def test_operators_edit_the_array_in_place(symbol, other):
     start = np.array([[1.0, 2.0, 3.0], [-4.0, 5.0, 0.5]])
     tensor = Tensor(start, dtype=np.float64)
     array, same = tensor.data, tensor
@@ -158,7 +158,7 @@ def test_data_bypasses_the_check():
     np.testing.assert_array_equal(weight.grad, [20.0, 40.0])  # 2 w with the new w: mixed old and new values
 
 
-def test_edit_then_new_graph_is_sgd():
+def test_no_grad_sgd_loop_matches_numpy():
     """The README's loop: loss, backward, `with tg.no_grad(): w -= lr * w.grad`, repeat; equal to numpy's."""
     target = np.array([0.5, -1.0, 2.0])
     weight = tg.tensor([0.0, 0.0, 0.0], requires_grad=True, dtype=np.float64)

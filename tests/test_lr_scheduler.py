@@ -93,7 +93,7 @@ def test_rates_match_pytorch_fixture(path):
     assert_state_equal(schedulers[0].state_dict(), expected_state, path.stem)
 
 
-def test_optimizer_steps_with_the_rate():
+def test_optimizer_steps_with_scheduled_lr():
     """The scheduled rate is the one the optimizer steps with."""
     param = Tensor(np.zeros(1), requires_grad=True)
     optimizer = optim.SGD([param], lr=1.0)
@@ -170,7 +170,7 @@ def test_state_dict_carries_initial_lr():
         fresh.add_param_group({"params": [Tensor(np.zeros(1), requires_grad=True)], "initial_lr": -1})
 
 
-def test_lambda_state_dict():
+def test_lambda_state_dict_skips_functions():
     """As PyTorch: a function or lambda cannot be saved without pickle, a callable object's attributes can."""
     _, optimizer = two_group_sgd()
     scheduler = lr_scheduler.LambdaLR(optimizer, [LAMBDAS["warmup"], WarmupThenDecay(4, 0.8)])

@@ -69,7 +69,7 @@ def test_other_root_objects_round_trip(tmp_path):
         assert_same(load(tmp_path / "root.npz"), obj)
 
 
-def test_colliding_keys(tmp_path):
+def test_colliding_keys_round_trip(tmp_path):
     """Keys that collide when flattened or clash with names we use round-trip."""
     obj = {"a/b": np.ones(1), "a": {"b": np.zeros(1)}, "file": np.full(2, 3.0), MANIFEST: np.full(1, 4.0),
            "allow_pickle": np.full(1, 5.0), "": np.full(1, 6.0), "value": np.full(1, 7.0), 3: np.full(1, 8.0),
@@ -284,7 +284,7 @@ def test_malformed_manifest(tmp_path, manifest, arrays, message):
         load(path)
 
 
-def test_error_types(tmp_path):
+def test_checkpoint_error_types(tmp_path):
     """CheckpointError is a ValueError, and a missing file is FileNotFoundError."""
     assert issubclass(CheckpointError, ValueError)
     with pytest.raises(FileNotFoundError, match="no checkpoint at"):
