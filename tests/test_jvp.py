@@ -66,7 +66,7 @@ def test_jvp_is_the_transpose_of_the_vjp(name):
 
 
 @pytest.mark.parametrize("name", OP_NAMES)
-def test_stacked_directions_match_one_at_a_time(name):
+def test_stacked_directions_match_single(name):
     """With directions=3 every op carries three tangents at once, each the one a single jvp gives."""
     rng = np.random.default_rng(2)
     for fn, inputs in _cases(name):
@@ -109,7 +109,7 @@ def test_jvp_on_values():
     assert output.data == pytest.approx(0.5 * t)
 
 
-def test_jvp_records_no_graph_under_no_grad():
+def test_jvp_under_no_grad_records_nothing():
     with tg.no_grad():
         output, tangent = tg.jvp(lambda x: (x * x).sum(), [np.array([1.0, 2.0])], [np.array([1.0, 0.5])])
     assert output.grad_fn is None and tangent.data == pytest.approx(2 * 1.0 + 4 * 0.5)
