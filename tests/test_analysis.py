@@ -48,7 +48,7 @@ def make_inputs(rng, steps, batch, size, scale=1.0):
 
 
 @pytest.mark.parametrize("scale", [0.5, 0.9, 1.0, 1.3])
-def test_linear_rnn_jacobian_norm_is_exactly_s_to_the_lag(scale):
+def test_linear_jacobian_is_s_to_the_lag(scale):
     rng = np.random.default_rng(0)
     hidden_size, steps = 6, 12
     weight_hh = analysis.scaled_orthogonal(hidden_size, scale, generator=rng)
@@ -59,7 +59,8 @@ def test_linear_rnn_jacobian_norm_is_exactly_s_to_the_lag(scale):
     np.testing.assert_allclose(norms, expected, rtol=1e-10, atol=0)
 
 
-def test_non_normal_matrix_amplifies_despite_spectral_radius_below_one():
+def test_non_normal_matrix_amplifies():
+    """A non-normal W_hh amplifies the gradient although its spectral radius is below one."""
     # The docs' point: the bound is on the largest singular value; eigenvalues decide only normal matrices.
     weight_hh = np.array([[0.5, 4.0], [0.0, 0.5]])
     assert analysis.spectral_radius(weight_hh) == pytest.approx(0.5)
@@ -73,7 +74,8 @@ def test_non_normal_matrix_amplifies_despite_spectral_radius_below_one():
     assert norms[0] < norms[-3]  # ...and the asymptotic rate is still rho
 
 
-def test_tanh_rnn_jacobian_bounded_by_s_to_the_lag_and_equal_to_numpy_product():
+def test_tanh_jacobian_matches_numpy():
+    """The tanh RNN's Jacobian norm equals the numpy product of step Jacobians and stays below s^lag."""
     rng = np.random.default_rng(1)
     hidden_size, steps, scale = 5, 10, 1.2
     weight_ih = rng.standard_normal((hidden_size, 2))
@@ -91,7 +93,7 @@ def test_tanh_rnn_jacobian_bounded_by_s_to_the_lag_and_equal_to_numpy_product():
 
 
 @pytest.mark.parametrize("scale", [0.6, 1.0, 1.5])
-def test_nn_rnn_jacobian_norms_obey_the_bound(scale):
+def test_nn_rnn_obeys_the_bound(scale):
     tg.nn.random.manual_seed(7)
     model = nn.RNN(3, 8, dtype=np.float64)
     model.weight_hh_l0.data[...] = analysis.scaled_orthogonal(8, scale, generator=7)
@@ -101,7 +103,7 @@ def test_nn_rnn_jacobian_norms_obey_the_bound(scale):
     assert np.all(norms[:, :-1] < scale ** lags[:-1])  # strictly below: tanh' < 1 wherever h != 0
 
 
-def test_gradient_norms_match_numpy_bptt_for_nn_rnn():
+def test_gradient_norms_match_numpy():
     rng = np.random.default_rng(2)
     steps, batch, hidden_size = 7, 3, 4
     model = nn.RNN(2, hidden_size, dtype=np.float64)
@@ -120,7 +122,8 @@ def test_gradient_norms_match_numpy_bptt_for_nn_rnn():
     np.testing.assert_allclose(norms, expected, rtol=1e-10)
 
 
-def test_analysis_leaves_parameters_and_their_grads_alone():
+def test_leaves_parameters_alone():
+    """The analysis leaves each parameter's grad and requires_grad as it found them."""
     model = nn.GRU(2, 3, dtype=np.float64)
     for p in model.parameters():
         p.grad = np.full(p.shape, 7.0)
@@ -159,7 +162,7 @@ def finite_difference_jacobian_norms(model, inputs, eps=1e-6):
 
 
 @pytest.mark.parametrize("cell", ["RNN", "LSTM", "GRU"])
-def test_jacobian_norms_match_finite_differences(cell):
+def test_jacobians_match_finite_differences(cell):
     tg.nn.random.manual_seed(4)
     model = getattr(nn, cell)(3, 4, dtype=np.float64)
     inputs = np.random.default_rng(4).standard_normal((6, 3))
@@ -169,7 +172,8 @@ def test_jacobian_norms_match_finite_differences(cell):
     assert norms[-1] == pytest.approx(1.0)
 
 
-def test_shapes_batch_first_cells_and_stacked_layers_agree():
+def test_batch_first_cells_and_stacks_agree():
+    """Batch-first layers, cells and stacked layers give the norms and shapes of the plain layer."""
     rng = np.random.default_rng(5)
     tg.nn.random.manual_seed(5)
     model = nn.LSTM(2, 3, dtype=np.float64)
@@ -227,6 +231,6 @@ def test_spectral_tools():
     (lambda: analysis.gradient_norms_through_time(nn.RNN(2, 3), np.zeros((4, 2), np.float32), lambda out: out),
      "one-element Tensor"),
 ])
-def test_errors_name_the_function_and_the_shapes(call, message):
+def test_errors_name_function_and_shapes(call, message):
     with pytest.raises(ValueError, match=message):
         call()

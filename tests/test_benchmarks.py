@@ -30,7 +30,8 @@ def run_script(name: str) -> str:
     return result.stdout
 
 
-def test_rnn_step_smoke_runs_and_its_float64_gradient_check_passes():
+def test_rnn_step_smoke():
+    """rnn_step.py --smoke runs and its float64 gradient check passes."""
     output = run_script("rnn_step.py")
     assert "gradient check passed" in output
     assert "MISMATCH" not in output
@@ -40,7 +41,8 @@ def test_rnn_step_smoke_runs_and_its_float64_gradient_check_passes():
     assert "summary:" in output and "peak memory" in output
 
 
-def test_op_overhead_smoke_runs_and_its_float64_gradient_check_passes():
+def test_op_overhead_smoke():
+    """op_overhead.py --smoke runs and its float64 gradient check passes."""
     output = run_script("op_overhead.py")
     assert "gradient check passed" in output
     assert "MISMATCH" not in output
@@ -50,7 +52,8 @@ def test_op_overhead_smoke_runs_and_its_float64_gradient_check_passes():
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
-def test_instruction_count_smoke_runs_and_counts_something_plausible():
+def test_instructions_smoke():
+    """instructions.py --smoke runs and counts something plausible."""
     output = run_script("instructions.py")
     row = next(line for line in output.splitlines() if line.startswith("W1:"))
     numpy_millions, ours_millions = (float(cell) for cell in row.split()[-5:-3])
@@ -59,13 +62,13 @@ def test_instruction_count_smoke_runs_and_counts_something_plausible():
     assert 1 < ops_ratio < ours_ratio  # the ops alone do numpy's work and more, the engine more again
 
 
-def test_import_does_not_load_graphviz_or_matplotlib():
+def test_import_skips_graphviz_and_matplotlib():
     probe = "import sys, tinygrad_rnn; print(','.join(m for m in ('graphviz', 'matplotlib') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "", f"import tinygrad_rnn also imported: {result.stdout.strip()}"
 
 
-def test_numpy_bptt_matches_central_differences(benchmark_modules):
+def test_numpy_bptt_matches_finite_differences(benchmark_modules):
     import numpy_bptt
 
     rng = np.random.default_rng(3)
@@ -86,7 +89,7 @@ def test_numpy_bptt_matches_central_differences(benchmark_modules):
         np.testing.assert_allclose(gradients[name], numeric, rtol=1e-6, atol=1e-8, err_msg=name)
 
 
-def test_numpy_bptt_train_step_lowers_the_loss(benchmark_modules):
+def test_numpy_bptt_step_lowers_loss(benchmark_modules):
     import numpy_bptt
 
     rng = np.random.default_rng(4)
@@ -98,7 +101,7 @@ def test_numpy_bptt_train_step_lowers_the_loss(benchmark_modules):
     assert last < first
 
 
-def test_rnn_step_gradient_check_exits_on_a_wrong_gradient(benchmark_modules, capsys):
+def test_rnn_step_check_exits_on_wrong_grad(benchmark_modules, capsys):
     import rnn_step
 
     class OffByOnePartInAHundredMillion(rnn_step.OurLoopHoisted):
@@ -115,7 +118,8 @@ def test_rnn_step_gradient_check_exits_on_a_wrong_gradient(benchmark_modules, ca
     assert "deliberately wrong" in capsys.readouterr().err
 
 
-def test_op_overhead_hand_written_backward_matches_central_differences(benchmark_modules):
+def test_op_overhead_matches_finite_differences(benchmark_modules):
+    """The hand-written backward of op_overhead.py matches central differences."""
     import op_overhead
 
     step = 1e-6
@@ -135,7 +139,7 @@ def test_op_overhead_hand_written_backward_matches_central_differences(benchmark
             np.testing.assert_allclose(gradient, numeric, rtol=1e-6, atol=1e-8, err_msg=kind)
 
 
-def test_op_overhead_chains_keep_their_gradients_out_of_denormal_floats(benchmark_modules):
+def test_op_overhead_avoids_denormals(benchmark_modules):
     """Denormal arithmetic runs several times slower on some CPUs: the per-op timing must not measure that."""
     import op_overhead
 
@@ -148,7 +152,7 @@ def test_op_overhead_chains_keep_their_gradients_out_of_denormal_floats(benchmar
             assert np.all(np.isfinite(gradient)), kind
 
 
-def test_ops_only_replays_an_lstm_with_the_engines_gradients(benchmark_modules):
+def test_ops_only_replays_lstm_gradients(benchmark_modules):
     """The replay must sum gradients exactly as the engine does, also where values feed several ops (gates)."""
     import ops_only
 
@@ -171,7 +175,8 @@ def test_ops_only_replays_an_lstm_with_the_engines_gradients(benchmark_modules):
         np.testing.assert_allclose(replayed[name], parameter.grad, rtol=1e-12, atol=1e-14, err_msg=name)
 
 
-def test_ops_only_refuses_a_value_that_needs_grad_made_outside_the_loss(benchmark_modules):
+def test_ops_only_refuses_outside_values(benchmark_modules):
+    """The replay refuses a value that requires grad but was made outside the loss."""
     import ops_only
 
     import tinygrad_rnn as tg
@@ -183,7 +188,8 @@ def test_ops_only_refuses_a_value_that_needs_grad_made_outside_the_loss(benchmar
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_numpy_gated_bptt_matches_the_engines_float64_gradients(benchmark_modules, cell):
+def test_numpy_gated_matches_the_engine(benchmark_modules, cell):
+    """Hand-written gated BPTT matches the engine's float64 gradients."""
     import gated_step
     import numpy_gated
 
@@ -201,7 +207,7 @@ def test_numpy_gated_bptt_matches_the_engines_float64_gradients(benchmark_module
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_numpy_gated_bptt_matches_central_differences(benchmark_modules, cell):
+def test_numpy_gated_matches_finite_differences(benchmark_modules, cell):
     import numpy_gated
 
     rng = np.random.default_rng(7)
@@ -223,7 +229,7 @@ def test_numpy_gated_bptt_matches_central_differences(benchmark_modules, cell):
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_numpy_gated_train_step_lowers_the_loss(benchmark_modules, cell):
+def test_numpy_gated_step_lowers_loss(benchmark_modules, cell):
     import numpy_gated
 
     rng = np.random.default_rng(8)
@@ -235,7 +241,8 @@ def test_numpy_gated_train_step_lowers_the_loss(benchmark_modules, cell):
     assert last < first
 
 
-def test_gated_step_smoke_runs_and_its_float64_gradient_check_passes(benchmark_modules, capsys):
+def test_gated_step_smoke(benchmark_modules, capsys):
+    """gated_step.py --smoke runs and its float64 gradient check passes."""
     import gated_step
 
     assert gated_step.main(["--smoke"]) == 0
@@ -246,7 +253,7 @@ def test_gated_step_smoke_runs_and_its_float64_gradient_check_passes(benchmark_m
     assert "summary:" in output and "peak memory of one float32 GRU step" in output
 
 
-def test_gated_step_gradient_check_exits_on_a_wrong_gradient(benchmark_modules, capsys):
+def test_gated_step_check_exits_on_wrong_grad(benchmark_modules, capsys):
     import gated_step
 
     class OffByOnePartInAHundredMillion(gated_step.OurNN):

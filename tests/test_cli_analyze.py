@@ -12,7 +12,7 @@ pytest.importorskip("matplotlib", reason="tinygrad-rnn analyze draws with matplo
 SMALL = ["--steps", "6", "--hidden", "4", "--batch", "2"]
 
 
-def test_truncation_prints_the_meter_and_draws_it(tmp_path, capsys):
+def test_truncation_prints_and_draws(tmp_path, capsys):
     out = tmp_path / "truncation.png"
     assert cli.main(["analyze", "truncation", *SMALL, "--radius", "1.5", "--k", "1,3,6", "--out", str(out)]) == 0
     printed = capsys.readouterr().out

@@ -20,7 +20,8 @@ def linear_rnn(inputs, weight_hh):
 
 
 @pytest.mark.parametrize("scale", [0.5, 0.9, 1.2])
-def test_linear_rnn_map_is_exactly_s_to_the_lag_times_sqrt_h(scale):
+def test_linear_map_is_s_to_the_lag(scale):
+    """The linear RNN's map is exactly s^lag * sqrt(H) below the diagonal and 0 above."""
     size, steps = 6, 9
     inputs = tg.Tensor(np.random.default_rng(0).standard_normal((steps, 3, size)), requires_grad=True)
     states = linear_rnn(inputs, analysis.scaled_orthogonal(size, scale, generator=1))
@@ -31,7 +32,8 @@ def test_linear_rnn_map_is_exactly_s_to_the_lag_times_sqrt_h(scale):
     assert inputs.grad is None  # left as it was
 
 
-def test_horizon_of_the_linear_rnn_is_where_s_to_the_lag_falls_below_the_fraction():
+def test_horizon_of_a_linear_rnn():
+    """The horizon is the lag where s^lag falls below the fraction."""
     steps = 12
     lags = np.subtract.outer(np.arange(steps), np.arange(steps))
     exact = np.where(lags >= 0, 0.5 ** np.maximum(lags, 0) * 3.0, 0.0)
@@ -57,7 +59,7 @@ def finite_difference_map(run, inputs, eps=1e-5):
 
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm_batch_first", "gru_2_layers"])
-def test_map_matches_central_finite_differences(kind):
+def test_map_matches_finite_differences(kind):
     nn.manual_seed(3)
     model = {"rnn": lambda: nn.RNN(2, 3, dtype=np.float64),
              "lstm_batch_first": lambda: nn.LSTM(2, 3, batch_first=True, dtype=np.float64),
@@ -77,7 +79,8 @@ def test_map_matches_central_finite_differences(kind):
     assert np.all(np.triu(measured, k=1) == 0)  # causal: y_t does not depend on later inputs
 
 
-def test_unbatched_sequence_and_whole_batch_as_one_sample():
+def test_unbatched_and_whole_batch():
+    """An unbatched sequence works, and a whole batch measured as one sample is sqrt(B) larger."""
     inputs = tg.Tensor(np.random.default_rng(5).standard_normal((4, 3)), requires_grad=True)
     states = linear_rnn(inputs, 0.5 * np.eye(3))
     lags = np.subtract.outer(np.arange(4), np.arange(4))
@@ -89,7 +92,8 @@ def test_unbatched_sequence_and_whole_batch_as_one_sample():
     np.testing.assert_allclose(whole, np.sqrt(2) * analysis.connectivity(states, batched), rtol=1e-12)
 
 
-def test_sequences_that_mix_are_refused_unless_measured_as_one_sample():
+def test_mixed_sequences_are_refused():
+    """Sequences that mix (a batch statistic) are refused unless measured as one sample."""
     inputs = tg.Tensor(np.random.default_rng(6).standard_normal((3, 2, 2)), requires_grad=True)
     states = linear_rnn(inputs, 0.5 * np.eye(2))
     mixed = [state - state.mean(axis=0, keepdims=True) for state in states]  # a batch statistic

@@ -55,7 +55,7 @@ def readout_loss(model, head, inputs, targets):
 
 
 @pytest.mark.parametrize("kind", sorted(MODELS))
-def test_ledger_total_equals_the_engine_gradient(kind):
+def test_ledger_total_is_the_engine_gradient(kind):
     nn.manual_seed(0)
     rng = np.random.default_rng(1)
     model = MODELS[kind]()
@@ -95,7 +95,7 @@ def numpy_bptt_terms(weight_ih, weight_hh, bias, inputs, readout):
     return terms_ih, terms_hh, terms_b
 
 
-def test_per_step_parts_equal_a_hand_written_numpy_bptt():
+def test_per_step_parts_match_numpy_bptt():
     nn.manual_seed(2)
     rng = np.random.default_rng(3)
     rnn = nn.RNN(3, 5, dtype=np.float64)
@@ -113,7 +113,7 @@ def test_per_step_parts_equal_a_hand_written_numpy_bptt():
     np.testing.assert_allclose(ledger.share("weight_hh_l0").sum(), 1.0)
 
 
-def test_norms_only_ledger_holds_norms_and_total():
+def test_norms_only_ledger():
     nn.manual_seed(4)
     gru = nn.GRU(2, 3, dtype=np.float64)
     inputs = tg.Tensor(np.random.default_rng(0).standard_normal((5, 2)))  # unbatched
@@ -128,7 +128,7 @@ def test_norms_only_ledger_holds_norms_and_total():
         light.norms("weight")
 
 
-def test_credit_frees_the_graph_unless_retained():
+def test_frees_the_graph_unless_retained():
     rnn = nn.RNN(2, 3, dtype=np.float64)
     loss = rnn(tg.Tensor(np.ones((4, 1, 2))))[0].sum()
     analysis.credit(loss, rnn, retain_graph=True)
@@ -137,7 +137,7 @@ def test_credit_frees_the_graph_unless_retained():
         analysis.credit(loss, rnn)
 
 
-def test_embedding_front_end_and_integer_indices():
+def test_embedding_front_end():
     nn.manual_seed(6)
     embedding, lstm = nn.Embedding(7, 3, dtype=np.float64), nn.LSTM(3, 4, dtype=np.float64)
     ids = np.array([[1, 2], [2, 2], [6, 0], [1, 1]])
@@ -161,7 +161,7 @@ def tanh_rnn(scale, hidden_size=16, input_size=4, seed=0):
 
 
 @pytest.mark.parametrize("k", [1, 3, 12])
-def test_truncation_of_the_last_loss_equals_a_detached_run(k):
+def test_truncation_equals_a_detached_run(k):
     steps = 12
     rnn = tanh_rnn(1.2)
     rng = np.random.default_rng(7)
@@ -183,7 +183,8 @@ def per_step_losses(rnn, inputs, readout):
     return [(output[t] * readout[t]).sum() for t in range(output.shape[0])]
 
 
-def test_truncation_is_harmless_when_gradients_vanish_and_not_when_they_grow():
+def test_truncation_hurts_only_growth():
+    """Truncation is harmless when gradients vanish and not when they grow."""
     rng = np.random.default_rng(8)
     inputs, readout = tg.Tensor(rng.standard_normal((40, 4, 4))), rng.standard_normal((40, 4, 16))
     rnn = tanh_rnn(0.5)
@@ -194,7 +195,8 @@ def test_truncation_is_harmless_when_gradients_vanish_and_not_when_they_grow():
     assert growing.cosine < 0.7 and growing.share_beyond > 0.5  # measured: 0.50 and 0.69
 
 
-def test_credit_matrix_rows_sum_to_each_loss_gradient_and_respect_causality():
+def test_credit_matrix_rows_are_causal():
+    """Each row sums to its loss's gradient, and loss t gets nothing from steps after t."""
     rnn = tanh_rnn(0.9, hidden_size=5, input_size=2)
     rng = np.random.default_rng(9)
     inputs, readout = tg.Tensor(rng.standard_normal((6, 2, 2))), rng.standard_normal((6, 2, 5))
@@ -216,14 +218,14 @@ def test_credit_matrix_rows_sum_to_each_loss_gradient_and_respect_causality():
 
 # ---- bad input ----------------------------------------------------------------------------------------------
 
-def test_a_parameter_the_loss_does_not_use_is_named():
+def test_unused_parameter_is_named():
     rnn, unused = nn.RNN(2, 3, dtype=np.float64), nn.Linear(3, 1, dtype=np.float64)
     loss = rnn(tg.Tensor(np.ones((3, 2))))[0].sum()
     with pytest.raises(ValueError, match=r"does not depend on parameter 'head.weight'"):
         analysis.credit(loss, {**dict(rnn.named_parameters()), "head.weight": unused.weight})
 
 
-def test_a_graph_without_step_scopes_is_refused():
+def test_graph_without_scopes_is_refused():
     weight = tg.Tensor(np.eye(2), requires_grad=True)
     hidden = tg.Tensor(np.ones(2))
     for _ in range(3):
@@ -232,7 +234,7 @@ def test_a_graph_without_step_scopes_is_refused():
         analysis.credit(hidden.sum(), {"weight": weight})
 
 
-def test_parameters_must_be_leaves_that_require_grad():
+def test_parameters_must_be_grad_leaves():
     rnn = nn.RNN(2, 3, dtype=np.float64)
     loss = rnn(tg.Tensor(np.ones((3, 2))))[0].sum()
     with pytest.raises(ValueError, match="not a leaf but the output of op 'permute'"):
@@ -245,7 +247,7 @@ def test_parameters_must_be_leaves_that_require_grad():
         analysis.credit(rnn(tg.Tensor(np.ones((3, 2))))[0], rnn)
 
 
-def test_k_out_of_range_and_empty_losses_are_refused():
+def test_bad_k_and_empty_losses_are_refused():
     rnn = nn.RNN(2, 3, dtype=np.float64)
     output, _ = rnn(tg.Tensor(np.ones((4, 1, 2))))
     losses = [output[t].sum() for t in range(4)]

@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_credit_benchmark_smoke_runs_and_its_checks_pass():
+def test_credit_benchmark_smoke():
+    """benchmarks/credit.py --smoke runs and its checks pass."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "credit.py"), "--smoke", "--cells", "rnn,gru"],
                             cwd=ROOT, env=env, capture_output=True, text=True)

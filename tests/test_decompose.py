@@ -10,7 +10,7 @@ from tinygrad_rnn.analysis.decompose import Rows, rows_of
 
 @pytest.mark.parametrize("index", [2, -1, (slice(None), 1), (slice(1, 3),), (1, slice(None)), np.array([3, 0, 0]),
                                    (slice(None), np.array([1, 0])), (slice(None, None, 2), 1)])
-def test_rows_of_picks_the_rows_the_index_picks(index):
+def test_rows_of_picks_the_indexed_rows(index):
     shape = (4, 3, 5)
     array = np.arange(np.prod(shape)).reshape(shape)
     rows = rows_of(index, shape)
@@ -19,16 +19,18 @@ def test_rows_of_picks_the_rows_the_index_picks(index):
 
 @pytest.mark.parametrize("index", [(Ellipsis, 1), (slice(None), slice(None), slice(0, 2)), (None, 1),
                                    np.array([True, False, True, False]), (1, 2, 3)])
-def test_rows_of_refuses_indices_that_cut_the_last_axis_or_add_axes(index):
+def test_rows_of_refuses_other_indices(index):
+    """Indices that cut the last axis or add axes give None."""
     assert rows_of(index, (4, 3, 5)) is None
 
 
-def test_repeated_rows_add_when_made_dense():
+def test_repeated_rows_add_when_dense():
     rows = Rows(np.array([1, 1, 0]), np.ones((3, 2)))
     np.testing.assert_array_equal(rows.dense((3, 2)), [[1, 1], [2, 2], [0, 0]])
 
 
-def test_a_projection_sliced_with_repeats_and_strides_splits_exactly():
+def test_sliced_projection_splits_exactly():
+    """A projection sliced with repeats and strides splits exactly into the ledger."""
     rng = np.random.default_rng(0)
     weight = tg.Tensor(rng.standard_normal((3, 2)), requires_grad=True)
     bias = tg.Tensor(rng.standard_normal(3), requires_grad=True)

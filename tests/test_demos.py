@@ -64,7 +64,7 @@ def smoke_args(text_file, checkpoint, *extra):
 
 
 @pytest.mark.parametrize("cell, optimizer", [("rnn", "adam"), ("gru", "adagrad")])
-def test_char_rnn_loss_falls_below_the_unigram_entropy(char_rnn, text_file, tmp_path, capsys, cell, optimizer):
+def test_char_rnn_beats_unigram_entropy(char_rnn, text_file, tmp_path, capsys, cell, optimizer):
     args = smoke_args(text_file, tmp_path / "c.npz", "--steps", 60, "--cell", cell, "--optimizer", optimizer)
     result = char_rnn.train(char_rnn.parse_args(args))
     checkpoint = load(tmp_path / "c.npz")
@@ -79,7 +79,7 @@ def test_char_rnn_loss_falls_below_the_unigram_entropy(char_rnn, text_file, tmp_
     assert f"unigram entropy {entropy:.3f}" in printed and "sample after 60 steps:" in printed
 
 
-def test_char_rnn_default_corpus_is_the_stdlib_docstrings(char_rnn, tmp_path, capsys):
+def test_char_rnn_default_corpus_is_stdlib(char_rnn, tmp_path, capsys):
     assert char_rnn.main(["--smoke", "--no-progress", "--checkpoint", str(tmp_path / "d.npz")]) == 0
     printed = capsys.readouterr().out
     assert "docstrings of the Python standard library" in printed
@@ -109,7 +109,7 @@ def test_resume_continues_exactly(char_rnn, text_file, tmp_path, cell):
     assert parts["position"] == whole["position"]
 
 
-def test_ctrl_c_saves_a_checkpoint_that_resumes(char_rnn, text_file, tmp_path):
+def test_ctrl_c_saves_a_resumable_checkpoint(char_rnn, text_file, tmp_path):
     checkpoint = tmp_path / "interrupted.npz"
     args = smoke_args(text_file, checkpoint, "--steps", 100_000, "--sample-every", 1, "--sample-len", 5,
                       "--checkpoint-every", 0)
@@ -144,7 +144,7 @@ def assert_clean_failure(result, *phrases):
         assert phrase in lines[0], lines[0]
 
 
-def test_bad_text_files_fail_with_one_line(tmp_path):
+def test_bad_text_files_fail_in_one_line(tmp_path):
     empty, single = tmp_path / "empty.txt", tmp_path / "single.txt"
     empty.write_text("")
     single.write_text("a" * 500)
@@ -163,11 +163,12 @@ def test_bad_text_files_fail_with_one_line(tmp_path):
     ("vanishing_gradients", ["--radii", "0.5,big"], "--radii"),
     ("render_graph", ["--cells", "rnn,transformer"], "--cells"),
 ])
-def test_non_numeric_or_bad_arguments_fail_with_one_line(name, args, phrase):
+def test_bad_arguments_fail_in_one_line(name, args, phrase):
     assert_clean_failure(run_script(name, *args), phrase)
 
 
-def test_checkpoint_from_another_model_is_refused_and_kept(char_rnn, text_file, tmp_path):
+def test_foreign_model_checkpoint_is_kept(char_rnn, text_file, tmp_path):
+    """A checkpoint from another model is refused and left as it was."""
     checkpoint = tmp_path / "rnn.npz"
     assert char_rnn.main(smoke_args(text_file, checkpoint, "--steps", 5)) == 0
     before = checkpoint.read_bytes()
@@ -178,13 +179,15 @@ def test_checkpoint_from_another_model_is_refused_and_kept(char_rnn, text_file, 
     assert checkpoint.read_bytes() == before
 
 
-def test_a_checkpoint_path_that_is_a_folder_fails_before_training(text_file, tmp_path):
+def test_folder_checkpoint_fails_early(text_file, tmp_path):
+    """A checkpoint path that is a folder fails before training."""
     result = run_script("char_rnn", *smoke_args(text_file, tmp_path, "--overwrite"))
     assert_clean_failure(result, f"--checkpoint {tmp_path} is a folder: expected the name of a file to write")
     assert "step" not in result.stdout  # refused before any training
 
 
-def test_a_fresh_run_never_overwrites_a_checkpoint_unasked(char_rnn, text_file, tmp_path):
+def test_fresh_run_keeps_old_checkpoint(char_rnn, text_file, tmp_path):
+    """A fresh run never overwrites a checkpoint unless asked to."""
     checkpoint = tmp_path / "precious.npz"
     assert char_rnn.main(smoke_args(text_file, checkpoint, "--steps", 3)) == 0
     before = checkpoint.read_bytes()
@@ -194,7 +197,8 @@ def test_a_fresh_run_never_overwrites_a_checkpoint_unasked(char_rnn, text_file, 
     assert load(checkpoint)["step"] == 4
 
 
-def test_corrupt_foreign_or_missing_checkpoint_is_refused_and_kept(text_file, tmp_path):
+def test_bad_checkpoint_is_refused_and_kept(text_file, tmp_path):
+    """A corrupt, foreign or missing checkpoint is refused and left as it was."""
     corrupt = tmp_path / "corrupt.npz"
     corrupt.write_bytes(b"PK\x03\x04 this is not really a zip file")
     foreign = tmp_path / "foreign.npz"
@@ -207,7 +211,8 @@ def test_corrupt_foreign_or_missing_checkpoint_is_refused_and_kept(text_file, tm
                          "no checkpoint")
 
 
-def test_adding_problem_lstm_beats_the_baseline_at_small_t():
+def test_adding_problem_beats_baseline():
+    """At small T the LSTM beats the predict-the-mean baseline of the adding problem."""
     adding = demo("adding_problem")
     inputs, targets = adding.adding_batch(np.random.default_rng(0), 10, 4)
     assert inputs.shape == (10, 4, 2) and np.all(inputs[..., 1].sum(axis=0) == 2)
@@ -217,7 +222,8 @@ def test_adding_problem_lstm_beats_the_baseline_at_small_t():
     assert rows[0]["mse"] < adding.BASELINE_MSE / 10
 
 
-def test_vanishing_gradients_plot_table_and_graphs(tmp_path, capsys):
+def test_vanishing_gradients_outputs(tmp_path, capsys):
+    """The vanishing-gradients demo writes its plot, table and graphs, and its norms obey the bound."""
     vanishing = demo("vanishing_gradients")
     args = ["--smoke", "--out", str(tmp_path)] + ([] if HAS_DOT else ["--no-graph"])
     assert vanishing.main(args) == 0
@@ -235,7 +241,7 @@ def test_vanishing_gradients_plot_table_and_graphs(tmp_path, capsys):
 
 
 @pytest.mark.skipif(not HAS_DOT, reason="Graphviz 'dot' is not installed")
-def test_render_graph_writes_a_picture_per_cell(tmp_path):
+def test_render_graph_draws_each_cell(tmp_path):
     assert demo("render_graph").main(["--out", str(tmp_path), "--formats", "svg"]) == 0
     for cell in ("rnn", "lstm", "gru"):
         svg = (tmp_path / f"graph_{cell}.svg").read_text()
@@ -244,7 +250,7 @@ def test_render_graph_writes_a_picture_per_cell(tmp_path):
 
 
 @pytest.mark.skipif(not HAS_DOT, reason="Graphviz 'dot' is not installed")
-def test_render_graph_page_holds_the_training_snapshots(tmp_path):
+def test_render_graph_page_has_snapshots(tmp_path):
     assert demo("render_graph").main(["--out", str(tmp_path), "--cells", "gru", "--formats", "dot", "--page",
                                       "--train-steps", "20"]) == 0
     page = (tmp_path / "graph_gru.html").read_text()
@@ -253,7 +259,7 @@ def test_render_graph_page_holds_the_training_snapshots(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_DOT, reason="Graphviz 'dot' is not installed")
-def test_main_smoke_writes_everything_to_out(tmp_path):
+def test_main_smoke_writes_everything(tmp_path):
     result = subprocess.run([sys.executable, str(DEMOS / "main.py"), "--smoke", "--out", str(tmp_path)],
                             capture_output=True, text=True, env=ENV)
     assert result.returncode == 0, result.stderr
@@ -296,7 +302,8 @@ def demo_table():
 
 
 @pytest.mark.parametrize("name,argument,argvs", demo_table(), ids=lambda value: value if isinstance(value, str) else "")
-def test_every_demo_argument_refuses_hostile_values_with_one_line_and_exit_2(name, argument, argvs, capsys):
+def test_hostile_arguments_fail_in_one_line(name, argument, argvs, capsys):
+    """Every demo argument refuses hostile values with one line and exit code 2."""
     parse_args = demo(name).parse_args
     problems = []
     for argv in argvs:
@@ -310,7 +317,8 @@ def test_every_demo_argument_refuses_hostile_values_with_one_line_and_exit_2(nam
     assert not problems, problems[:3]
 
 
-def test_the_demo_table_covers_every_script_and_argument():
+def test_demo_table_covers_everything():
+    """The hostile-argument table covers every script and every argument."""
     rows = demo_table()
     assert sorted({name for name, _, _ in rows}) == DEMO_NAMES == [
         "adding_problem", "carousel", "char_rnn", "copy_task", "gradient_cliff", "main", "memory_horizon",
@@ -326,14 +334,16 @@ def test_the_demo_table_covers_every_script_and_argument():
     ("adding_problem", ["--lengths", "2000", "--batch-size", "4096"], "T 2000 x --batch-size 4096"),
     ("vanishing_gradients", ["--steps", "100000", "--batch-size", "4096"], "--steps 100000 x --batch-size 4096"),
 ])
-def test_sizes_that_only_together_exhaust_memory_are_refused(name, args, phrase, capsys):
+def test_sizes_too_big_together_are_refused(name, args, phrase, capsys):
+    """Sizes that only together would exhaust memory are refused."""
     with pytest.raises(SystemExit) as exit_info:
         demo(name).parse_args(args)
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and phrase in err and "make one of them smaller" in err and err.count("\n") == 1
 
 
-def test_defaults_and_smoke_settings_are_within_the_bounds():
+def test_defaults_are_within_bounds():
+    """Every demo's defaults and smoke settings are within its argument bounds."""
     for name in DEMO_NAMES:
         assert demo(name).parse_args([]) is not None
         assert demo(name).parse_args(["--smoke"]) is not None
@@ -346,7 +356,8 @@ def test_defaults_and_smoke_settings_are_within_the_bounds():
     ("render_graph", ["--steps", "100000000"], "argument --steps: expected a whole number from 1 to 50"),
     ("main", ["--out", __file__], "is a file; expected a folder"),
 ])
-def test_each_script_run_for_real_refuses_in_one_line(name, args, phrase):
+def test_scripts_refuse_in_one_line(name, args, phrase):
+    """Each script, run for real, refuses a bad argument in one line with exit code 2."""
     result = run_script(name, *args)
     assert result.returncode == 2
     assert_clean_failure(result, phrase)

@@ -48,7 +48,7 @@ def train(cell, recorder_every=None, steps=5, clip=0.5):
 
 
 @pytest.mark.parametrize("cell,every", [("lstm", 1), ("gru", 2), ("rnn", 3)])
-def test_recording_leaves_the_losses_bit_identical(cell, every):
+def test_recording_keeps_the_losses(cell, every):
     plain, _ = train(cell)
     recorded, recorder = train(cell, every)
     assert recorded == plain
@@ -63,7 +63,7 @@ def test_recording_leaves_the_losses_bit_identical(cell, every):
         assert snapshot.clipped_norm == pytest.approx(min(snapshot.grad_norm, 0.5), rel=1e-5)
 
 
-def test_hidden_norms_equal_an_unrolled_measurement():
+def test_hidden_norms_match_unrolled():
     nn.manual_seed(1)
     lstm = nn.LSTM(3, 5, dtype=np.float64)
     inputs = np.random.default_rng(1).standard_normal((6, 2, 3))
@@ -111,7 +111,7 @@ def test_bad_input_is_named(tmp_path):
         analysis.load_flow(tmp_path / "other.npz")
 
 
-def test_a_loop_of_ones_own_is_recorded_by_its_steps():
+def test_hand_loop_is_recorded():
     weight = nn.Parameter(np.random.default_rng(3).standard_normal((4, 4)) * 0.5)
     model = nn.Module()
     model.weight = weight

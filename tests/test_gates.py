@@ -39,7 +39,8 @@ def lstm_paths(forget_bias=None, steps=20, seed=0):
     return lstm, inputs, analysis.gate_paths((output[-1] ** 2).sum() + 0.1 * c_n.sum())["lstm.l0"]
 
 
-def test_lstm_parts_sum_to_the_cell_gradient_and_the_carousel_is_f_times_the_next():
+def test_lstm_parts_sum_to_the_total():
+    """The LSTM's parts sum to the cell gradient, and the carousel part is f times the next step's."""
     lstm, inputs, paths = lstm_paths()
     assert paths.kind == "lstm" and set(paths.parts) == {"carousel", "through_hidden", "other"}
     np.testing.assert_allclose(sum(paths.parts.values()), paths.total, rtol=0, atol=1e-12)
@@ -53,7 +54,8 @@ def test_lstm_parts_sum_to_the_cell_gradient_and_the_carousel_is_f_times_the_nex
     np.testing.assert_array_equal(paths.steps, np.arange(20))
 
 
-def test_forget_bias_3_moves_the_credit_onto_the_carousel():
+def test_forget_bias_feeds_the_carousel():
+    """A forget-gate bias of 3 moves the credit onto the carousel."""
     default, biased = lstm_paths()[2], lstm_paths(forget_bias=3.0)[2]
     assert biased.share("carousel") > default.share("carousel") + 0.05  # measured: 0.78 and 0.87
     assert default.share("carousel", weighted=True) < 0.5 < biased.share("carousel", weighted=True)  # 0.39, 0.82
@@ -67,7 +69,8 @@ def test_saturated_units_are_counted():
     assert paths.saturation["i"].max() < 0.5
 
 
-def test_gru_parts_sum_to_the_hidden_gradient_and_the_direct_path_is_z_times_the_next():
+def test_gru_parts_sum_to_the_total():
+    """The GRU's parts sum to the hidden gradient, and the direct path is z times the next step's."""
     nn.manual_seed(1)
     gru = nn.GRU(3, 5, bidirectional=True, dtype=np.float64)
     inputs = np.random.default_rng(1).standard_normal((7, 2, 3))
@@ -103,7 +106,8 @@ def numpy_gru_update(gru, inputs, reverse):
     return np.stack(updates)
 
 
-def test_a_model_without_gates_is_refused_and_grads_are_left_alone():
+def test_gateless_model_is_refused():
+    """A model without gates is refused, and gate_paths leaves .grad alone."""
     rnn = nn.RNN(2, 3, dtype=np.float64)
     with pytest.raises(ValueError, match="no LSTM or GRU steps"):
         analysis.gate_paths(rnn(tg.Tensor(np.ones((3, 2))))[0].sum())
@@ -114,7 +118,8 @@ def test_a_model_without_gates_is_refused_and_grads_are_left_alone():
         lstm_paths()[2].norms("direct")
 
 
-def test_an_lstm_cell_in_a_loop_of_ones_own_is_found_by_its_steps():
+def test_lstm_cell_in_a_hand_loop_is_found():
+    """An LSTMCell in a loop of one's own is found by its step scopes."""
     cell = nn.LSTMCell(3, 4, dtype=np.float64)
     inputs = tg.Tensor(np.random.default_rng(2).standard_normal((5, 2, 3)))
     state, outputs = None, []

@@ -68,7 +68,7 @@ def test_gradgradcheck(name):
         assert tg.gradgradcheck(lambda *xs, attrs=attrs: op.apply(*xs, **attrs), inputs)
 
 
-def test_gradgradcheck_catches_a_wrong_declaration():
+def test_gradgradcheck_catches_bad_saves():
     """A saved input declared a constant loses its part of the second derivative, and the check says so."""
     class BadMul(Function):
         saves = (0, None)
@@ -83,7 +83,7 @@ def test_gradgradcheck_catches_a_wrong_declaration():
 
 # ---- the scalar engine: the same ops, the same recorded backward ----------------------------------------------
 
-def test_scalar_tanh_derivatives_closed_form():
+def test_scalar_tanh_derivatives():
     """d/dx, d2/dx2 and d3/dx3 of tanh on Values equal 1 - t^2, -2t(1 - t^2), -2(1 - t^2)^2 + 4t^2(1 - t^2)."""
     x = Value(0.7)
     x.tanh().backward(create_graph=True)
@@ -114,7 +114,7 @@ def test_scalar_grad_of_a_product():
 
 # ---- tg.grad: torch.autograd.grad's semantics -----------------------------------------------------------------
 
-def test_grad_matches_backward_and_leaves_grad_alone():
+def test_grad_matches_backward():
     rng = np.random.default_rng(0)
     x, w = leaf(rng.standard_normal((3, 4))), leaf(rng.standard_normal((4, 2)))
     loss = ((x @ w).tanh() * tg.tensor(rng.standard_normal((3, 2)), dtype=np.float64)).sum()
@@ -126,7 +126,7 @@ def test_grad_matches_backward_and_leaves_grad_alone():
     np.testing.assert_allclose(grad_w.data, w.grad, rtol=1e-14)
 
 
-def test_grad_several_outputs_and_a_non_leaf_input():
+def test_grad_of_several_outputs():
     """The sum over outputs of grad_output^T d output/d input; an intermediate can be an input."""
     x = leaf([0.5, -1.0, 2.0])
     hidden = x * 3.0
@@ -147,7 +147,7 @@ def test_grad_allow_unused():
     np.testing.assert_array_equal(grad_x.data, [2.0, 4.0])
 
 
-def test_grad_runs_only_the_part_between_outputs_and_inputs():
+def test_grad_runs_only_what_it_needs():
     """A branch that does not lead to the inputs is not visited (here its graph is already freed)."""
     a, c = leaf([1.0, 2.0]), leaf([3.0, 4.0])
     branch = (a * a).sum()
@@ -173,7 +173,7 @@ def test_grad_bad_arguments():
 
 # ---- backward(create_graph=True) -------------------------------------------------------------------------------
 
-def test_backward_create_graph_makes_grad_a_tensor_of_a_graph():
+def test_create_graph_makes_grad_a_tensor():
     """x.grad is a Tensor with a grad_fn (as in PyTorch), it accumulates, and it can be differentiated again."""
     x = leaf([0.5, -1.5])
     (x ** 3).sum().backward(create_graph=True)
@@ -185,7 +185,7 @@ def test_backward_create_graph_makes_grad_a_tensor_of_a_graph():
     np.testing.assert_allclose(second.data, 12 * x.data)
 
 
-def test_create_graph_keeps_the_graph_by_default():
+def test_create_graph_keeps_the_graph():
     x = leaf([0.3])
     y = (x.tanh() * x).sum()
     tg.grad(y, [x], create_graph=True)
@@ -193,7 +193,7 @@ def test_create_graph_keeps_the_graph_by_default():
     assert x.grad is not None
 
 
-def test_hooks_and_retained_grads_see_tensors_under_create_graph():
+def test_hooks_see_tensors_under_create_graph():
     """A hook receives the recorded gradient (a Tensor) and may replace it; retain_grad keeps a Tensor too."""
     x = leaf([1.0, 2.0])
     hidden = x * x
@@ -208,7 +208,7 @@ def test_hooks_and_retained_grads_see_tensors_under_create_graph():
     np.testing.assert_allclose(second.data, 14.0 * x.data)
 
 
-def test_third_derivative_of_a_tensor_function():
+def test_third_derivative():
     x = leaf([0.2, -0.4])
     (first,) = tg.grad(x.sigmoid().sum(), [x], create_graph=True)
     (second,) = tg.grad(first.sum(), [x], create_graph=True)
@@ -234,7 +234,7 @@ def test_lazy_gradients_are_recorded_as_ops():
 
 # ---- what it is for: Hessian-vector products and gradient penalties -------------------------------------------
 
-def test_hessian_vector_product_of_a_small_lstm():
+def test_lstm_hessian_vector_product():
     """H v from differentiating <dL/dtheta, v> equals central differences of dL/dtheta along v, to 1e-6."""
     rng = np.random.default_rng(0)
     tg.manual_seed(0)
@@ -295,7 +295,7 @@ def test_pascanu_regulariser():
     np.testing.assert_allclose(weight.grad.data, numeric, atol=1e-7)
 
 
-def test_gradient_of_the_initial_state_gradient_norm():
+def test_grad_of_the_h0_gradient_norm():
     """d/dW ||dL/dh_0|| through the recorded backward equals central differences."""
     rng = np.random.default_rng(3)
     weight = leaf(rng.standard_normal((3, 3)))
@@ -315,7 +315,7 @@ def test_gradient_of_the_initial_state_gradient_norm():
 
 # ---- bad input gets a clear error ---------------------------------------------------------------------------
 
-def test_create_graph_under_no_grad_is_refused():
+def test_create_graph_under_no_grad_refused():
     x = leaf([1.0, 2.0])
     loss = (x * x).sum()
     with tg.no_grad():
@@ -325,7 +325,7 @@ def test_create_graph_under_no_grad_is_refused():
             tg.grad(loss, [x], create_graph=True)
 
 
-def test_second_backward_through_a_freed_graph():
+def test_second_backward_of_a_freed_graph():
     """The recorded gradient reaches back through the first graph; once that is freed, the error names the op."""
     x = leaf([0.4, 0.9])
     y = (x.tanh() * 2.0).sum()
@@ -335,7 +335,8 @@ def test_second_backward_through_a_freed_graph():
         grad_x.sum().backward()
 
 
-def test_an_op_without_saves_cannot_be_recorded():
+def test_op_without_saves_is_refused():
+    """An op that does not declare `saves` cannot be recorded under create_graph, but runs first order."""
     class Undeclared(Function):
         @staticmethod
         def forward(ctx, x):
@@ -354,7 +355,7 @@ def test_an_op_without_saves_cannot_be_recorded():
     np.testing.assert_array_equal(tg.grad(loss, [x])[0].data, [2.0, 4.0])  # first order needs no declaration
 
 
-def test_in_place_arithmetic_in_a_recorded_backward_rebinds():
+def test_in_place_in_recorded_backward():
     """`local *= grad` (tanh's and sigmoid's backward) makes a new node under create_graph; outside one, an op's
     output still refuses in-place changes."""
     x = leaf([0.3, -0.8])
@@ -364,7 +365,8 @@ def test_in_place_arithmetic_in_a_recorded_backward_rebinds():
         slope *= 2.0
 
 
-def test_an_op_computing_with_numpy_cannot_be_recorded():
+def test_numpy_backward_is_refused():
+    """An op whose backward computes with numpy cannot be recorded under create_graph."""
     class NumpyBackward(Function):
         saves = (0,)
 

@@ -28,7 +28,7 @@ def apply_in_place(tensor, symbol, other):
 @pytest.mark.parametrize("symbol", OPERATORS)
 @pytest.mark.parametrize("other", [2.5, np.array([1.0, -2.0, 4.0]), Tensor(np.array([0.5, 3.0, -1.0]))],
                          ids=["number", "array", "tensor"])
-def test_operators_change_the_tensors_own_array_in_place(symbol, other):
+def test_operators_edit_the_array_in_place(symbol, other):
     start = np.array([[1.0, 2.0, 3.0], [-4.0, 5.0, 0.5]])
     tensor = Tensor(start, dtype=np.float64)
     array, same = tensor.data, tensor
@@ -38,7 +38,8 @@ def test_operators_change_the_tensors_own_array_in_place(symbol, other):
     np.testing.assert_array_equal(tensor.data, expected)
 
 
-def test_the_dtype_is_kept_and_a_float64_operand_is_cast_as_in_pytorch():
+def test_dtype_is_kept():
+    """The tensor keeps its dtype and a float64 operand is cast to it, as in PyTorch."""
     weight = tg.ones(3)
     weight -= np.array([0.1, 0.2, 0.3], dtype=np.float64)
     assert weight.dtype == np.float32
@@ -50,7 +51,8 @@ def test_the_dtype_is_kept_and_a_float64_operand_is_cast_as_in_pytorch():
 
 
 @pytest.mark.parametrize("symbol, other", [("+=", 1.5), ("/=", 2), ("*=", tg.tensor([0.5, 1.0, 2.0]))])
-def test_a_result_an_int_tensor_cannot_hold_is_refused(symbol, other):
+def test_int_tensor_refuses_floats(symbol, other):
+    """A result an int tensor cannot hold is refused and the tensor is left as it was."""
     counts = tg.tensor([1, 2, 3])
     with pytest.raises(TypeError, match=re.escape(symbol) + r": the result has dtype float\d+, which cannot be "
                                                            r"stored in this int64 tensor in place"):
@@ -58,7 +60,7 @@ def test_a_result_an_int_tensor_cannot_hold_is_refused(symbol, other):
     assert counts.data.tolist() == [1, 2, 3]
 
 
-def test_broadcasting_goes_only_into_the_tensors_own_shape():
+def test_broadcast_only_into_own_shape():
     tensor = tg.zeros(2, 3)
     tensor += tg.ones(3)
     tensor += np.ones((2, 1))
@@ -70,7 +72,8 @@ def test_broadcasting_goes_only_into_the_tensors_own_shape():
     np.testing.assert_array_equal(tensor.data, np.full((2, 3), 2.0))
 
 
-def test_a_leaf_that_requires_grad_is_refused_in_grad_mode_and_changed_under_no_grad():
+def test_grad_leaf_changes_only_under_no_grad():
+    """A leaf that requires grad is refused in grad mode and changed under no_grad."""
     weight = tg.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(GraphError, match="-=: a leaf that requires grad cannot be changed in place while grad "
                                          r"mode is on \(as in PyTorch\); update it inside `with tg.no_grad\(\):`"):
@@ -81,7 +84,8 @@ def test_a_leaf_that_requires_grad_is_refused_in_grad_mode_and_changed_under_no_
     assert weight.data.tolist() == [0.0, 1.0] and weight.requires_grad and weight.is_leaf
 
 
-def test_a_tensor_an_op_made_is_refused_in_both_modes():
+def test_op_output_is_refused_in_both_modes():
+    """A tensor an op made is refused in grad mode and under no_grad."""
     weight = tg.tensor([1.0, 2.0], requires_grad=True)
     hidden = (weight * 2.0).tanh()
     before = hidden.data.copy()
@@ -92,7 +96,8 @@ def test_a_tensor_an_op_made_is_refused_in_both_modes():
     np.testing.assert_array_equal(hidden.data, before)
 
 
-def test_an_operand_that_requires_grad_is_refused_in_grad_mode_only():
+def test_grad_operand_refused_in_grad_mode():
+    """An operand that requires grad is refused in grad mode only."""
     constant, weight = tg.zeros(2), tg.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(GraphError, match=r"\+=: the other operand requires grad, but an in-place change is not "
                                          "recorded in the graph"):
@@ -102,7 +107,7 @@ def test_an_operand_that_requires_grad_is_refused_in_grad_mode_only():
     assert constant.data.tolist() == [1.0, 2.0] and not constant.requires_grad
 
 
-def test_a_read_only_array_is_refused():
+def test_read_only_array_is_refused():
     tensor = Tensor(np.zeros(3))
     tensor.data.flags.writeable = False
     with pytest.raises(ValueError, match=r"\+=: this tensor's array is read-only"):
@@ -110,7 +115,8 @@ def test_a_read_only_array_is_refused():
 
 
 # ---- a graph built before the edit refuses backward -------------------------------------------------------------
-def test_backward_through_a_graph_built_before_the_edit_is_refused():
+def test_backward_after_an_edit_is_refused():
+    """Backward through a graph built before the edit is refused, naming the op and input."""
     weight = tg.tensor([1.0, 2.0, 3.0], requires_grad=True, dtype=np.float64)
     loss = (weight * weight).sum()  # mul saved the old weight
     with tg.no_grad():
@@ -121,7 +127,8 @@ def test_backward_through_a_graph_built_before_the_edit_is_refused():
 
 
 @pytest.mark.parametrize("edit", ["constant", "detached alias", "view", "setitem", "mark_modified"])
-def test_every_documented_way_to_edit_in_place_is_caught(edit):
+def test_every_way_to_edit_is_caught(edit):
+    """Every documented way to edit in place is caught by backward."""
     weight = tg.tensor([1.0, 2.0, 3.0], requires_grad=True, dtype=np.float64)
     scale = Tensor(np.array([[2.0, 2.0, 2.0], [1.0, 1.0, 1.0]]))
     loss = (weight * scale).sum()  # the product saved both
@@ -142,7 +149,7 @@ def test_every_documented_way_to_edit_in_place_is_caught(edit):
         loss.backward()
 
 
-def test_data_bypasses_the_check_as_in_pytorch():
+def test_data_bypasses_the_check():
     """What the README warns about: an edit of .data that nobody announces is not seen by backward."""
     weight = tg.tensor([1.0, 2.0], requires_grad=True, dtype=np.float64)
     loss = (weight * weight).sum()
@@ -151,7 +158,7 @@ def test_data_bypasses_the_check_as_in_pytorch():
     np.testing.assert_array_equal(weight.grad, [20.0, 40.0])  # 2 w with the new w: mixed old and new values
 
 
-def test_a_graph_built_after_the_edit_trains_like_hand_written_sgd():
+def test_no_grad_sgd_loop_matches_numpy():
     """The README's loop: loss, backward, `with tg.no_grad(): w -= lr * w.grad`, repeat; equal to numpy's."""
     target = np.array([0.5, -1.0, 2.0])
     weight = tg.tensor([0.0, 0.0, 0.0], requires_grad=True, dtype=np.float64)
@@ -168,7 +175,7 @@ def test_a_graph_built_after_the_edit_trains_like_hand_written_sgd():
 
 
 # ---- item assignment -------------------------------------------------------------------------------------------
-def test_setitem_and_augmented_item_assignment():
+def test_setitem_and_augmented_setitem():
     tensor = Tensor(np.zeros((2, 3)))
     tensor[0] = tg.tensor([1.0, 2.0, 3.0], dtype=np.float64)
     tensor[1, 2] = 5.0

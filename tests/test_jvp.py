@@ -66,7 +66,7 @@ def test_jvp_is_the_transpose_of_the_vjp(name):
 
 
 @pytest.mark.parametrize("name", OP_NAMES)
-def test_stacked_directions_match_one_at_a_time(name):
+def test_stacked_directions_match_single(name):
     """With directions=3 every op carries three tangents at once, each the one a single jvp gives."""
     rng = np.random.default_rng(2)
     for fn, inputs in _cases(name):
@@ -81,7 +81,7 @@ def test_stacked_directions_match_one_at_a_time(name):
             np.testing.assert_allclose(carried[k], single.data, rtol=1e-12, atol=1e-14, err_msg=f"op '{name}'")
 
 
-def test_jvp_of_a_recurrent_cell_matches_finite_differences():
+def test_lstm_cell_jvp_matches_differences():
     """J v of an LSTM cell's (h', c') along random directions of x, h, c equals central differences."""
     rng = np.random.default_rng(3)
     tg.manual_seed(0)
@@ -109,7 +109,7 @@ def test_jvp_on_values():
     assert output.data == pytest.approx(0.5 * t)
 
 
-def test_jvp_records_no_graph_under_no_grad():
+def test_jvp_under_no_grad_records_nothing():
     with tg.no_grad():
         output, tangent = tg.jvp(lambda x: (x * x).sum(), [np.array([1.0, 2.0])], [np.array([1.0, 0.5])])
     assert output.grad_fn is None and tangent.data == pytest.approx(2 * 1.0 + 4 * 0.5)
@@ -127,7 +127,7 @@ def test_tangents_end_with_the_block():
 
 # ---- bad input gets a clear error ---------------------------------------------------------------------------
 
-def test_jvp_tangent_of_the_wrong_shape_or_dtype():
+def test_tangent_of_wrong_shape_or_dtype():
     primal = np.zeros((2, 3))
     with pytest.raises(ValueError, match=r"jvp: tangent 0: a tangent of shape \(3,\) for a value of shape \(2, 3\)"):
         tg.jvp(lambda x: x.tanh(), [primal], [np.zeros(3)])
@@ -140,7 +140,7 @@ def test_jvp_tangent_of_the_wrong_shape_or_dtype():
             tangents.attach(tg.Tensor(primal), np.zeros((2, 3)))
 
 
-def test_an_op_without_jvp_is_named():
+def test_op_without_jvp_is_named():
     class NoForward(Function):
         @staticmethod
         def forward(ctx, x):
@@ -156,7 +156,7 @@ def test_an_op_without_jvp_is_named():
     assert NoForward.apply(tg.tensor([1.0])).item() == 2.0  # outside forward mode it is an ordinary op
 
 
-def test_a_jvp_of_the_wrong_shape_is_named():
+def test_jvp_of_wrong_shape_is_named():
     class WrongJvp(Function):
         @staticmethod
         def forward(ctx, x):

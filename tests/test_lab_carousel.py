@@ -52,7 +52,7 @@ def test_writes_the_picture_it_lists(smoke):
         assert f"  {result.label:<22} {result.paths.share(result.direct):>11.1%}" in printed
 
 
-def test_the_parts_sum_to_the_engines_gradient(smoke):
+def test_parts_sum_to_the_gradient(smoke):
     _, results, _, _, _ = smoke
     for result in results:
         paths = result.paths
@@ -63,7 +63,8 @@ def test_the_parts_sum_to_the_engines_gradient(smoke):
         np.testing.assert_allclose(sum(shares.values())[reached], 1.0, rtol=1e-12)
 
 
-def test_the_carousel_is_the_next_forget_gate_times_the_next_gradient(smoke):
+def test_carousel_is_f_times_the_next(smoke):
+    """The carousel part is the next forget gate times the next step's gradient."""
     args, results, _, _, _ = smoke
     hidden = args.hidden_size
     for result in results[:2]:
@@ -74,7 +75,8 @@ def test_the_carousel_is_the_next_forget_gate_times_the_next_gradient(smoke):
         np.testing.assert_allclose(result.paths.gate_means["f"], forget.mean(axis=(1, 2)), rtol=1e-12)
 
 
-def test_the_grus_direct_path_is_the_next_update_gate_times_the_next_gradient(smoke):
+def test_gru_direct_is_z_times_the_next(smoke):
+    """The GRU's direct path is the next update gate times the next step's gradient."""
     args, results, _, _, _ = smoke
     hidden = args.hidden_size
     gru = results[2]
@@ -83,7 +85,7 @@ def test_the_grus_direct_path_is_the_next_update_gate_times_the_next_gradient(sm
                                atol=1e-15)
 
 
-def test_forget_bias_and_credit_by_lag(smoke):
+def test_forget_bias_and_lag_share(smoke):
     args, results, _, _, _ = smoke
     default, biased, _ = results
     hidden = args.hidden_size
@@ -99,7 +101,7 @@ def test_forget_bias_and_credit_by_lag(smoke):
     assert biased.lag_share[carousel.LONG_LAG:].sum() > default.lag_share[carousel.LONG_LAG:].sum()
 
 
-def test_bad_input_is_refused_in_one_line(capsys, tmp_path):
+def test_bad_input_fails_in_one_line(capsys, tmp_path):
     assert_bad_output_folders_refused(capsys, carousel.main, carousel.FILES, tmp_path)
     for argv, phrase in ((["--steps", "0"], "--steps"), (["--hidden-size", "-3"], "--hidden-size"),
                          (["--steps", "1"], "at least 2"), (["--forget-bias", "nan"], "--forget-bias")):
@@ -108,7 +110,8 @@ def test_bad_input_is_refused_in_one_line(capsys, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def test_tinygrad_rnn_demo_runs_it_and_passes_its_exit_status(tmp_path):
+def test_cli_demo_passes_exit_status(tmp_path):
+    """`tinygrad-rnn demo carousel` runs the lab and passes on its exit status."""
     result = run_command("demo", "carousel", "--batch-size", "0", "--out", tmp_path)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--batch-size" in result.stderr
     assert list(tmp_path.iterdir()) == []

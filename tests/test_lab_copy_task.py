@@ -15,7 +15,8 @@ copy = lab("copy_task")
 
 
 @pytest.mark.parametrize("delay", [1, 10, 57])
-def test_the_generator_asks_for_the_first_10_symbols_after_the_delimiter(delay):
+def test_target_is_the_first_10_symbols(delay):
+    """The generator asks for the first 10 symbols after the delimiter."""
     inputs, targets = copy.copy_batch(np.random.default_rng(delay), delay, 32)
     assert inputs.shape == targets.shape == (delay + 20, 32)
     np.testing.assert_array_equal(targets[delay + 10:], inputs[:10])  # the answer: the first 10 symbols
@@ -29,7 +30,8 @@ def test_the_generator_asks_for_the_first_10_symbols_after_the_delimiter(delay):
 
 
 @pytest.mark.parametrize("delay", [1, 10, 100])
-def test_the_baseline_is_the_cross_entropy_of_the_best_memoryless_model(delay):
+def test_memoryless_baseline(delay):
+    """The baseline is the cross-entropy of the best memoryless model, 10 ln 8 / (T + 20)."""
     inputs, targets = copy.copy_batch(np.random.default_rng(0), delay, 16)
     logits = np.full(targets.shape + (9,), -1e9)
     logits[:delay + 10, :, 0] = 0.0  # sure of blank while the answer is always blank
@@ -41,7 +43,7 @@ def test_the_baseline_is_the_cross_entropy_of_the_best_memoryless_model(delay):
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_parameter_budgets_are_counted_and_matched(cell):
+def test_parameter_budgets_match(cell):
     for hidden_size in (12, 64):
         model = copy.Copier(cell, hidden_size)
         assert copy.parameter_count(cell, hidden_size) == sum(param.data.size for param in model.parameters())
@@ -49,7 +51,7 @@ def test_parameter_budgets_are_counted_and_matched(cell):
     assert abs(matched - copy.parameter_count("lstm", 64)) / copy.parameter_count("lstm", 64) < 0.02
 
 
-def test_smoke_training_gives_finite_losses():
+def test_smoke_losses_are_finite():
     args = copy.parse_args(["--smoke", "--no-progress"])
     result = copy.train_one("gru", args)
     assert len(result["losses"]) == args.steps and np.all(np.isfinite(result["losses"]))
@@ -57,7 +59,7 @@ def test_smoke_training_gives_finite_losses():
     assert result["losses"][-5:].mean() < result["losses"][:5].mean()  # it learns at least the blanks
 
 
-def test_smoke_run_writes_its_picture_and_table(tmp_path):
+def test_smoke_writes_picture_and_table(tmp_path):
     result = run_lab("copy_task", "--smoke", "--no-progress", "--out", tmp_path)
     assert result.returncode == 0, result.stderr
     assert_png(tmp_path / "copy_task.png")
@@ -75,7 +77,7 @@ def test_smoke_run_writes_its_picture_and_table(tmp_path):
     (["--cells", "rnn,transformer"], "--cells"),
     (["--delay", "1000", "--batch-size", "4096", "--hidden-size", "1024"], "make one of them smaller"),
 ])
-def test_bad_arguments_are_refused_in_one_line(tmp_path, args, phrase, capsys):
+def test_bad_arguments_fail_in_one_line(tmp_path, args, phrase, capsys):
     with pytest.raises(SystemExit) as exit_info:
         copy.main(["--smoke", "--out", str(tmp_path / "out"), *args])
     err = capsys.readouterr().err
@@ -83,7 +85,8 @@ def test_bad_arguments_are_refused_in_one_line(tmp_path, args, phrase, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_an_out_that_is_a_file_or_an_existing_picture_is_refused(tmp_path):
+def test_bad_out_is_refused(tmp_path):
+    """An --out that is a file, inside a file or holds the picture already is refused."""
     afile = tmp_path / "a_file"
     afile.write_text("keep me")
     assert_refused(run_lab("copy_task", "--smoke", "--out", afile), "is a file")

@@ -27,7 +27,8 @@ def forward_mode(weight, bias, steps):
     return (state - 0.7) ** 2, 2 * (state - 0.7) * np.array([d_weight, d_bias])
 
 
-def test_every_norm_clipped_step_is_at_most_lr_tau(smoke):
+def test_norm_clipped_steps_are_short(smoke):
+    """Every norm-clipped step is at most lr * tau long, and exactly that where clipping acted."""
     args, runs = smoke
     steps = np.linalg.norm(np.diff(runs["norm-clipped"]["path"], axis=0), axis=1)
     assert np.all(steps <= args.lr * args.threshold * (1 + 1e-12)), steps.max()
@@ -36,13 +37,15 @@ def test_every_norm_clipped_step_is_at_most_lr_tau(smoke):
     np.testing.assert_allclose(steps[clipped], args.lr * args.threshold, rtol=1e-5)
 
 
-def test_every_value_clipped_coordinate_moves_at_most_lr_tau(smoke):
+def test_value_clipped_moves_are_short(smoke):
+    """Every value-clipped coordinate moves at most lr * tau."""
     args, runs = smoke
     moves = np.abs(np.diff(runs["value-clipped"]["path"], axis=0))
     assert np.all(moves <= args.lr * args.threshold * (1 + 1e-12)), moves.max()
 
 
-def test_the_unclipped_run_meets_a_gradient_1000_times_the_threshold_and_its_loss_jumps(smoke):
+def test_unclipped_run_hits_the_cliff(smoke):
+    """The unclipped run meets a gradient 1000 times the threshold and its loss jumps."""
     args, runs = smoke
     hit = cliff.biggest_step(runs["unclipped"])
     assert hit["grad_norm"] >= 1000 * args.threshold
@@ -51,7 +54,8 @@ def test_the_unclipped_run_meets_a_gradient_1000_times_the_threshold_and_its_los
     np.testing.assert_allclose(unclipped_step, args.lr * hit["grad_norm"], rtol=1e-9)  # SGD without clipping
 
 
-def test_the_one_unit_gradient_equals_forward_mode_by_hand(smoke):
+def test_gradient_matches_forward_mode(smoke):
+    """The one-unit gradient equals forward-mode differentiation written by hand."""
     args, runs = smoke
     hit = cliff.biggest_step(runs["unclipped"])
     for weight, bias in (cliff.START, runs["unclipped"]["path"][hit["step"]], (2.0, -1.0)):
@@ -64,7 +68,7 @@ def test_the_one_unit_gradient_equals_forward_mode_by_hand(smoke):
         np.testing.assert_allclose([w.grad[0], b.grad[0]], expected_grad, rtol=1e-6)
 
 
-def test_the_surface_is_the_loss_at_every_grid_point():
+def test_surface_is_the_loss_on_the_grid():
     weights, biases = np.linspace(2, 8, 5), np.linspace(-5, 0, 4)
     surface = cliff.loss_surface(weights, biases, 50)
     assert surface.shape == (4, 5)
@@ -73,7 +77,8 @@ def test_the_surface_is_the_loss_at_every_grid_point():
             np.testing.assert_allclose(surface[row, column], forward_mode(weight, bias, 50)[0], rtol=1e-9)
 
 
-def test_every_companion_clipped_step_is_at_most_lr_tau_and_the_gradient_explodes():
+def test_companion_steps_are_clipped():
+    """Every step of the clipped companion RNN is at most lr * tau, and its gradient explodes."""
     args = cliff.parse_args(["--smoke", "--no-progress"])
     clipped = cliff.train_companion(True, args)
     assert len(clipped["step_norms"]) == args.train_steps and clipped["refused"] is None
@@ -82,7 +87,7 @@ def test_every_companion_clipped_step_is_at_most_lr_tau_and_the_gradient_explode
     assert np.all(np.isfinite(clipped["losses"]))
 
 
-def test_smoke_run_writes_its_pictures_and_numbers(tmp_path):
+def test_smoke_writes_pictures_and_numbers(tmp_path):
     (tmp_path / "gradient_cliff.png").write_bytes(b"an earlier picture")  # replaced: --overwrite
     result = run_lab("gradient_cliff", "--smoke", "--no-progress", "--out", tmp_path, "--overwrite")
     assert result.returncode == 0, result.stderr
@@ -101,7 +106,7 @@ def test_smoke_run_writes_its_pictures_and_numbers(tmp_path):
     (["--threshold", "0"], "--threshold"),
     (["--lr", "-0.1"], "--lr"),
 ])
-def test_bad_sizes_are_refused_in_one_line(tmp_path, args, phrase, capsys):
+def test_bad_sizes_fail_in_one_line(tmp_path, args, phrase, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cliff.main(["--smoke", "--out", str(tmp_path / "out"), *args])
     err = capsys.readouterr().err
@@ -109,7 +114,8 @@ def test_bad_sizes_are_refused_in_one_line(tmp_path, args, phrase, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_an_out_that_is_a_file_or_under_one_is_refused(tmp_path):
+def test_out_in_a_file_is_refused(tmp_path):
+    """An --out that is a file or under one is refused."""
     afile = tmp_path / "a_file"
     afile.write_text("keep me")
     assert_refused(run_lab("gradient_cliff", "--smoke", "--out", afile), "is a file")
@@ -117,7 +123,7 @@ def test_an_out_that_is_a_file_or_under_one_is_refused(tmp_path):
     assert afile.read_text() == "keep me"
 
 
-def test_existing_pictures_are_kept_without_overwrite(tmp_path):
+def test_pictures_kept_without_overwrite(tmp_path):
     (tmp_path / "gradient_cliff_rnn.png").write_bytes(b"an earlier picture")
     result = run_lab("gradient_cliff", "--smoke", "--no-progress", "--out", tmp_path)
     assert_refused(result, "gradient_cliff_rnn.png exists", "--overwrite")
@@ -125,7 +131,7 @@ def test_existing_pictures_are_kept_without_overwrite(tmp_path):
     assert (tmp_path / "gradient_cliff_rnn.png").read_bytes() == b"an earlier picture"
 
 
-def test_pictures_are_written_with_the_usual_permissions(tmp_path):
+def test_pictures_get_usual_permissions(tmp_path):
     import os
 
     from _lab import write_atomically

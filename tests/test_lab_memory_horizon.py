@@ -44,7 +44,8 @@ def test_writes_the_pictures_it_lists(smoke):
     assert f"char-RNN: horizon {result.char.horizon} characters on {result.sentence!r}" in printed
 
 
-def test_maps_are_causal_and_horizons_follow_their_definition(smoke):
+def test_maps_are_causal_with_right_horizons(smoke):
+    """The maps are causal and each horizon follows its definition."""
     args, result, _, _ = smoke
     assert [mapped.label for mapped in result.adders] == ["tanh RNN", "LSTM", "GRU"]
     for mapped in [*result.adders, result.char]:
@@ -95,13 +96,14 @@ def test_char_map_equals_finite_differences(smoke):
         np.testing.assert_allclose(char.matrix[:, s], np.sqrt((derivative ** 2).sum(axis=0)), rtol=1e-5, atol=1e-9)
 
 
-def test_the_sentence_comes_from_the_held_out_text_and_fits_the_axes():
+def test_sentence_is_held_out_and_fits():
+    """The sentence comes from the held-out text and fits the axes."""
     text = "see x.\nThe answer, in short, is a list of names.\nIt is good."
     assert memory_horizon.held_out_sentence(text, 48) == "The answer, in short, is a list of names."
     assert memory_horizon.held_out_sentence("no sentence here", 48) == "no sentence here"
 
 
-def test_bad_input_is_refused_in_one_line(capsys, tmp_path):
+def test_bad_input_fails_in_one_line(capsys, tmp_path):
     assert_bad_output_folders_refused(capsys, memory_horizon.main, memory_horizon.FILES, tmp_path)
     for argv, phrase in ((["--steps", "0"], "--steps"), (["--hidden-size", "-3"], "--hidden-size"),
                          (["--length", "1"], "at least 2"), (["--char-hidden", "0"], "--char-hidden")):
@@ -110,7 +112,7 @@ def test_bad_input_is_refused_in_one_line(capsys, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def test_a_real_run_refuses_to_replace_a_picture(tmp_path):
+def test_real_run_keeps_a_picture(tmp_path):
     picture = tmp_path / memory_horizon.FILES[0]
     picture.write_bytes(b"kept")
     result = run_script("memory_horizon", "--smoke", "--out", tmp_path)

@@ -25,7 +25,7 @@ def lab():
     return module
 
 
-def test_the_classes_are_the_parity_and_the_sign_of_the_sum(lab):
+def test_classes_are_parity_and_sum_sign(lab):
     rng = np.random.default_rng(0)
     sequences, labels = lab.make_examples(rng, "parity", [1, 5, 3, 8])
     assert [len(sequence) for sequence in sequences] == [1, 5, 3, 8]
@@ -35,7 +35,8 @@ def test_the_classes_are_the_parity_and_the_sign_of_the_sum(lab):
     assert labels.tolist() == [int(sequence.sum() > 0) for sequence in sequences]
 
 
-def test_packed_reads_each_sequence_at_its_end_and_padded_after_the_padding(lab):
+def test_packed_and_padded_readouts(lab):
+    """Packed reads each sequence at its own end, padded after the padding."""
     nn.manual_seed(0)
     packed = lab.Classifier("gru", 5, packed=True)
     padded = lab.Classifier("gru", 5, packed=False)
@@ -49,7 +50,7 @@ def test_packed_reads_each_sequence_at_its_end_and_padded_after_the_padding(lab)
     assert not np.allclose(together_padded[1], alone[1], atol=1e-3)  # 3 steps of padding read after its end
 
 
-def test_smoke_run_beats_the_majority_baseline(lab, tmp_path, capsys):
+def test_smoke_beats_majority_baseline(lab, tmp_path, capsys):
     graph_paths = [tmp_path / name for name in lab.GRAPH_FILES] if HAS_DOT else []
     rows = lab.run(lab.parse_args(["--smoke", "--no-progress"]), graph_paths)
     printed = capsys.readouterr().out
@@ -65,7 +66,7 @@ def test_smoke_run_beats_the_majority_baseline(lab, tmp_path, capsys):
 
 
 @pytest.mark.skipif(not HAS_DOT, reason="Graphviz 'dot' is not installed")
-def test_a_second_run_keeps_the_pictures_unless_told(lab, tmp_path, capsys):
+def test_second_run_keeps_pictures(lab, tmp_path, capsys):
     args = ["--smoke", "--no-progress", "--out", str(tmp_path), "--steps", "2"]
     assert lab.main(args) == 0
     before = (tmp_path / "sequence_classification_graph.png").read_bytes()
@@ -76,7 +77,7 @@ def test_a_second_run_keeps_the_pictures_unless_told(lab, tmp_path, capsys):
     assert lab.main([*args, "--overwrite"]) == 0
 
 
-def test_lengths_that_do_not_make_a_range_are_refused(lab, capsys):
+def test_bad_length_range_is_refused(lab, capsys):
     with pytest.raises(SystemExit) as exit_info:
         lab.parse_args(["--min-length", "9", "--max-length", "4"])
     err = capsys.readouterr().err

@@ -17,7 +17,7 @@ class Bar:
         pass
 
 
-def test_the_target_is_the_input_d_steps_back():
+def test_target_is_input_d_steps_back():
     inputs, targets = truncation.recall_batch(np.random.default_rng(0), 20, 3, 4)
     assert inputs.shape == targets.shape == (20, 3, 1)
     np.testing.assert_array_equal(targets[4:], inputs[:-4])
@@ -25,7 +25,8 @@ def test_the_target_is_the_input_d_steps_back():
 
 
 @pytest.mark.parametrize("radius", [0.5, 1.5])
-def test_bptt_1_and_full_bptt_give_the_meters_gradients(radius):
+def test_bptt_1_and_full_match_the_meter(radius):
+    """BPTT(1) and full BPTT give the meter's truncated and full gradients."""
     args = smoke_args("--ks", "1", "--train-steps", 1)
     (meter,) = truncation.meter(radius, args)
     one = truncation.train(radius, 1, args, Bar())["first_gradient"]
@@ -36,7 +37,7 @@ def test_bptt_1_and_full_bptt_give_the_meters_gradients(radius):
     assert meter.cosine < 0.999 and 0 < meter.share_beyond < 1  # k = 1 does cut something
 
 
-def test_the_chunks_losses_add_up_to_the_sequence_loss():
+def test_chunk_losses_add_up():
     args = smoke_args()
     model = truncation.Recaller(args.hidden_size, 0.9, 0)
     inputs, targets = truncation.recall_batch(np.random.default_rng(1), args.steps, args.batch_size, args.delay)
@@ -52,7 +53,7 @@ def test_the_chunks_losses_add_up_to_the_sequence_loss():
     np.testing.assert_allclose(parts, whole, rtol=1e-12)
 
 
-def test_smoke_run_writes_its_picture_and_table(tmp_path):
+def test_smoke_writes_picture_and_table(tmp_path):
     result = run_lab("truncation", "--smoke", "--no-progress", "--out", tmp_path)
     assert result.returncode == 0, result.stderr
     assert_png(tmp_path / "truncation.png")
@@ -71,7 +72,7 @@ def test_smoke_run_writes_its_picture_and_table(tmp_path):
     (["--train-steps", "-5"], "--train-steps"),
     (["--ks", "0,2"], "--ks"),
 ])
-def test_bad_arguments_are_refused_in_one_line(tmp_path, args, phrase, capsys):
+def test_bad_arguments_fail_in_one_line(tmp_path, args, phrase, capsys):
     with pytest.raises(SystemExit) as exit_info:
         truncation.main(["--smoke", "--out", str(tmp_path / "out"), *args])
     err = capsys.readouterr().err
@@ -79,7 +80,8 @@ def test_bad_arguments_are_refused_in_one_line(tmp_path, args, phrase, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_an_out_that_is_a_file_or_an_existing_picture_is_refused(tmp_path):
+def test_bad_out_is_refused(tmp_path):
+    """An --out that is a file, inside a file or holds the picture already is refused."""
     afile = tmp_path / "a_file"
     afile.write_text("keep me")
     assert_refused(run_lab("truncation", "--smoke", "--out", afile), "is a file")
@@ -90,7 +92,7 @@ def test_an_out_that_is_a_file_or_an_existing_picture_is_refused(tmp_path):
     assert (tmp_path / "out" / "truncation.png").read_bytes() == b"earlier" and afile.read_text() == "keep me"
 
 
-def test_the_cli_runs_every_lab_of_this_set(tmp_path):
+def test_cli_runs_every_lab(tmp_path):
     import subprocess
     import sys
 

@@ -58,7 +58,7 @@ def same_number(page_value, recorded):
     return page_value is None if recorded is None or not math.isfinite(recorded) else page_value == recorded
 
 
-def test_writes_the_page_and_picture_it_lists(smoke):
+def test_writes_page_and_picture_it_lists(smoke):
     _, _, written, out, printed = smoke
     paths = [out / name for name in watch_it_learn.FILES]
     assert [path for path, _ in written] == paths
@@ -71,7 +71,7 @@ def test_writes_the_page_and_picture_it_lists(smoke):
     assert sorted(p.name for p in out.iterdir()) == sorted(watch_it_learn.FILES)
 
 
-def test_the_page_holds_the_snapshots_the_recorder_recorded(smoke):
+def test_page_holds_the_recorded_snapshots(smoke):
     args, trained, _, out, _ = smoke
     recorded = trained.recorder.snapshots
     assert [snapshot.step for snapshot in recorded] == list(range(0, args.steps, args.every))
@@ -89,7 +89,7 @@ def test_the_page_holds_the_snapshots_the_recorder_recorded(smoke):
         assert snapshot.clipped_norm <= 1.0 * (1 + 1e-6)  # clipped to max_norm 1 (float32 gradients)
 
 
-def test_the_recorder_changed_nothing(smoke):
+def test_recorder_changes_nothing(smoke):
     """The recorded losses are the losses of the same training without the recorder, bit for bit."""
     args, trained, _, _, _ = smoke
     from tinygrad_rnn.nn.utils import clip_grad_norm_
@@ -113,7 +113,8 @@ def test_the_recorder_changed_nothing(smoke):
         np.testing.assert_array_equal(mine.data, theirs.data, err_msg=name)
 
 
-def test_the_pages_graph_is_the_trained_model_on_one_sequence(smoke):
+def test_page_graph_is_the_trained_model(smoke):
+    """The page's graph is the trained model run on one sequence."""
     args, trained, _, out, _ = smoke
     page = Page((out / "watch_it_learn.html").read_text(encoding="utf-8"))
     labels = {node.get("data-label") for node in page.nodes if node.get("data-kind") == "parameter"}
@@ -127,7 +128,7 @@ def test_the_pages_graph_is_the_trained_model_on_one_sequence(smoke):
     np.testing.assert_allclose(layer["hidden"], recorder.snapshots[0].hidden["lstm.l0"], rtol=1e-5)
 
 
-def test_bad_input_is_refused_in_one_line(capsys, tmp_path):
+def test_bad_input_fails_in_one_line(capsys, tmp_path):
     assert_bad_output_folders_refused(capsys, watch_it_learn.main, watch_it_learn.FILES, tmp_path)
     for argv, phrase in ((["--steps", "0"], "--steps"), (["--every", "-1"], "--every"),
                          (["--every", "30", "--steps", "30"], "two snapshots"), (["--length", "1"], "at least 2")):
@@ -136,7 +137,7 @@ def test_bad_input_is_refused_in_one_line(capsys, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def test_a_real_run_refuses_to_replace_the_page(tmp_path):
+def test_real_run_keeps_the_page(tmp_path):
     page = tmp_path / "watch_it_learn.html"
     page.write_text("kept")
     result = run_script("watch_it_learn", "--smoke", "--out", tmp_path)

@@ -93,7 +93,8 @@ def test_rates_match_pytorch_fixture(path):
     assert_state_equal(schedulers[0].state_dict(), expected_state, path.stem)
 
 
-def test_the_scheduled_rate_is_the_one_the_optimizer_steps_with():
+def test_optimizer_steps_with_scheduled_lr():
+    """The scheduled rate is the one the optimizer steps with."""
     param = Tensor(np.zeros(1), requires_grad=True)
     optimizer = optim.SGD([param], lr=1.0)
     scheduler = lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
@@ -118,7 +119,7 @@ def resumable_cases():
 
 
 @pytest.mark.parametrize(("name", "make"), resumable_cases(), ids=[name for name, _ in resumable_cases()])
-def test_resume_from_checkpoint_matches_uninterrupted_run(tmp_path, name, make):
+def test_resume_matches_uninterrupted_run(tmp_path, name, make):
     """Optimizer and scheduler state through tg.save/tg.load mid-run: the rates go on as if never stopped."""
     losses = [1.0, 0.9, 0.95, 0.96, 0.97, 0.8, 0.85, 0.86, 0.87, 0.88, 0.7, 0.75]
 
@@ -155,7 +156,7 @@ def test_resume_from_checkpoint_matches_uninterrupted_run(tmp_path, name, make):
     assert any(rate != uninterrupted[0] for rate in uninterrupted), "the schedule should change the rates"
 
 
-def test_optimizer_state_dict_carries_initial_lr():
+def test_state_dict_carries_initial_lr():
     _, optimizer = two_group_sgd()
     lr_scheduler.ExponentialLR(optimizer, gamma=0.5)
     groups = optimizer.state_dict()["param_groups"]
@@ -169,7 +170,7 @@ def test_optimizer_state_dict_carries_initial_lr():
         fresh.add_param_group({"params": [Tensor(np.zeros(1), requires_grad=True)], "initial_lr": -1})
 
 
-def test_lambda_state_dict_keeps_objects_attributes_and_skips_functions():
+def test_lambda_state_dict_skips_functions():
     """As PyTorch: a function or lambda cannot be saved without pickle, a callable object's attributes can."""
     _, optimizer = two_group_sgd()
     scheduler = lr_scheduler.LambdaLR(optimizer, [LAMBDAS["warmup"], WarmupThenDecay(4, 0.8)])
@@ -190,7 +191,8 @@ def test_get_last_lr_is_a_copy():
     assert scheduler.get_last_lr() == [0.1, 0.03]
 
 
-def test_plateau_accepts_a_one_element_tensor_and_counts_nan_as_bad():
+def test_plateau_metrics():
+    """ReduceLROnPlateau accepts a one-element Tensor and counts NaN as a bad epoch."""
     _, optimizer = two_group_sgd()
     scheduler = lr_scheduler.ReduceLROnPlateau(optimizer, patience=0, factor=0.5)
     scheduler.step(Tensor(np.array(1.0)))
@@ -256,7 +258,7 @@ BAD_ARGUMENTS = [
 
 
 @pytest.mark.parametrize(("make", "error", "message"), BAD_ARGUMENTS, ids=[case[2][:40] for case in BAD_ARGUMENTS])
-def test_bad_arguments_name_the_scheduler_and_the_value(make, error, message):
+def test_bad_arguments_name_scheduler_and_value(make, error, message):
     with pytest.raises(error, match=message):
         make(optimizer_for_errors())
 
@@ -265,13 +267,14 @@ def test_bad_arguments_name_the_scheduler_and_the_value(make, error, message):
                                   lambda opt: lr_scheduler.ReduceLROnPlateau(opt)],
                          ids=["StepLR", "LambdaLR", "ReduceLROnPlateau"])
 @pytest.mark.parametrize("not_an_optimizer", [[], "sgd", None])
-def test_a_non_optimizer_is_refused(make, not_an_optimizer):
+def test_non_optimizer_is_refused(make, not_an_optimizer):
     with pytest.raises(TypeError, match=r"(StepLR|LambdaLR|ReduceLROnPlateau): expected an Optimizer .* got "
                                         f"{type(not_an_optimizer).__name__}"):
         make(not_an_optimizer)
 
 
-def test_load_state_dict_checks_everything_before_changing_anything():
+def test_load_state_dict_checks_first():
+    """load_state_dict checks everything before it changes anything."""
     _, optimizer = two_group_sgd()
     scheduler = lr_scheduler.StepLR(optimizer, step_size=3, gamma=0.5)
     good = scheduler.state_dict()
@@ -295,7 +298,8 @@ def test_load_state_dict_checks_everything_before_changing_anything():
     assert scheduler.state_dict() == good
 
 
-def test_a_group_added_after_the_scheduler_is_named():
+def test_group_added_later_is_named():
+    """A parameter group added after the scheduler was made is named in the error."""
     _, optimizer = two_group_sgd()
     scheduler = lr_scheduler.StepLR(optimizer, step_size=3)
     optimizer.add_param_group({"params": [Tensor(np.zeros(1), requires_grad=True)]})
@@ -304,7 +308,7 @@ def test_a_group_added_after_the_scheduler_is_named():
         scheduler.step()
 
 
-def test_rates_and_state_dicts_match_live_pytorch():
+def test_rates_and_state_match_live_pytorch():
     """Random arguments through both libraries; each one's state dict loads into the other and goes on alike."""
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(0)

@@ -32,7 +32,7 @@ def set_random_grads(params: list[Tensor], rng: np.random.Generator) -> None:
         param.grad = rng.standard_normal(param.shape).astype(param.dtype)
 
 
-def test_the_package_shows_only_its_public_names():
+def test_package_shows_only_public_names():
     """As torch.optim: the optimisers, the base class and the schedules, importable both ways; no helpers."""
     from tinygrad_rnn.optim.lr_scheduler import StepLR
 
@@ -122,7 +122,7 @@ def test_float32_parameters_stay_float32(optimizer_class, kwargs):
                 assert value.dtype == np.float32
 
 
-def test_sgd_first_momentum_step_uses_the_gradient_itself():
+def test_sgd_momentum_starts_at_the_gradient():
     """PyTorch's rule: the buffer starts as the gradient (not (1 - dampening) * gradient)."""
     param = Tensor(np.array([1.0, -2.0]), requires_grad=True)
     optimizer = optim.SGD([param], lr=0.5, momentum=0.9, dampening=0.5)
@@ -135,7 +135,7 @@ def test_sgd_first_momentum_step_uses_the_gradient_itself():
     np.testing.assert_allclose(param.data, np.array([0.9, -2.2]) - 0.5 * buffer)
 
 
-def test_adam_first_step_moves_each_weight_by_about_lr():
+def test_adam_first_step_is_about_lr():
     """With bias correction, Adam's first step is lr * g / (|g| + eps'), whatever the gradient's scale."""
     param = Tensor(np.zeros(3), requires_grad=True)
     optimizer = optim.Adam([param], lr=0.01)
@@ -144,7 +144,8 @@ def test_adam_first_step_moves_each_weight_by_about_lr():
     np.testing.assert_allclose(param.data, [-0.01, 0.01, -0.01], rtol=1e-4)
 
 
-def test_params_without_grad_are_skipped_and_get_no_state():
+def test_params_without_grad_are_skipped():
+    """Parameters whose grad is None are skipped and get no state."""
     first, second = Tensor(np.ones(2), requires_grad=True), Tensor(np.ones(3), requires_grad=True)
     optimizer = optim.Adam([first, second], lr=0.1)
     first.grad = np.array([1.0, -1.0])
@@ -165,7 +166,7 @@ def test_zero_grad_sets_none_or_zeros():
     assert all(param.grad is None for param in params)
 
 
-def test_training_with_engine_gradients_and_closure():
+def test_training_with_a_closure():
     """step(closure) returns the closure's loss; Adam drives a quadratic built from ops to its minimum."""
     target = np.array([0.5, -1.5, 2.0])
     weight = Tensor(np.zeros(3), requires_grad=True)
@@ -185,7 +186,7 @@ def test_training_with_engine_gradients_and_closure():
     np.testing.assert_allclose(weight.data, target, atol=1e-2)
 
 
-def test_parameter_groups_and_changed_learning_rate():
+def test_groups_and_a_changed_lr():
     """Two groups with their own lr behave as two optimisers; writing group['lr'] takes effect."""
     rng = np.random.default_rng(3)
     params = random_params(rng)
@@ -218,7 +219,7 @@ def test_state_dict_is_a_snapshot():
 
 
 @pytest.mark.parametrize(("optimizer_class", "kwargs"), STATEFUL, ids=["SGD", "Adam", "Adagrad"])
-def test_resume_from_checkpoint_matches_uninterrupted_run(tmp_path, optimizer_class, kwargs):
+def test_resume_matches_uninterrupted_run(tmp_path, optimizer_class, kwargs):
     """Save params + optimiser state mid-run, reload into fresh objects, continue: identical to never stopping."""
     shapes = ((3, 4), (4,), (2,))
     rng = np.random.default_rng(10)
@@ -256,7 +257,8 @@ def test_resume_from_checkpoint_matches_uninterrupted_run(tmp_path, optimizer_cl
         np.testing.assert_array_equal(param.data, expected.data)
 
 
-def test_load_state_dict_copies_into_param_dtype_and_does_not_alias():
+def test_load_state_dict_copies():
+    """load_state_dict copies into the parameter's dtype and keeps no alias of the given arrays."""
     param = Tensor(np.ones(2, dtype=np.float32), requires_grad=True)
     optimizer = optim.Adagrad([param], lr=0.1)
     state = {"state": {0: {"step": 3, "sum": np.array([1.0, 2.0])}},
@@ -304,7 +306,7 @@ def test_empty_parameter_list_is_refused(optimizer_class):
         optimizer_class(param for param in ())
 
 
-def test_bad_parameters_and_hyperparameters_are_refused():
+def test_bad_params_and_hyperparams_refused():
     leaf = Tensor(np.ones(2), requires_grad=True)
     with pytest.raises(TypeError, match="single Tensor"):
         optim.SGD(leaf, lr=0.1)
@@ -330,7 +332,8 @@ def test_bad_parameters_and_hyperparameters_are_refused():
         optimizer.step()
 
 
-def test_a_bad_grad_shape_is_found_before_any_parameter_changes():
+def test_bad_grad_shape_changes_nothing():
+    """A bad grad shape is found before any parameter changes."""
     first, second = Tensor(np.zeros(2), requires_grad=True), Tensor(np.zeros(3), requires_grad=True)
     first.grad, second.grad = np.ones(2), np.ones(4)
     optimizer = optim.Adam([first, second], check_finite=False)
@@ -340,7 +343,8 @@ def test_a_bad_grad_shape_is_found_before_any_parameter_changes():
     assert optimizer.state == {0: {}, 1: {}}
 
 
-def test_named_parameters_are_kept_saved_and_loaded_as_pytorch_does(tmp_path):
+def test_named_parameters_round_trip(tmp_path):
+    """Named parameters are kept, saved and loaded as PyTorch does."""
     first, second = Tensor(np.ones(2), requires_grad=True), Tensor(np.ones(3), requires_grad=True)
     optimizer = optim.SGD([{"params": [("encoder.weight", first)]}, {"params": [("head.bias", second)], "lr": 0.5}],
                           lr=0.1)
@@ -359,7 +363,7 @@ def test_named_parameters_are_kept_saved_and_loaded_as_pytorch_does(tmp_path):
         fresh.load_state_dict({"state": {}, "param_groups": [{**groups[0], "param_names": ["a", "b"]}, groups[1]]})
 
 
-def test_named_state_dict_matches_live_pytorch_layout():
+def test_named_state_dict_matches_pytorch():
     torch = pytest.importorskip("torch")
     ours = optim.Adam([("w", Tensor(np.ones(2), requires_grad=True))], lr=0.1)
     theirs = torch.optim.Adam([("w", torch.ones(2, requires_grad=True))], lr=0.1)
@@ -378,7 +382,7 @@ def grads_of(params):
     return [None if param.grad is None else param.grad.copy() for param in params]
 
 
-def test_clip_grad_norm_returns_total_norm_and_scales():
+def test_clip_grad_norm_scales():
     rng = np.random.default_rng(4)
     params = random_params(rng)
     set_random_grads(params, rng)
@@ -396,7 +400,7 @@ def test_clip_grad_norm_returns_total_norm_and_scales():
     assert after == pytest.approx(0.5, rel=1e-5)
 
 
-def test_clip_grad_norm_leaves_small_grads_alone():
+def test_clip_grad_norm_keeps_small_grads():
     param = Tensor(np.zeros(2), requires_grad=True)
     param.grad = np.array([0.3, 0.4])
     assert clip_grad_norm_(param, max_norm=1.0) == pytest.approx(0.5)
@@ -430,7 +434,7 @@ def test_clip_grad_norm_edge_cases():
         clip_grad_norm_([[param]], 1.0)
 
 
-def test_clip_grad_value_clamps_each_element():
+def test_clip_grad_value_clamps():
     rng = np.random.default_rng(6)
     params = random_params(rng, np.float32)
     set_random_grads(params, rng)
@@ -471,7 +475,8 @@ def _model_and_loss(rng: np.random.Generator) -> tuple[Tensor, Tensor, Tensor]:
     return weight, inputs, ((inputs @ weight.T.T).tanh() ** 2).sum()
 
 
-def test_backward_through_a_graph_from_before_a_step_raises_instead_of_mixing_weights():
+def test_stale_graph_after_step_refused():
+    """Backward through a graph from before a step raises instead of mixing old and new weights."""
     weight, _, loss = _model_and_loss(np.random.default_rng(0))
     loss.backward(retain_graph=True)
     optim.SGD([weight], lr=0.1).step()
@@ -479,7 +484,7 @@ def test_backward_through_a_graph_from_before_a_step_raises_instead_of_mixing_we
         loss.backward()
 
 
-def test_the_renderer_refuses_stale_edges_too():
+def test_renderer_refuses_stale_edges():
     weight, _, loss = _model_and_loss(np.random.default_rng(1))
     loss.backward(retain_graph=True, retain_grads=True)
     optim.Adam([weight], lr=0.1).step()
@@ -487,7 +492,8 @@ def test_the_renderer_refuses_stale_edges_too():
         tg.viz.to_dot(loss)
 
 
-def test_a_graph_built_after_the_step_is_unaffected_and_matches_a_fresh_computation():
+def test_graph_after_step_is_fresh():
+    """A graph built after the step is unaffected and matches a fresh computation."""
     rng = np.random.default_rng(2)
     weight, inputs, loss = _model_and_loss(rng)
     optimizer = optim.SGD([weight], lr=0.1)
@@ -503,7 +509,8 @@ def test_a_graph_built_after_the_step_is_unaffected_and_matches_a_fresh_computat
     np.testing.assert_allclose(weight.grad, expected, rtol=1e-12)
 
 
-def test_an_update_before_any_op_of_the_graph_is_not_flagged():
+def test_update_before_graph_not_flagged():
+    """An update before any op of the graph is not flagged."""
     rng = np.random.default_rng(3)
     weight = Tensor(rng.standard_normal((3, 2)), requires_grad=True)
     unrelated = (Tensor(rng.standard_normal(2), requires_grad=True) * 2).sum()  # an older graph
@@ -514,7 +521,8 @@ def test_an_update_before_any_op_of_the_graph_is_not_flagged():
     unrelated.backward()  # its ops never used weight
 
 
-def test_a_hand_written_update_can_mark_its_parameter():
+def test_hand_update_can_mark_modified():
+    """A hand-written update can mark its parameter with tg.mark_modified."""
     weight, _, loss = _model_and_loss(np.random.default_rng(4))
     loss.backward(retain_graph=True)
     weight.data -= 0.1 * weight.grad  # raw numpy: the engine cannot see it ...
@@ -525,7 +533,7 @@ def test_a_hand_written_update_can_mark_its_parameter():
 
 @pytest.mark.parametrize("share", [lambda weight: weight.detach(), lambda weight: weight[1].detach()],
                          ids=["detach", "detached view"])
-def test_a_tensor_sharing_the_updated_array_is_stale_too(share):
+def test_sharing_tensor_is_stale_too(share):
     """As PyTorch's version counter: detach() and views share the array, so the step changes what they saw."""
     rng = np.random.default_rng(5)
     weight = Tensor(rng.standard_normal((3, 2)), requires_grad=True)

@@ -44,7 +44,8 @@ def assert_same(snapshot_a, snapshot_b):
 
 @pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf")])
 @pytest.mark.parametrize(("bad", "total"), [(np.nan, "nan"), (np.inf, "inf")])
-def test_clip_error_if_nonfinite_names_the_parameters_and_changes_nothing(norm_type, bad, total):
+def test_clip_error_names_parameters(norm_type, bad, total):
+    """error_if_nonfinite names the parameters and changes nothing."""
     params = params_with_grads([1.0, 2.0], [bad, 0.5, bad], [3.0])
     before = [param.grad.copy() for param in params]
     counts = "2 NaN" if np.isnan(bad) else "2 inf"
@@ -56,14 +57,15 @@ def test_clip_error_if_nonfinite_names_the_parameters_and_changes_nothing(norm_t
         np.testing.assert_array_equal(param.grad, grad)
 
 
-def test_clip_error_if_nonfinite_when_only_the_norm_overflows():
+def test_clip_error_when_norm_overflows():
+    """error_if_nonfinite also fires when only the norm overflows."""
     params = params_with_grads([1e200, 1e200])
     with pytest.raises(RuntimeError, match="is inf.*every gradient is finite, but the norm overflows float64"):
         clip_grad_norm_(params, 1.0, error_if_nonfinite=True)
 
 
 @pytest.mark.parametrize("norm_type", [2.0, float("inf")])
-def test_clip_without_the_flag_scales_as_pytorch(norm_type):
+def test_clip_without_flag_as_pytorch(norm_type):
     """An inf total scales by 0 (inf entries become NaN, finite ones 0); a NaN total makes every entry NaN."""
     params = params_with_grads([np.inf, 1.0], [3.0, 4.0])
     assert clip_grad_norm_(params, 1.0, norm_type=norm_type) == np.inf
@@ -90,14 +92,14 @@ def test_clip_nonfinite_matches_live_pytorch():
                 np.testing.assert_array_equal(param.grad, torch_param.grad.numpy(), err_msg=f"{grads} {norm_type}")
 
 
-def test_clip_refuses_a_negative_max_norm():
+def test_clip_refuses_negative_max_norm():
     with pytest.raises(ValueError, match="clip_grad_norm_: max_norm must be a number >= 0, got -1.0"):
         clip_grad_norm_(params_with_grads([1.0]), -1.0)
 
 
 # ---- the optimizers' check ---------------------------------------------------------------------------------------
 
-def test_adam_refuses_a_nan_gradient_and_changes_nothing():
+def test_adam_refuses_a_nan_gradient():
     """Two steps, then a NaN in the second parameter's grad: neither parameter, nor any state, moves; after a
     good step the run equals one that never saw the bad gradients."""
     rng = np.random.default_rng(0)
@@ -126,7 +128,7 @@ def test_adam_refuses_a_nan_gradient_and_changes_nothing():
     assert_same(snapshot(params, optimizer), snapshot(reference, reference_optimizer))
 
 
-def test_a_refused_first_step_creates_no_state():
+def test_refused_first_step_has_no_state():
     params = params_with_grads([1.0, np.inf])
     optimizer = optim.Adam(params)
     with pytest.raises(FloatingPointError, match="its gradient holds 1 inf"):
@@ -137,7 +139,7 @@ def test_a_refused_first_step_creates_no_state():
 
 @pytest.mark.parametrize(("optimizer_class", "kwargs"), STATEFUL, ids=IDS)
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_every_optimizer_refuses_a_nonfinite_gradient(optimizer_class, kwargs, bad):
+def test_optimizers_refuse_nonfinite_grads(optimizer_class, kwargs, bad):
     params = params_with_grads([0.5, -0.5], [1.0, 2.0])
     optimizer = optimizer_class(params, **kwargs)
     optimizer.step()
@@ -149,7 +151,8 @@ def test_every_optimizer_refuses_a_nonfinite_gradient(optimizer_class, kwargs, b
     assert_same(snapshot(params, optimizer), before)
 
 
-def test_an_overflow_from_finite_gradients_is_refused_too():
+def test_overflow_is_refused():
+    """An update that overflows from finite gradients is refused too."""
     param = Tensor(np.array([-3e38], dtype=np.float32), requires_grad=True)
     param.grad = np.array([3e38], dtype=np.float32)
     with pytest.raises(FloatingPointError, match=r"into the parameter .*the update overflowed float32 \(the "
@@ -161,7 +164,8 @@ def test_an_overflow_from_finite_gradients_is_refused_too():
         optim.Adam([param]).step()
 
 
-def test_a_parameter_that_already_holds_nan_is_named_as_the_cause():
+def test_nan_parameter_is_named():
+    """A parameter that already holds NaN is named as the cause."""
     param = Tensor(np.array([np.nan, 1.0]), requires_grad=True)
     param.name = "weight_hh"
     param.grad = np.ones(2)
@@ -169,7 +173,8 @@ def test_a_parameter_that_already_holds_nan_is_named_as_the_cause():
         optim.SGD([param], lr=0.1).step()
 
 
-def test_without_the_check_nan_is_written_as_in_pytorch_unless_detect_anomaly():
+def test_without_check_nan_is_written():
+    """Without the check NaN is written, as in PyTorch, unless detect_anomaly is on."""
     params = params_with_grads([np.nan, 1.0])
     optimizer = optim.Adam(params, lr=0.1, check_finite=False)
     with tg.detect_anomaly(), pytest.raises(FloatingPointError, match="Adam.step: refused"):
@@ -179,7 +184,7 @@ def test_without_the_check_nan_is_written_as_in_pytorch_unless_detect_anomaly():
     assert np.isnan(params[0].data[0]) and params[0].data[1] == pytest.approx(-0.1)
 
 
-def test_a_refused_step_leaves_a_kept_graph_usable():
+def test_refused_step_keeps_graph_usable():
     """Nothing was written, so the graph's saved values still hold: backward through it again works."""
     weight = Tensor(np.ones((2, 2)), requires_grad=True)
     loss = (weight * weight).sum()
@@ -192,14 +197,15 @@ def test_a_refused_step_leaves_a_kept_graph_usable():
     np.testing.assert_array_equal(weight.grad, 2 * np.ones((2, 2)))
 
 
-def test_check_finite_is_not_part_of_the_state_dict():
+def test_check_finite_not_in_state_dict():
     params = params_with_grads([1.0])
     optimizer = optim.SGD(params, lr=0.1, check_finite=False)
     assert optimizer.check_finite is False and "check_finite" not in optimizer.state_dict()["param_groups"][0]
     assert optim.Adagrad(params).check_finite is True
 
 
-def test_parameters_from_named_parameters_are_named_in_the_refusal():
+def test_refusal_names_named_parameters():
+    """Parameters given by named_parameters() are named in the refusal."""
     from tinygrad_rnn import nn
 
     nn.manual_seed(0)

@@ -156,7 +156,7 @@ def test_bad_input_is_refused_as_pytorch_refuses_it(case):
         table.run(tg, table.ERRORS[case], leaf, our_module)
 
 
-def test_lengths_longer_than_the_sequence_are_refused_when_packing():
+def test_lengths_past_the_sequence_are_refused():
     # torch 2.13 packs these into a PackedSequence whose batch_sizes disagree with its data, and fails later
     with pytest.raises(ValueError, match=r"pack_padded_sequence: lengths\[0\] = 7 is longer than the input's 6 time "
                                          r"steps \(input of shape \(6, 5, 3\), time in dimension 0\)"):
@@ -303,7 +303,8 @@ def ops_by_scope(root):
     return found
 
 
-def test_steps_read_the_rows_still_running_and_leave_each_final_state_where_its_sequence_ends():
+def test_final_state_is_where_each_sequence_ends():
+    """Each step reads the rows still running and leaves each final state at its own sequence's last step."""
     layer = nn.RNN(2, 3, bidirectional=True)
     h_0 = leaf(np.zeros((2, 3, 3), dtype=np.float32))  # (without one, the rows of zeros are constants: no ops)
     output, h_n = layer(rnn.pack_padded_sequence(tg.randn(4, 3, 2, generator=0), [4, 2, 1]), h_0)  # sizes 3 2 1 1
@@ -325,7 +326,8 @@ def test_steps_read_the_rows_still_running_and_leave_each_final_state_where_its_
 
 
 @pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
-def test_projecting_a_packed_input_a_chunk_of_steps_at_a_time_changes_nothing(mode, monkeypatch):
+def test_chunked_projection_changes_nothing(mode, monkeypatch):
+    """Projecting a packed input a chunk of steps at a time gives what one projection gives."""
     from tinygrad_rnn.nn import rnn as rnn_module
 
     layer = getattr(nn, mode)(3, 4, num_layers=2, bidirectional=True, dtype=np.float64)

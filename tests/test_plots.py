@@ -37,7 +37,7 @@ def labelled(figure, log_axes=()):
         assert figure.axes[index].get_yscale() == "log"
 
 
-def test_the_ledger_picture_is_labelled_and_written(tmp_path, rnn_and_losses):
+def test_ledger_plot_is_labelled_and_written(tmp_path, rnn_and_losses):
     rnn, _, losses = rnn_and_losses
     figure = plots.plot_ledger(analysis.credit(losses()[-1], rnn), path=tmp_path / "ledger.png")
     labelled(figure, log_axes=[0])

@@ -16,20 +16,22 @@ from tinygrad_rnn import nn
     (True, TypeError, "got True of type bool"),
     (np.random.default_rng(0), TypeError, "of type Generator"),
 ])
-def test_manual_seed_refuses_what_is_not_a_seed(seed, error, message):
+def test_manual_seed_refuses_non_seeds(seed, error, message):
     with pytest.raises(error, match=message):
         nn.manual_seed(seed)
 
 
 @pytest.mark.parametrize("generator, error", [(-1, ValueError), (-(2**64), ValueError), (1.5, TypeError),
                                               ("0", TypeError), (True, TypeError), ([1, 2], TypeError)])
-def test_randn_refuses_a_generator_that_is_not_one_nor_a_seed(generator, error):
+def test_randn_refuses_bad_generators(generator, error):
+    """randn refuses a generator that is neither a numpy Generator nor a seed."""
     with pytest.raises(error, match=r"randn: generator must be a numpy Generator, a seed \(a whole number >= 0\) "
                                     r"or None, got "):
         tg.randn(2, generator=generator)
 
 
-def test_seeds_are_numpys_any_whole_number_from_zero_numpy_integers_too():
+def test_seeds_are_numpys():
+    """Seeds are numpy's: any whole number from zero, numpy integers too."""
     for seed in (0, 2**100, np.int64(7), np.uint8(3)):
         expected = np.random.default_rng(int(seed)).standard_normal(3).astype(np.float32)
         np.testing.assert_array_equal(tg.randn(3, generator=seed).data, expected)

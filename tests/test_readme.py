@@ -12,7 +12,8 @@ BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_readme_example_runs_and_prints_what_it_claims(index, tmp_path, monkeypatch):
+def test_readme_example_prints_its_claims(index, tmp_path, monkeypatch):
+    """The README example runs and prints what it claims."""
     monkeypatch.chdir(tmp_path)
     source = BLOCKS[index]
     if 'register("softplus"' in source:  # the test suite registers the same example op; use a fresh name
@@ -33,7 +34,7 @@ def test_readme_states_checkable_numbers():
     assert len(claims) >= 2, "the README examples should show numbers a reader can check"
 
 
-def test_the_engine_line_counts_are_true():
+def test_engine_line_counts_are_true():
     """The reading-order table and the doors' paragraph give each file's length: they must stay true."""
     text = README.read_text()
     section = text[text.index("## The engine, in reading order"):text.index("### Your own op")]

@@ -226,7 +226,8 @@ def test_unbatched_cell():
 
 @pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
 @pytest.mark.parametrize("steps_per_chunk", [1, 3])
-def test_projecting_the_input_a_chunk_of_steps_at_a_time_changes_nothing(mode, steps_per_chunk, monkeypatch):
+def test_chunked_projection_changes_nothing(mode, steps_per_chunk, monkeypatch):
+    """Projecting the input a chunk of steps at a time changes no output or gradient."""
     from tinygrad_rnn.nn import rnn as rnn_module
 
     layer = getattr(nn, mode)(3, 4, num_layers=2, bidirectional=True, batch_first=True, dtype=np.float64)

@@ -49,7 +49,7 @@ def test_rtrl_equals_bptt(name):
 
 
 @pytest.mark.parametrize("name", sorted(CELLS))
-def test_rtrl_from_a_given_state_in_several_passes(name):
+def test_rtrl_from_a_state_in_passes(name):
     """A first state that is not zero, unbatched inputs, and the P directions split over passes of 7."""
     cell, inputs, loss_fn = problem(name, batch=1)
     inputs = tg.tensor(inputs.data[:, 0], dtype=np.float64)
@@ -83,7 +83,7 @@ def _peak(method, *arguments):
 
 
 @pytest.mark.slow
-def test_rtrl_memory_does_not_grow_with_the_sequence():
+def test_rtrl_memory_stays_flat():
     """Peak memory at T=400 is within 10% of T=50 for RTRL; BPTT's grows about eightfold (tracemalloc)."""
     peaks = {}
     for length in (50, 400):

@@ -39,7 +39,8 @@ def assert_same(loaded, expected):
         assert loaded == expected
 
 
-def test_nested_round_trip_keeps_values_types_and_dtypes(tmp_path):
+def test_nested_round_trip(tmp_path):
+    """A nested round trip keeps values, types and dtypes."""
     rng = np.random.default_rng(0)
     obj = {
         "model": {"weight_ih_l0": rng.standard_normal((4, 3)).astype(np.float32),
@@ -68,7 +69,8 @@ def test_other_root_objects_round_trip(tmp_path):
         assert_same(load(tmp_path / "root.npz"), obj)
 
 
-def test_keys_that_collide_when_flattened_or_clash_with_names_we_use(tmp_path):
+def test_colliding_keys_round_trip(tmp_path):
+    """Keys that collide when flattened or clash with names we use round-trip."""
     obj = {"a/b": np.ones(1), "a": {"b": np.zeros(1)}, "file": np.full(2, 3.0), MANIFEST: np.full(1, 4.0),
            "allow_pickle": np.full(1, 5.0), "": np.full(1, 6.0), "value": np.full(1, 7.0), 3: np.full(1, 8.0),
            "3": np.full(1, 9.0)}
@@ -76,7 +78,8 @@ def test_keys_that_collide_when_flattened_or_clash_with_names_we_use(tmp_path):
     assert_same(load(tmp_path / "keys.npz"), obj)
 
 
-def test_written_file_is_a_plain_npz_with_readable_member_names(tmp_path):
+def test_file_is_a_plain_npz(tmp_path):
+    """The written file is a plain npz with readable member names."""
     save({"model": {"weight_hh_l0": np.eye(2)}}, tmp_path / "plain.npz")
     with np.load(tmp_path / "plain.npz", allow_pickle=False) as archive:
         assert sorted(archive.files) == sorted([MANIFEST, "model/weight_hh_l0"])
@@ -92,7 +95,7 @@ def test_path_is_used_exactly(tmp_path):
 
 
 @pytest.mark.parametrize("bit_generator", [np.random.PCG64, np.random.MT19937, np.random.Philox])
-def test_rng_state_and_generators_round_trip(tmp_path, bit_generator):
+def test_rng_state_round_trip(tmp_path, bit_generator):
     """Both a Generator and its bit_generator.state (a nested dict with big ints or arrays) restore the stream."""
     rng = np.random.Generator(bit_generator(1234))
     rng.standard_normal(10)
@@ -105,7 +108,8 @@ def test_rng_state_and_generators_round_trip(tmp_path, bit_generator):
     np.testing.assert_array_equal(restored.standard_normal(5), expected)
 
 
-def test_unsupported_objects_are_refused_without_leaving_files(tmp_path):
+def test_unsupported_objects_are_refused(tmp_path):
+    """Unsupported objects are refused without leaving files."""
     with pytest.raises(TypeError, match="save: cannot save a set .*at a/0"):
         save({"a": [{1, 2}]}, tmp_path / "bad.npz")
     with pytest.raises(TypeError, match="dtype object; expected plain numeric"):
@@ -133,7 +137,7 @@ def make_write_fail_halfway(monkeypatch, error):
 
 @pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KeyboardInterrupt()],
                          ids=["disk-full", "ctrl-c"])
-def test_failure_mid_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch, error):
+def test_failed_save_keeps_the_old_file(tmp_path, monkeypatch, error):
     path = tmp_path / "checkpoint.npz"
     old = {"step": 1, "weight": np.arange(4.0), "bias": np.ones(1000)}
     save(old, path)
@@ -148,14 +152,14 @@ def test_failure_mid_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch, e
     assert_same(load(path), old)
 
 
-def test_failure_on_first_save_leaves_nothing(tmp_path, monkeypatch):
+def test_failed_first_save_leaves_nothing(tmp_path, monkeypatch):
     make_write_fail_halfway(monkeypatch, OSError("disk on fire"))
     with pytest.raises(OSError, match="disk on fire"):
         save({"a": np.ones(3), "b": np.ones(3)}, tmp_path / "new.npz")
     assert os.listdir(tmp_path) == []
 
 
-def test_save_errors_name_the_path_asked_for(tmp_path):
+def test_save_errors_name_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"save: cannot write '.*missing/x.npz': No such file"):
         tg.save({"a": 1}, tmp_path / "missing" / "x.npz")
     with pytest.raises(IsADirectoryError, match=r"save: '.*' is a folder; give the name of the file to write"):
@@ -163,7 +167,8 @@ def test_save_errors_name_the_path_asked_for(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_failing_rename_keeps_old_file_and_removes_temporary(tmp_path, monkeypatch):
+def test_failed_rename_keeps_old_file(tmp_path, monkeypatch):
+    """A failing rename keeps the old file and removes the temporary one."""
     path = tmp_path / "checkpoint.npz"
     save({"step": 1}, path)
 
@@ -178,7 +183,7 @@ def test_failing_rename_keeps_old_file_and_removes_temporary(tmp_path, monkeypat
     assert load(path) == {"step": 1}
 
 
-def test_overwrite_replaces_and_keeps_permissions(tmp_path):
+def test_overwrite_keeps_permissions(tmp_path):
     path = tmp_path / "checkpoint.npz"
     save({"step": 1}, path)
     os.chmod(path, 0o640)
@@ -188,7 +193,7 @@ def test_overwrite_replaces_and_keeps_permissions(tmp_path):
     assert os.listdir(tmp_path) == ["checkpoint.npz"]
 
 
-def test_new_file_permissions_follow_umask(tmp_path):
+def test_new_file_follows_umask(tmp_path):
     previous = os.umask(0o027)
     try:
         save({"step": 1}, tmp_path / "fresh.npz")
@@ -279,7 +284,8 @@ def test_malformed_manifest(tmp_path, manifest, arrays, message):
         load(path)
 
 
-def test_checkpoint_error_is_a_value_error_and_missing_file_is_file_not_found(tmp_path):
+def test_checkpoint_error_types(tmp_path):
+    """CheckpointError is a ValueError, and a missing file is FileNotFoundError."""
     assert issubclass(CheckpointError, ValueError)
     with pytest.raises(FileNotFoundError, match="no checkpoint at"):
         load(tmp_path / "absent.npz")
@@ -294,7 +300,7 @@ def test_zip_that_is_not_npz(tmp_path):
 
 
 # ---- a whole training run -------------------------------------------------------------------------------------
-def test_training_resumes_exactly_from_a_checkpoint(tmp_path):
+def test_training_resumes_exactly(tmp_path):
     """Model, optimiser, step and both RNG states saved mid-run: resuming equals never stopping, bit for bit.
 
     Dropout between the LSTM layers draws from nn's generator, so the run only matches if its state is restored.
@@ -381,7 +387,8 @@ def fuzz_outcomes(path, expected):
     return counts
 
 
-def test_every_bit_flip_and_truncation_of_a_small_checkpoint_is_refused_or_loads_exactly(tmp_path):
+def test_every_bit_flip_and_cut(tmp_path):
+    """Every bit flip and truncation of a small checkpoint is refused or loads exactly."""
     path = tmp_path / "small.npz"
     obj = {"w": np.arange(3, dtype=np.float32), "step": 3}
     save(obj, path)
@@ -392,7 +399,8 @@ def test_every_bit_flip_and_truncation_of_a_small_checkpoint_is_refused_or_loads
 
 
 @pytest.mark.slow
-def test_every_bit_flip_of_a_checkpoint_with_every_kind_of_entry(tmp_path):
+def test_every_bit_flip_of_every_kind(tmp_path):
+    """Every bit flip of a checkpoint holding every kind of entry is refused or loads exactly."""
     path = tmp_path / "rich.npz"
     obj = {"model": {"weight": np.linspace(0, 1, 6).reshape(2, 3), "mask": np.array([True, False]),
                      "name": np.array(["ab", "c"])},
@@ -427,7 +435,8 @@ def npy_bytes(array, header=None):
     return buffer.getvalue()
 
 
-def test_hostile_members_are_refused_before_anything_is_allocated(tmp_path):
+def test_hostile_members_refused_early(tmp_path):
+    """Hostile members are refused before anything is allocated."""
     ones = np.ones(4)
     cases = {
         "huge": (npy_bytes(ones, {"descr": "<f8", "fortran_order": False, "shape": (10**12, 10**6)}),
@@ -447,7 +456,8 @@ def test_hostile_members_are_refused_before_anything_is_allocated(tmp_path):
             load(path)
 
 
-def test_encrypted_compressed_duplicate_and_foreign_members_are_refused(tmp_path):
+def test_odd_members_are_refused(tmp_path):
+    """Encrypted, compressed, duplicate and foreign members are refused."""
     good = npy_bytes(np.ones(2))
     path = tmp_path / "encrypted.npz"
     zip_with_manifest(path, {"a": good})
@@ -489,7 +499,7 @@ def test_hostile_manifests_are_refused(tmp_path, manifest):
         load(path)
 
 
-def test_nesting_deeper_than_the_limit_is_refused_on_load(tmp_path):
+def test_load_refuses_deep_nesting(tmp_path):
     from tinygrad_rnn.serialization import MAX_DEPTH
     node = {"kind": "none"}
     for _ in range(MAX_DEPTH + 1):
@@ -500,7 +510,8 @@ def test_nesting_deeper_than_the_limit_is_refused_on_load(tmp_path):
         load(path)
 
 
-def test_load_of_a_folder_or_unreadable_file_is_an_os_error_naming_it(tmp_path):
+def test_load_os_errors_name_the_path(tmp_path):
+    """Loading a folder or an unreadable file is an OSError naming it."""
     with pytest.raises(IsADirectoryError, match=f"load: {tmp_path} is a folder"):
         load(tmp_path)
     if os.geteuid() != 0:  # root reads anything
@@ -512,7 +523,7 @@ def test_load_of_a_folder_or_unreadable_file_is_an_os_error_naming_it(tmp_path):
 
 
 # ---- what save refuses ---------------------------------------------------------------------------------------
-def test_cycles_are_refused_clearly(tmp_path):
+def test_cycles_are_refused(tmp_path):
     looped = []
     looped.append(looped)
     with pytest.raises(ValueError, match="save: the list at 0 contains itself .* a tree, not a cycle"):
@@ -524,7 +535,8 @@ def test_cycles_are_refused_clearly(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_an_object_used_twice_but_not_cyclic_is_saved_as_two_copies(tmp_path):
+def test_shared_object_saved_twice(tmp_path):
+    """An object used twice but not cyclic is saved as two copies."""
     shared = [np.ones(2), {"n": 1}]
     save({"a": shared, "b": [shared, shared]}, tmp_path / "shared.npz")
     loaded = load(tmp_path / "shared.npz")
@@ -532,7 +544,8 @@ def test_an_object_used_twice_but_not_cyclic_is_saved_as_two_copies(tmp_path):
     assert loaded["b"][0] is not loaded["b"][1]
 
 
-def test_deep_nesting_is_refused_clearly_up_to_the_limit_it_loads(tmp_path):
+def test_save_refuses_deep_nesting(tmp_path):
+    """Deep nesting is refused clearly; up to the limit it saves and loads."""
     from tinygrad_rnn.serialization import MAX_DEPTH
 
     def nested(depth):
@@ -549,14 +562,16 @@ def test_deep_nesting_is_refused_clearly_up_to_the_limit_it_loads(tmp_path):
     assert os.listdir(tmp_path) == ["deepest.npz"]
 
 
-def test_an_int_too_long_for_json_is_refused_clearly(tmp_path):
+def test_huge_int_is_refused(tmp_path):
+    """An int too long for JSON is refused clearly."""
     with pytest.raises(ValueError, match="save: cannot write the manifest: .*digits"):
         save({"n": 10**5000}, tmp_path / "n.npz")
     assert os.listdir(tmp_path) == []
 
 
 # ---- symbolic links -------------------------------------------------------------------------------------------
-def test_save_through_a_symlink_writes_its_target_and_keeps_the_link(tmp_path):
+def test_save_through_a_symlink(tmp_path):
+    """Saving through a symlink writes its target and keeps the link."""
     (tmp_path / "real").mkdir()
     target = tmp_path / "real" / "checkpoint.npz"
     save({"step": 1}, target)
@@ -571,14 +586,15 @@ def test_save_through_a_symlink_writes_its_target_and_keeps_the_link(tmp_path):
         "checkpoint.npz"]
 
 
-def test_save_through_a_dangling_symlink_creates_its_target(tmp_path):
+def test_save_through_a_dangling_symlink(tmp_path):
     link = tmp_path / "latest.npz"
     link.symlink_to(tmp_path / "new.npz")
     save({"step": 1}, link)
     assert link.is_symlink() and load(tmp_path / "new.npz") == {"step": 1}
 
 
-def test_save_through_a_symlink_loop_or_onto_a_linked_folder_is_refused(tmp_path):
+def test_symlink_loop_is_refused(tmp_path):
+    """Saving through a symlink loop or onto a linked folder is refused."""
     (tmp_path / "a").symlink_to(tmp_path / "b")
     (tmp_path / "b").symlink_to(tmp_path / "a")
     with pytest.raises(OSError, match="loop of symbolic links"):
@@ -622,7 +638,8 @@ def temporaries(folder):
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")
-def test_a_save_killed_midway_keeps_the_old_checkpoint_and_the_next_save_removes_its_file(tmp_path):
+def test_killed_save_keeps_old_file(tmp_path):
+    """A save killed midway keeps the old checkpoint, and the next save removes its temporary file."""
     path = tmp_path / "checkpoint.npz"
     save({"step": 1}, path)
     child = start_pausing_save(path)
@@ -638,7 +655,8 @@ def test_a_save_killed_midway_keeps_the_old_checkpoint_and_the_next_save_removes
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="temporary files are cleaned only where flock exists")
-def test_a_save_running_in_another_process_keeps_its_temporary_file(tmp_path):
+def test_running_save_keeps_its_temp(tmp_path):
+    """A save running in another process keeps its temporary file."""
     path = tmp_path / "checkpoint.npz"
     child = start_pausing_save(path)
     try:
@@ -654,7 +672,8 @@ def test_a_save_running_in_another_process_keeps_its_temporary_file(tmp_path):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="temporary files are cleaned only where flock exists")
-def test_only_unlocked_temporary_files_of_our_own_naming_are_removed(tmp_path):
+def test_only_our_stale_temps_removed(tmp_path):
+    """Only unlocked temporary files of our own naming are removed."""
     import fcntl
 
     ours = [".a.npz.tinygrad-rnn-save-abc_1234.tmp", ".other name.npz.tinygrad-rnn-save-zzzzzzzz.tmp"]

@@ -72,7 +72,7 @@ def check(case, expected):
 
 # ---- against PyTorch ------------------------------------------------------------------------------------------
 
-def test_the_fixture_was_made_from_this_table():
+def test_fixture_matches_the_table():
     assert sorted(key[:-len("/snippet")] for key in FIXTURE.files if key.endswith("/snippet")) == sorted(table.CASES)
     for case, snippet in table.CASES.items():
         assert str(FIXTURE[f"{case}/snippet"]) == snippet, f"{case}: run tests/fixtures/make_tensor_fixtures.py"
@@ -81,7 +81,7 @@ def test_the_fixture_was_made_from_this_table():
         np.testing.assert_array_equal(FIXTURE[f"input/{name}"], array)
 
 
-def test_every_method_of_the_issue_has_a_snippet():
+def test_every_method_has_a_snippet():
     snippets = " ".join(table.CASES.values())
     missing = [name for name in ISSUE_METHODS if f".{name}(" not in snippets and f"{name}(" not in snippets]
     assert not missing
@@ -143,19 +143,20 @@ REFUSALS = {
 }
 
 
-def test_every_refusal_of_pytorch_has_ours():
+def test_every_torch_refusal_has_ours():
     assert sorted(REFUSALS) == sorted(table.ERRORS)
 
 
 @pytest.mark.parametrize("case", sorted(table.ERRORS))
-def test_bad_input_is_refused_as_pytorch_refuses_it(case):
+def test_refused_as_pytorch_refuses(case):
     assert str(FIXTURE[f"error/{case}"])  # torch refused it too (its message is kept in the fixture)
     error, message = REFUSALS[case]
     with pytest.raises(error, match=message):
         table.run(tg, table.ERRORS[case], leaf)
 
 
-def test_an_out_of_range_dim_is_both_numpy_and_pytorch_kind_of_error():
+def test_bad_dim_error_kinds():
+    """An out-of-range dim raises an error of both numpy's kind and PyTorch's."""
     with pytest.raises(IndexError):  # PyTorch's kind
         tg.zeros(2, 3).unsqueeze(5)
     with pytest.raises(ValueError):  # numpy's kind, and what the older methods raised
@@ -196,21 +197,22 @@ def test_composite_passes_gradcheck(name):
     assert tg.gradcheck(function, inputs)
 
 
-def test_the_new_primitives_are_registered_with_samples():
+def test_new_primitives_have_samples():
     for name in ("abs", "expand"):
         assert tg.OPS[name].sample is not None
 
 
 # ---- what changed from numpy's meaning, and what stays -----------------------------------------------------------
 
-def test_size_is_pytorchs_method_and_numel_counts():
+def test_size_and_numel():
     x = tg.zeros(2, 3, 4)
     assert x.size() == (2, 3, 4) and isinstance(x.size(), tuple) and repr(x.size()) == "Size([2, 3, 4])"
     assert x.size(0) == 2 and x.size(-1) == 4 and x.numel() == 24 == x.size().numel()
     assert x.shape == (2, 3, 4) and x.data.size == 24  # numpy's own size, on the array, is untouched
 
 
-def test_positional_max_is_pytorchs_pair_and_axis_keeps_numpys_values():
+def test_max_dim_and_axis():
+    """max(dim) returns PyTorch's (values, indices) pair; max(axis=...) keeps numpy's values."""
     x = tg.tensor([[1.0, 5.0, 2.0], [7.0, 0.0, 3.0]])
     values, indices = x.max(1)
     np.testing.assert_array_equal(values.data, [5.0, 7.0])
@@ -222,7 +224,8 @@ def test_positional_max_is_pytorchs_pair_and_axis_keeps_numpys_values():
         x.max((0, 1))
 
 
-def test_view_shares_data_expand_copies_nothing_and_clone_copies():
+def test_view_expand_and_clone_memory():
+    """view shares the data, expand copies nothing and clone copies."""
     x = tg.randn(2, 3, generator=0)
     assert np.shares_memory(x.view(3, 2).data, x.data)
     expanded = tg.randn(3, 1, generator=0).expand(3, 1000)
@@ -232,14 +235,16 @@ def test_view_shares_data_expand_copies_nothing_and_clone_copies():
     np.testing.assert_array_equal(np.signbit(tg.tensor([-0.0]).clone().data), [True])  # exact, -0.0 too
 
 
-def test_view_refuses_a_dtype_and_reshape_still_copies_where_view_cannot():
+def test_view_refuses_a_dtype():
+    """view refuses a dtype, and reshape still copies where a view cannot."""
     x = tg.randn(2, 3, generator=0)
     with pytest.raises(TypeError, match=r"view: reinterpreting the data as another dtype"):
         x.view(np.int32)
     np.testing.assert_array_equal(x.T.reshape(-1).data, x.data.T.reshape(-1))
 
 
-def test_clamp_with_min_above_max_gives_max_everywhere_as_pytorch():
+def test_clamp_min_above_max():
+    """clamp with min above max gives max everywhere, as in PyTorch."""
     x = tg.tensor([[-2.0, 0.0, 3.0]], requires_grad=True)
     out = x.clamp(1.0, -1.0)
     np.testing.assert_array_equal(out.data, [[-1.0, -1.0, -1.0]])
@@ -247,13 +252,15 @@ def test_clamp_with_min_above_max_gives_max_everywhere_as_pytorch():
     np.testing.assert_array_equal(x.grad, [[0.0, 0.0, 0.0]])
 
 
-def test_clamp_passes_the_gradient_at_its_bounds_as_pytorch():
+def test_clamp_gradient_at_bounds():
+    """clamp passes the gradient at its bounds, as PyTorch does."""
     x = tg.tensor([-1.0, -0.5, 0.0, 0.5, 1.0], requires_grad=True)
     (x.clamp(-0.5, 0.5) * tg.tensor([1.0, 2.0, 3.0, 4.0, 5.0])).sum().backward()
     np.testing.assert_array_equal(x.grad, [0.0, 2.0, 3.0, 4.0, 0.0])
 
 
-def test_integer_tensors_meeting_floats_are_float32_as_pytorch():
+def test_int_with_float_is_float32():
+    """Integer tensors meeting Python floats become float32, as in PyTorch."""
     counts = tg.tensor([1, 2, 3])
     assert (counts + 0.5).dtype == np.float32 and (0.5 * counts).dtype == np.float32
     assert (counts / 2).dtype == np.float32 and (2 / counts).dtype == np.float32
@@ -265,7 +272,7 @@ def test_integer_tensors_meeting_floats_are_float32_as_pytorch():
     np.testing.assert_array_equal(weight.grad, [1.0, 2.0, 3.0])
 
 
-def test_abs_works_on_the_scalar_value_too():
+def test_abs_on_scalar_values():
     value = Value(-3.0)
     out = abs(value) * 2
     out.backward()
@@ -273,7 +280,7 @@ def test_abs_works_on_the_scalar_value_too():
     assert Value(4.0).sqrt().data == 2.0
 
 
-def test_top_level_manual_seed_makes_layers_repeatable():
+def test_manual_seed_repeats_layers():
     tg.manual_seed(5)
     first = nn.Linear(3, 2).weight.data.copy()
     tg.manual_seed(5)
@@ -281,7 +288,8 @@ def test_top_level_manual_seed_makes_layers_repeatable():
     assert "manual_seed" in tg.__all__ and tg.manual_seed is nn.manual_seed
 
 
-def test_likes_take_shape_and_dtype_and_randn_like_refuses_integers():
+def test_like_constructors():
+    """The *_like constructors take shape and dtype, and randn_like refuses integers."""
     x = tg.zeros(2, 3, dtype=np.float64)
     assert tg.ones_like(x).dtype == np.float64 and tg.zeros_like(x, dtype=np.int64).dtype == np.int64
     assert tg.randn_like(x, generator=1).shape == (2, 3)
@@ -291,7 +299,8 @@ def test_likes_take_shape_and_dtype_and_randn_like_refuses_integers():
         tg.randn_like(tg.tensor([1, 2]))
 
 
-def test_cross_entropy_by_gather_equals_the_library_loss():
+def test_gather_cross_entropy():
+    """Cross-entropy written with gather equals nn.functional.cross_entropy."""
     logits = tg.tensor(table.INPUTS["logits"], requires_grad=True)
     targets = tg.tensor(table.INPUTS["targets"])
     by_gather = -logits.log_softmax(-1).gather(1, targets.unsqueeze(1)).mean()

@@ -42,14 +42,13 @@ class Node:
     shape: tuple[int, ...]
     is_context = False
     """False: a leaf is its own vertex of the graph (an op context says True)."""
-    op_output: ClassVar[tuple[type[Node], bool]]
-    """What an op on this node makes: (the kind of node, whether its context keeps it as `ctx.output`)."""
+    op_output: ClassVar[type[Node]]
+    """The kind of node an op on this one makes."""
 
     def _from_op(self, data: Any, ctx: Context | None = None) -> Any:
         """An op's output as a node of this one's `op_output` kind, without copying `data`. With `ctx` (recorded)
         the context is its vertex in the graph; without, it is a new leaf that needs no gradient."""
-        kind, keeps_outputs = self.op_output
-        out = object.__new__(kind)
+        out = object.__new__(self.op_output)
         out.data = data
         out._ctx = ctx
         out.name = None
@@ -59,8 +58,6 @@ class Node:
             out._grad = out._pending = out._hooks = None
         else:
             out.requires_grad = True
-            if keeps_outputs:
-                ctx.output = out
         return out
 
     @property
@@ -270,8 +267,13 @@ def _run_backward(order: list[Any], retain_graph: bool, retain_grads: bool) -> N
                 parent_grad.check(shape, node)
                 if anomaly:
                     parent_grad = fit_gradient(node, parent, parent_grad, anomaly)
-            elif anomaly or getattr(parent_grad, "shape", None) != shape:
-                parent_grad = fit_gradient(node, parent, parent_grad, anomaly)
+            else:
+                try:
+                    misfit = anomaly or parent_grad.shape != shape
+                except AttributeError:  # not an array: fit_gradient names what it is
+                    misfit = True
+                if misfit:
+                    parent_grad = fit_gradient(node, parent, parent_grad, anomaly)
             pending = parent._pending
             if pending is None:
                 parent._pending = parent_grad

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import higher_order
-from .graph import Node, backward
+from .graph import Context, Node, backward
 from .operators import Arithmetic
 from .versions import next_sequence_number
 
@@ -59,11 +59,19 @@ class Value(Arithmetic):
         """Forget the accumulated gradient."""
         self.grad = None
 
+    def _from_op(self, data: Any, ctx: Context | None = None) -> Value:
+        """As Node's, and a recorded Value stays on its context: a Value graph keeps every value, to be drawn
+        micrograd-style."""
+        out = Node._from_op(self, data, ctx)
+        if ctx is not None:
+            ctx.output = out
+        return out
+
     def _other(self, other: Any) -> Value:
         return other if isinstance(other, Value) else Value(other, requires_grad=False)
 
 
-Value.op_output = (Value, True)  # a Value graph keeps every value, to be drawn micrograd-style
+Value.op_output = Value
 
 
 def _is_real(data: Any) -> bool:

@@ -373,7 +373,7 @@ class Tensor(Shaping, InPlace, Arithmetic):
         return ops.Where.apply(value, self, condition=mask)
 
 
-Tensor.op_output = (Tensor, False)  # ops on a Parameter make Tensors too
+Tensor.op_output = Tensor  # ops on a Parameter make Tensors too
 
 Axes = int | tuple[int, ...] | list[int] | None
 

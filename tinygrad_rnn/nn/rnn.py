@@ -233,17 +233,18 @@ class _Projections:
             return self.input
         return self.input[_step_index(self.time_axis, slice(start, stop))]
 
-    def at(self, timestep: int) -> tuple[Tensor, ...]:
+    def at(self, timestep: int) -> list[Tensor]:
         """The projections of `timestep` (run inside its step's scope)."""
         if not self.start <= timestep < self.stop:
             with scope("input"):
                 self._make(timestep)
-        offset = timestep - self.start
-        index = offset if self.time_axis == 0 else (slice(None), offset)
-        parts = self.parts
-        if len(parts) == 1:  # (a step runs this: no comprehension for the common case)
-            return (GetItem.apply(parts[0], index=index),)
-        return tuple([GetItem.apply(part, index=index) for part in parts])
+        index = timestep - self.start
+        if self.time_axis:
+            index = (slice(None), index)
+        selected = []
+        for part in self.parts:
+            selected.append(GetItem.apply(part, index=index))
+        return selected
 
 
 class _PackedProjections(_Projections):
@@ -261,13 +262,13 @@ class _PackedProjections(_Projections):
             return self.input
         return self.input[self.offsets[start]:self.offsets[stop]]
 
-    def at(self, timestep: int) -> tuple[Tensor, ...]:
+    def at(self, timestep: int) -> list[Tensor]:
         if not self.start <= timestep < self.stop:
             with scope("input"):
                 self._make(timestep)
         first = self.offsets[self.start]
         index = slice(self.offsets[timestep] - first, self.offsets[timestep + 1] - first)
-        return tuple([GetItem.apply(part, index=index) for part in self.parts])
+        return [GetItem.apply(part, index=index) for part in self.parts]
 
 
 def _projections(input: Tensor, time_axis: int, steps: range, outputs: int, project_chunk: Any,
