@@ -181,7 +181,9 @@ def check_cell(browser, loss, layer, t):
     assert checked > len(ops) + 10
 
 
-def test_a_clicked_step_shows_its_cell_with_the_engines_gradients(browser, tmp_path):
+def test_clicked_step_shows_its_cell(browser, tmp_path):
+    """A clicked step, a slider step inside the elided run and the run itself show their cell, every number the
+    engine's."""
     nn.manual_seed(0)
     model = nn.LSTM(2, 3, dtype=np.float64)
     with tg.keep_values():
@@ -217,7 +219,9 @@ def test_a_clicked_step_shows_its_cell_with_the_engines_gradients(browser, tmp_p
     assert "t=5's inside is not in this page" in note and "7 of 12 steps" in note and "expand_steps" in note
 
 
-def test_charts_keep_one_range_over_training_and_steps_show_their_labels(browser, tmp_path):
+def test_charts_and_step_labels(browser, tmp_path):
+    """The charts keep one y-range across the training slider (the loss on a log scale past a decade); steps show
+    their labels."""
     from selenium.webdriver.common.by import By
 
     nn.manual_seed(0)

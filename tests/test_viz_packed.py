@@ -57,7 +57,8 @@ def alone(model, cell, sequence, weights_h, weights_out):
 
 @needs_dot
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_each_step_and_each_sequence_end_hold_what_the_sequences_alone_give(cell, tmp_path):
+def test_packed_matches_each_sequence_alone(cell, tmp_path):
+    """Each step's norms and each sequence's end (its h_n's gradient): what the sequences give run alone."""
     model = model_of(cell)
     rng = np.random.default_rng(2)
     sequences = [rng.standard_normal((length, 2)) for length in LENGTHS]
@@ -101,7 +102,8 @@ def ends_of(text: str) -> dict[int, str]:
     return found
 
 
-def test_a_batch_given_sorted_is_in_its_own_order_and_without_h_n_lengths_alone_are_known():
+def test_sorted_batch_and_no_h_n():
+    """A batch given sorted is in its own order; without h_n in the graph, lengths alone are known."""
     model = model_of("gru")
     rng = np.random.default_rng(3)
     sequences = [tg.Tensor(rng.standard_normal((length, 2))) for length in (4, 2, 1)]
@@ -116,7 +118,8 @@ def test_a_batch_given_sorted_is_in_its_own_order_and_without_h_n_lengths_alone_
 
 
 @needs_dot
-def test_stacked_bidirectional_packed_rows_keep_their_order_and_reverse_rows_start_each_sequence():
+def test_stacked_bidirectional_packed_rows():
+    """Stacked bidirectional packed rows keep their order; reverse rows start each sequence where it ends."""
     model = model_of("lstm", num_layers=2, bidirectional=True)
     rng = np.random.default_rng(4)
     sequences = [tg.Tensor(rng.standard_normal((length, 2))) for length in (3, 6, 2, 2)]
@@ -135,7 +138,8 @@ def test_stacked_bidirectional_packed_rows_keep_their_order_and_reverse_rows_sta
     assert "final states h_n (each sequence's at its last step)" in text
 
 
-def test_sequences_ending_inside_an_elided_run_are_listed_on_it_and_an_expanded_step_says_who_ends():
+def test_ends_in_elided_and_expanded_pictures():
+    """Sequences ending inside an elided run are listed on it; an expanded step's cluster says who ends there."""
     model = model_of("rnn")
     rng = np.random.default_rng(5)
     lengths = [30, 12, 20, 2]

@@ -193,7 +193,9 @@ def row_order(text: str) -> list[str]:
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("steps", [4, 30, pytest.param(200, marks=pytest.mark.slow),
                                    pytest.param(1000, marks=pytest.mark.slow)])
-def test_stacked_bidirectional_rows_read_layer_0_at_the_bottom_its_reverse_above_it(cell, steps):
+def test_bidirectional_row_order(cell, steps):
+    """Stacked bidirectional rows read layer 0 at the bottom, its reverse above it, then layer 1's junction, layer
+    1, its reverse."""
     for loss_of in (lambda output: (output[-1] ** 2).mean(), lambda output: ((output - 0.5) ** 2).mean()):
         nn.manual_seed(0)
         model = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](2, 3, num_layers=2, bidirectional=True,
@@ -207,7 +209,8 @@ def test_stacked_bidirectional_rows_read_layer_0_at_the_bottom_its_reverse_above
 
 @needs_dot
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_three_stacked_layers_have_their_own_junctions_between_their_rows(bidirectional):
+def test_three_layers_have_junction_rows(bidirectional):
+    """Three stacked layers have their own junctions between their rows."""
     nn.manual_seed(0)
     model = nn.GRU(2, 3, num_layers=3, bidirectional=bidirectional, dtype=np.float64)
     output, _ = model(tg.Tensor(np.random.default_rng(1).standard_normal((5, 1, 2))))
@@ -323,7 +326,8 @@ def test_bad_input_to_the_page_is_named_and_nothing_is_written(tmp_path):
 
 
 @needs_dot
-def test_step_labels_are_in_the_data_and_on_each_step(tmp_path):
+def test_step_labels_in_the_page(tmp_path):
+    """step_labels are in the page's data and on each drawn step."""
     loss, _, params = model_loss("gru", steps=9)
     labels = list("a b\ncdefg")[:9]
     page = Page(open(viz.to_html(loss, tmp_path / "page.html", params=params, step_labels=labels),
