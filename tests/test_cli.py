@@ -21,7 +21,7 @@ def run_module(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_graph_writes_dot_text_for_each_cell(tmp_path, cell, capsys):
+def test_graph_writes_dot_per_cell(tmp_path, cell, capsys):
     out = tmp_path / f"{cell}.dot"
     assert cli.main(["graph", "--cell", cell, "--steps", "3", "--out", str(out)]) == 0
     text = out.read_text()
@@ -31,14 +31,16 @@ def test_graph_writes_dot_text_for_each_cell(tmp_path, cell, capsys):
 
 
 @needs_dot
-def test_graph_renders_svg_through_python_dash_m(tmp_path):
+def test_graph_svg_via_python_m(tmp_path):
+    """graph renders an SVG through python -m tinygrad_rnn."""
     out = tmp_path / "bptt.svg"
     result = run_module("graph", "--cell", "lstm", "--steps", "4", "--radius", "0.5", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert b"<svg" in out.read_bytes()
 
 
-def test_graph_long_sequence_is_elided_automatically(tmp_path):
+def test_graph_elides_long_sequences(tmp_path):
+    """graph elides a long sequence automatically."""
     out = tmp_path / "long.dot"
     assert cli.main(["graph", "--cell", "lstm", "--steps", "60", "--collapse", "--out", str(out)]) == 0
     text = out.read_text()
@@ -49,7 +51,8 @@ def test_graph_long_sequence_is_elided_automatically(tmp_path):
 
 @pytest.mark.parametrize("radius", [0.5, 1.5])
 @pytest.mark.parametrize("cell,gates", [("rnn", 1), ("lstm", 4), ("gru", 3)])
-def test_radius_sets_every_gate_block_to_a_scaled_orthogonal_matrix(radius, cell, gates):
+def test_radius_scales_orthogonal_blocks(radius, cell, gates):
+    """--radius sets every gate block to a scaled orthogonal matrix."""
     loss, params = cli.graph.unrolled_loss(cell, 2, 4, 2, radius, "last", seed=3)
     weight_hh = params[f"{cell}.weight_hh_l0"].data
     assert weight_hh.shape == (gates * 4, 4)
@@ -59,7 +62,8 @@ def test_radius_sets_every_gate_block_to_a_scaled_orthogonal_matrix(radius, cell
     assert params[f"{cell}.weight_hh_l0"].grad is not None and loss.requires_grad
 
 
-def test_smaller_radius_means_a_weaker_gradient_at_the_first_step(tmp_path):
+def test_smaller_radius_weaker_gradient(tmp_path):
+    """A smaller radius means a weaker gradient at the first step."""
     norms = []
     for radius in (0.3, 1.5):
         out = tmp_path / f"r{radius}.dot"
@@ -86,7 +90,8 @@ def test_smaller_radius_means_a_weaker_gradient_at_the_first_step(tmp_path):
     (["graph", "--max-steps", "1"], "--max-steps: expected 0 (keep all) or at least 2"),
     (["demo", "no_such_demo"], "unknown demo 'no_such_demo'; available: "),
 ])
-def test_bad_arguments_are_one_line_and_exit_2(argv, fragment, capsys):
+def test_bad_arguments_exit_2(argv, fragment, capsys):
+    """Bad arguments are one line and exit 2."""
     with pytest.raises(SystemExit) as exit_info:
         cli.main(argv)
     assert exit_info.value.code == 2
@@ -98,13 +103,15 @@ def test_bad_arguments_are_one_line_and_exit_2(argv, fragment, capsys):
     (["graph", "--out", "no/such/folder/x.svg"], "does not exist"),
     (["demo"], "which demo? available: "),
 ])
-def test_bad_requests_are_one_line_and_exit_1(argv, fragment, capsys):
+def test_bad_requests_exit_1(argv, fragment, capsys):
+    """Bad requests are one line and exit 1."""
     assert cli.main(argv) == 1
     err = capsys.readouterr().err
     assert fragment in err and err.count("\n") == 1
 
 
-def test_missing_dot_is_one_line_saying_how_to_install(tmp_path):
+def test_missing_dot_is_one_line(tmp_path):
+    """A missing dot is one line saying how to install it."""
     env = dict(os.environ, PATH=str(tmp_path))
     result = run_module("graph", "--out", str(tmp_path / "x.svg"), env=env)
     assert result.returncode == 1
@@ -113,7 +120,8 @@ def test_missing_dot_is_one_line_saying_how_to_install(tmp_path):
 
 
 @needs_dot
-def test_graph_keeps_an_existing_gv_file_beside_the_picture(tmp_path):
+def test_graph_keeps_an_existing_gv(tmp_path):
+    """graph keeps an existing .gv file beside the picture."""
     (tmp_path / "mine.gv").write_text("my notes\n")
     result = run_module("graph", "--out", str(tmp_path / "mine.svg"))
     assert result.returncode == 0, result.stderr
@@ -122,7 +130,8 @@ def test_graph_keeps_an_existing_gv_file_beside_the_picture(tmp_path):
 
 
 @needs_dot
-def test_graph_onto_a_folder_is_one_line_naming_it_and_leaves_no_stray_file(tmp_path):
+def test_graph_onto_a_folder(tmp_path):
+    """graph onto a folder is one line naming it, and leaves no stray file."""
     (tmp_path / "dir.svg").mkdir()
     result = run_module("graph", "--out", str(tmp_path / "dir.svg"))
     assert result.returncode == 1
@@ -132,7 +141,8 @@ def test_graph_onto_a_folder_is_one_line_naming_it_and_leaves_no_stray_file(tmp_
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="the stand-in dot is a shell script")
-def test_graph_with_a_failing_dot_is_one_line_with_dots_message(tmp_path, monkeypatch, capsys):
+def test_graph_with_a_failing_dot(tmp_path, monkeypatch, capsys):
+    """graph with a failing dot is one line with dot's message."""
     folder = tmp_path / "bin"
     folder.mkdir()
     (folder / "dot").write_text("#!/bin/sh\necho 'Error: <stdin>: syntax error in line 3' >&2\nexit 1\n")
@@ -145,7 +155,8 @@ def test_graph_with_a_failing_dot_is_one_line_with_dots_message(tmp_path, monkey
     assert [path.name for path in tmp_path.iterdir()] == ["bin"]
 
 
-def test_demo_runs_the_named_script_with_the_remaining_arguments(tmp_path):
+def test_demo_runs_the_named_script(tmp_path):
+    """demo runs the named script with the remaining arguments."""
     (tmp_path / "echo.py").write_text("import sys\nprint(sys.argv[1:])\nsys.exit(3)\n")
     (tmp_path / "_private.py").write_text("")
     assert cli.demo.available_demos(tmp_path) == ["echo"]
@@ -155,12 +166,14 @@ def test_demo_runs_the_named_script_with_the_remaining_arguments(tmp_path):
     assert result.returncode == 3 and result.stdout.strip() == "['--smoke', '-x', '1']"
 
 
-def test_demo_without_a_demos_folder_says_so(tmp_path):
+def test_demo_needs_a_demos_folder(tmp_path):
+    """demo without a demos folder says so."""
     with pytest.raises(cli.arguments.CommandError, match="no demos folder"):
         cli.demo.demo_command("char_rnn", [], tmp_path / "missing")
 
 
-def test_demo_passes_arguments_through_argparse():
+def test_demo_passes_arguments_on():
+    """demo passes its arguments through argparse."""
     args = cli.build_parser().parse_args(["demo", "char_rnn", "--smoke", "--cell", "lstm"])
     assert args.name == "char_rnn" and args.args == ["--smoke", "--cell", "lstm"]
 
@@ -183,7 +196,8 @@ def cli_table():
 
 
 @pytest.mark.parametrize("prefix,name,argvs", cli_table(), ids=lambda value: value if isinstance(value, str) else "")
-def test_every_argument_refuses_hostile_values_with_one_line_and_exit_2(prefix, name, argvs, capsys):
+def test_hostile_values_are_refused(prefix, name, argvs, capsys):
+    """Every argument refuses hostile values with one line and exit 2."""
     problems = []
     for argv in argvs:
         with pytest.raises(SystemExit) as exit_info:
@@ -196,7 +210,8 @@ def test_every_argument_refuses_hostile_values_with_one_line_and_exit_2(prefix, 
     assert not problems, problems[:3]
 
 
-def test_the_table_covers_every_argument_of_every_subcommand():
+def test_table_covers_every_argument():
+    """The table covers every argument of every subcommand."""
     rows = cli_table()
     subcommands = cli.build_parser()._actions[-1].choices  # argparse keeps no public list of its arguments
     for command, subparser in subcommands.items():
@@ -214,14 +229,16 @@ def test_the_table_covers_every_argument_of_every_subcommand():
     (["graph", "--steps", "\u0663"], "argument --steps: expected a whole number, got '\u0663'"),
     (["demo", "\x1b[2J"], "unknown demo '\\x1b[2J'"),
 ])
-def test_the_real_command_prints_one_line_without_traceback(argv, fragment):
+def test_real_command_prints_one_line(argv, fragment):
+    """The real command prints one line, without a traceback."""
     result = run_module(*argv)
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert fragment in result.stderr and result.stdout == ""
 
 
-def test_argument_errors_escape_control_characters_and_shorten_long_values(capsys):
+def test_errors_escape_and_shorten(capsys):
+    """Argument errors escape control characters and shorten long values."""
     for argv, fragment in [(["graph", "--bogus\nline\r"], "unrecognized arguments: --bogus\\nline\\r (see"),
                            (["graph", "--hidden=" + "7" * 200], "got '777777777777777777777777777777'... (200 "
                                                                "characters)")]:
@@ -231,7 +248,7 @@ def test_argument_errors_escape_control_characters_and_shorten_long_values(capsy
         assert err.count("\n") == 1 and fragment in err, err
 
 
-def test_number_types_accept_their_boundaries():
+def test_number_types_accept_boundaries():
     from tinygrad_rnn.cli.arguments import comma_list, finite, nonnegative, positive
 
     assert positive(int, 1024)("1024") == 1024 and positive(int)("1") == 1 and nonnegative(int)("0") == 0

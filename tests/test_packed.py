@@ -238,7 +238,8 @@ def test_each_sequence_as_if_run_alone(mode, lengths, bidirectional, num_layers,
 
 
 @pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
-def test_equal_lengths_give_what_the_padded_batch_gives(mode):
+def test_equal_lengths_match_padded(mode):
+    """Equal lengths give what the padded batch gives."""
     layer = getattr(nn, mode)(3, 4, num_layers=2, bidirectional=True, dtype=np.float64)
     inputs = np.random.default_rng(1).standard_normal((5, 3, 3))
     output, finals = layer(tg.Tensor(inputs))

@@ -83,7 +83,8 @@ def step_clusters(dot: str) -> list[str]:
     return re.findall(r'label="(t=\d+)" style', dot)
 
 
-def test_one_cluster_per_time_step_nested_in_the_layer():
+def test_step_clusters_nest_in_the_layer():
+    """One cluster per time step, nested in the layer's cluster."""
     loss, params, _ = hand_rnn(steps=5)
     dot = expanded_dot(loss, params=params)
     assert step_clusters(dot) == [f"t={t}" for t in range(5)]
@@ -94,7 +95,8 @@ def test_one_cluster_per_time_step_nested_in_the_layer():
 
 
 @pytest.mark.parametrize("steps", [1, 3, 6])
-def test_a_shared_parameter_is_one_node_outside_the_clusters_with_an_edge_into_every_step(steps):
+def test_shared_parameter_is_one_node(steps):
+    """A shared parameter is one node outside the clusters, with an edge into every step."""
     loss, params, _ = hand_rnn(steps=steps)
     dot = expanded_dot(loss, params=params)
     nodes, edges = parse(dot)
@@ -107,7 +109,8 @@ def test_a_shared_parameter_is_one_node_outside_the_clusters_with_an_edge_into_e
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_nn_layers_draw_weight_hh_once_with_an_edge_into_every_step(cell):
+def test_nn_layers_draw_weight_hh_once(cell):
+    """nn layers draw weight_hh once, with an edge into every step."""
     loss, params = _nn_loss(cell, steps=4)
     nodes, edges = parse(expanded_dot(loss, params=params))
     ids = [node for node, (label, _) in nodes.items() if label.startswith(f"{cell}.weight_hh_l0")]
@@ -125,7 +128,8 @@ def _nn_loss(cell: str, steps: int, hidden: int = 3):
     return loss, {f"{cell}.{name}": p for name, p in model.named_parameters()}
 
 
-def test_hidden_state_norms_and_per_step_weight_gradients_match_numpy_bptt():
+def test_norms_match_numpy_bptt():
+    """Hidden-state norms and per-step weight gradients match a numpy BPTT."""
     loss, params, reference = hand_rnn(steps=5)
     grads_h, contributions = numpy_bptt(*reference)
     nodes, edges = parse(expanded_dot(loss, params=params, grad_labels=True))
@@ -140,7 +144,8 @@ def test_hidden_state_norms_and_per_step_weight_gradients_match_numpy_bptt():
     assert [attribute(attrs, "style") for tail, _, attrs in edges if tail == weight_hh][0] == "dashed"  # h_0 = 0
 
 
-def test_edge_width_is_monotone_in_the_gradient_norm():
+def test_width_is_monotone_in_the_norm():
+    """Edge width is monotone in the gradient norm."""
     loss, params, _ = hand_rnn(steps=6, radius=0.6)
     _, edges = parse(expanded_dot(loss, params=params, grad_labels=True))
     pairs = sorted((float(attribute(a, "label")), float(attribute(a, "penwidth"))) for _, _, a in edges
@@ -152,7 +157,8 @@ def test_edge_width_is_monotone_in_the_gradient_norm():
     assert pairs[-1][1] == pytest.approx(viz.MAX_WIDTH)
 
 
-def test_the_hidden_path_fades_back_through_time_when_the_radius_is_small():
+def test_hidden_path_fades_back_in_time():
+    """The hidden path fades back through time when the radius is small."""
     loss, params, _ = hand_rnn(steps=6, radius=0.3)
     nodes, edges = parse(expanded_dot(loss, params=params))
     red = [(tail, head, float(attribute(a, "penwidth"))) for tail, head, a in edges
@@ -175,7 +181,8 @@ def test_same_input_same_bytes():
     assert viz.draw(first, params=params, **EXPANDED).source == text
 
 
-def test_collapse_draws_one_node_per_step_with_the_gradient_entering_it():
+def test_collapse_draws_one_node_per_step():
+    """collapse draws one node per step, with the gradient entering it."""
     loss, params, reference = hand_rnn(steps=5)
     grads_h, _ = numpy_bptt(*reference)
     nodes, edges = parse(expanded_dot(loss, params=params, collapse="timestep"))
@@ -197,7 +204,8 @@ def test_collapse_draws_one_node_per_step_with_the_gradient_entering_it():
 
 
 @pytest.mark.parametrize("steps,keep", [(10, 4), (9, 3), (12, 2)])
-def test_max_steps_keeps_the_first_and_last_steps_and_counts_the_elided(steps, keep):
+def test_max_steps_elides_the_middle(steps, keep):
+    """max_steps keeps the first and last steps and counts the elided ones."""
     loss, params, _ = hand_rnn(steps=steps)
     first, last = keep - keep // 2, keep // 2
     kept = [f"t={t}" for t in list(range(first)) + list(range(steps - last, steps))]
@@ -213,12 +221,14 @@ def test_max_steps_keeps_the_first_and_last_steps_and_counts_the_elided(steps, k
     assert (elided, step_ids[first]) in {(t, h) for t, h, _ in edges}
 
 
-def test_max_steps_with_fewer_steps_elides_nothing():
+def test_few_steps_elide_nothing():
+    """max_steps with fewer steps than it elides nothing."""
     loss, params, _ = hand_rnn(steps=3)
     assert expanded_dot(loss, params=params, max_steps=4) == expanded_dot(loss, params=params)
 
 
-def test_many_steps_read_from_one_node_share_one_labelled_edge():
+def test_fan_out_shares_one_edge():
+    """Many steps read from one node share one labelled edge."""
     loss, params, _ = hand_rnn(steps=viz.MAX_FAN + 4)
     nodes, edges = parse(expanded_dot(loss, params=params, collapse="timestep"))
     weight_hh = next(node for node, (label, _) in nodes.items() if label.startswith("weight_hh"))
@@ -230,7 +240,8 @@ def test_many_steps_read_from_one_node_share_one_labelled_edge():
     assert f"into each of {viz.MAX_FAN + 4} steps" in out  # expanded too, past MAX_FAN steps
 
 
-def test_a_fan_counts_the_steps_of_an_elided_run_too():
+def test_fan_counts_elided_steps():
+    """A fan counts the steps of an elided run too."""
     loss, params = _nn_loss("lstm", steps=9)  # drawn: 3 steps, a run of 3, 3 steps
     dot = viz.to_dot(loss, params=params)
     assert "... 3 steps ..." in dot
@@ -238,13 +249,15 @@ def test_a_fan_counts_the_steps_of_an_elided_run_too():
     assert "of 7 steps" not in dot
 
 
-def test_lstm_hidden_and_cell_state_are_both_highlighted():
+def test_lstm_h_and_c_are_highlighted():
+    """LSTM hidden and cell state are both highlighted."""
     loss, params = _nn_loss("lstm", steps=3)
     nodes, _ = parse(expanded_dot(loss, params=params))
     assert sum("a50f15" in attrs for _, attrs in nodes.values()) == 2 * (3 + 1)  # (h, c) at t = 0..3
 
 
-def test_without_highlight_or_gradients_there_is_no_red_and_no_width():
+def test_plain_picture_has_no_red_or_width():
+    """Without highlight or gradients there is no red and no width."""
     loss, params, _ = hand_rnn(steps=3)
     dot = expanded_dot(loss, params=params, highlight=None, show_grad=False)
     assert "a50f15" not in dot and "penwidth=" not in dot.split("subgraph cluster_legend")[0].split("->", 1)[1]
@@ -292,7 +305,8 @@ def _labelled_norms(dot: str) -> list[tuple[str, str, float]]:
             if attribute(attrs, "label") not in (None, "")]
 
 
-def test_drawing_before_backward_shows_the_true_gradients_and_leaves_grad_alone():
+def test_draw_before_backward():
+    """Drawing before backward shows the true gradients and leaves grad alone."""
     loss, params, _ = hand_rnn(steps=4, retain_graph=True)  # reference: the engine's own retained gradients
     reference = expanded_dot(loss, params=params, grad_labels=True)
     fresh, fresh_params, _ = hand_rnn(steps=4, backward=False)
@@ -304,7 +318,8 @@ def test_drawing_before_backward_shows_the_true_gradients_and_leaves_grad_alone(
     assert expanded_dot(fresh, params=fresh_params, grad_labels=True) == reference  # and after it: the same
 
 
-def test_after_a_plain_backward_drawing_gradients_is_a_clear_error():
+def test_draw_after_plain_backward_errors():
+    """After a plain backward, drawing gradients is a clear error."""
     loss, params, _ = hand_rnn(steps=3, retain_graph=False)
     for draw_it in (viz.to_dot, viz.draw):
         with pytest.raises(viz.GradientsUnavailableError, match=r"retain_graph=True.*show_grad=False"):
@@ -313,7 +328,8 @@ def test_after_a_plain_backward_drawing_gradients_is_a_clear_error():
     assert "t=2" in structure and "||grad||" not in structure and "||dL/dh||" not in structure
 
 
-def test_edges_equal_what_each_op_sends_back_from_its_own_backward():
+def test_edges_equal_op_backwards():
+    """Edges equal what each op sends back from its own backward."""
     loss, params, _ = hand_rnn(steps=3)
     weight_hh = params["weight_hh"]
     nodes, edges = parse(expanded_dot(loss, params=params, grad_labels=True))
@@ -325,14 +341,15 @@ def test_edges_equal_what_each_op_sends_back_from_its_own_backward():
     np.testing.assert_allclose(sent, [float(f"{value:.3g}") for value in expected], rtol=1e-12, atol=0)
 
 
-def test_importing_the_package_does_not_import_the_renderer():
+def test_import_skips_the_renderer():
+    """Importing the package does not import the renderer."""
     code = "import sys, tinygrad_rnn; print(sorted(m for m in ('graphviz', 'matplotlib', 'tinygrad_rnn.viz') " \
            "if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 
 
-def test_missing_dot_gives_install_instructions(tmp_path, monkeypatch):
+def test_missing_dot_says_how_to_install(tmp_path, monkeypatch):
     loss, params, _ = hand_rnn(steps=2)
     monkeypatch.setenv("PATH", str(tmp_path))
     assert expanded_dot(loss, params=params).startswith("digraph")
@@ -362,7 +379,8 @@ def test_render_a_value_graph(tmp_path):
 
 @needs_dot
 @pytest.mark.parametrize("fmt", ["svg", "png"])
-def test_render_writes_only_the_picture_and_keeps_a_gv_file_beside_it(tmp_path, fmt):
+def test_render_keeps_a_gv_beside_it(tmp_path, fmt):
+    """render writes only the picture and keeps a .gv file beside it."""
     loss, params, _ = hand_rnn(steps=2)
     (tmp_path / "graph.gv").write_text("my notes\n")
     viz.render(loss, tmp_path / f"graph.{fmt}", params=params)
@@ -371,7 +389,8 @@ def test_render_writes_only_the_picture_and_keeps_a_gv_file_beside_it(tmp_path, 
 
 
 @needs_dot
-def test_render_onto_a_folder_names_it_and_leaves_no_stray_file(tmp_path):
+def test_render_onto_a_folder(tmp_path):
+    """Rendering onto a folder names it and leaves no stray file."""
     loss, params, _ = hand_rnn(steps=2)
     (tmp_path / "graph.svg").mkdir()
     with pytest.raises(OSError, match="graph.svg"):
@@ -390,7 +409,8 @@ def failing_dot(folder, message: str):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="the stand-in dot is a shell script")
-def test_a_failing_dot_is_a_render_error_naming_the_path_and_writes_nothing(tmp_path, monkeypatch):
+def test_failing_dot_is_a_render_error(tmp_path, monkeypatch):
+    """A failing dot is a RenderError naming the path, and writes nothing."""
     monkeypatch.setenv("PATH", str(failing_dot(tmp_path / "bin", "Error: <stdin>: syntax error in line 3")))
     loss, params, _ = hand_rnn(steps=2)
     with pytest.raises(viz.RenderError, match=r"graph\.svg.*Error: <stdin>: syntax error in line 3"):
@@ -408,7 +428,8 @@ def test_a_long_lstm_renders_when_elided(tmp_path):
 
 
 @pytest.mark.parametrize("cell,states", [("RNN", 1), ("LSTM", 2), ("GRU", 1)])
-def test_hidden_states_of_stacked_and_reverse_layers(cell, states):
+def test_stacked_and_reverse_layers(cell, states):
+    """The hidden states of stacked and reverse layers."""
     nn.manual_seed(0)
     model = getattr(nn, cell)(2, 3, num_layers=2, bidirectional=True, dtype=np.float64)
     output, _ = model(tg.Tensor(np.random.default_rng(0).standard_normal((4, 1, 2))))
@@ -422,7 +443,8 @@ def test_hidden_states_of_stacked_and_reverse_layers(cell, states):
     assert dot.count('color="#a50f15" penwidth=1.4') == states * 4 * (4 + 1)  # per layer and direction: h_0..h_4
 
 
-def test_value_graph_edges_carry_what_each_op_sends_back():
+def test_value_edges_carry_op_backwards():
+    """A Value graph's edges carry what each op sends back."""
     a, b = Value(2.0), Value(-3.0)
     a.name, b.name = "a", "b"
     out = (a * b + a).tanh()  # a is read twice: its gradient is the sum of what mul and add send back
@@ -436,7 +458,8 @@ def test_value_graph_edges_carry_what_each_op_sends_back():
 
 
 @pytest.mark.parametrize("keep", [False, True])
-def test_intermediate_values_are_drawn_when_the_graph_kept_them(keep):
+def test_kept_values_are_drawn(keep):
+    """Intermediate values are drawn when the graph kept them."""
     x = tg.Tensor(np.array([0.5, -1.0]), requires_grad=True)
     with tg.keep_values() if keep else tg.enable_grad():
         hidden = (x * 2.0).tanh()
@@ -450,7 +473,8 @@ def test_intermediate_values_are_drawn_when_the_graph_kept_them(keep):
     assert ("(2,)" in labels) is not keep  # the shape, from the context, is all that is left otherwise
 
 
-def test_the_width_scale_spans_at_most_max_decades_below_the_largest_gradient():
+def test_width_scale_spans_max_decades():
+    """The width scale spans at most MAX_DECADES below the largest gradient."""
     from tinygrad_rnn.viz.dot import MAX_DECADES, Scale
 
     scale = Scale([1e-140, 1e-3, 10.0], None)
@@ -461,7 +485,8 @@ def test_the_width_scale_spans_at_most_max_decades_below_the_largest_gradient():
     assert "≤" not in viz.to_dot(loss, params=params)
 
 
-def test_a_written_picture_has_the_permissions_open_would_give(tmp_path):
+def test_picture_gets_umask_permissions(tmp_path):
+    """A written picture has the permissions open() would give."""
     loss, params = _nn_loss("rnn", steps=2)
     mask = os.umask(0o022)
     try:

@@ -68,7 +68,8 @@ class Page(HTMLParser):
 
 
 @needs_dot
-def test_page_numbers_equal_the_engines_gradients(tmp_path):
+def test_page_equals_engine_gradients(tmp_path):
+    """The page's numbers equal the engine's gradients."""
     loss, model, params = model_loss("lstm", steps=5)
     path = viz.to_html(loss, tmp_path / "page.html", params=params, collapse=None, max_steps=None)
     loss.backward(retain_graph=True, retain_grads=True)  # the independent numbers: the engine's own backward
@@ -92,7 +93,8 @@ def test_page_numbers_equal_the_engines_gradients(tmp_path):
 
 
 @needs_dot
-def test_default_page_step_norms_and_snapshots_hold_what_was_recorded(tmp_path):
+def test_default_page_norms_and_snapshots(tmp_path):
+    """The default page's step norms and snapshots hold what was recorded."""
     loss, model, params = model_loss("gru", steps=9)
     snapshots = [Snapshot(step, 2.0 / (step + 1), {"gru.l0": np.linspace(0.1, 1.0, 9) * (step + 1)},
                           grad_norm=3.0 + step, clipped_norm=1.0 if step else None) for step in (0, 10, 20)]
@@ -117,7 +119,8 @@ def test_default_page_step_norms_and_snapshots_hold_what_was_recorded(tmp_path):
 
 
 @needs_dot
-def test_page_is_deterministic_and_self_contained(tmp_path):
+def test_page_is_self_contained(tmp_path):
+    """The page is deterministic and self-contained."""
     loss, _, params = model_loss("rnn", steps=4)
     first = open(viz.to_html(loss, tmp_path / "a.html", params=params), "rb").read()
     second = open(viz.to_html(loss, tmp_path / "b.html", params=params), "rb").read()
@@ -143,7 +146,8 @@ def test_tanh_rnn_factors_equal_numpy():
     assert sorted(factors) == [1, 2, 3, 4, 5]
 
 
-def test_lstm_factors_equal_finite_differences_of_a_numpy_step():
+def test_lstm_factors_match_finite_diffs():
+    """LSTM factors equal finite differences of a numpy step."""
     loss, model, _ = model_loss("lstm", steps=3)
     prepared = viz.prepare("to_html", loss, {})
     from tinygrad_rnn.viz.factors import step_factors
@@ -171,7 +175,8 @@ def test_lstm_factors_equal_finite_differences_of_a_numpy_step():
 @needs_dot
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("steps", [4, 30, pytest.param(1000, marks=pytest.mark.slow)])
-def test_default_picture_is_within_the_size_budget_and_time_runs_left_to_right(cell, steps):
+def test_default_picture_layout(cell, steps):
+    """The default picture is within the size budget, and time runs left to right."""
     loss, _, params = model_loss(cell, steps=steps)
     check_layout(viz.to_dot(loss, params=params), min(steps, viz.AUTO_MAX_STEPS))
 
@@ -222,7 +227,8 @@ def test_three_layers_have_junction_rows(bidirectional):
 @needs_dot
 @pytest.mark.slow
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_stacked_bidirectional_picture_at_1000_steps_is_within_the_budget(cell):
+def test_stacked_bidirectional_budget(cell):
+    """A stacked bidirectional picture at 1000 steps is within the budget."""
     loss, _, params = model_loss(cell, steps=1000, layers=2, bidirectional=True)
     check_layout(viz.to_dot(loss, params=params), viz.AUTO_MAX_STEPS)
 
@@ -277,7 +283,8 @@ def test_dot_parses_whatever_the_names(name, scope, title):
     assert b"\x00" not in text.encode("utf-8")
 
 
-def test_an_unknown_keyword_names_the_public_function():
+def test_unknown_keyword_names_function():
+    """An unknown keyword names the public function."""
     loss, _, _ = model_loss("rnn", steps=2)
     for function, name in ((viz.to_dot, "to_dot"), (viz.draw, "draw")):
         with pytest.raises(TypeError, match=rf"viz\.{name}\(\) got an unexpected keyword argument 'colour'"):
@@ -288,7 +295,8 @@ def test_an_unknown_keyword_names_the_public_function():
         viz.to_html(loss, "x.html", colour="red")
 
 
-def test_a_huge_expanded_picture_is_refused_before_dot_runs():
+def test_huge_picture_refused_before_dot():
+    """A huge expanded picture is refused before dot runs."""
     loss, _, params = model_loss("lstm", steps=120)
     with pytest.raises(viz.PictureTooLargeError, match=r"nodes, more than max_nodes=1,000.*max_steps=K"):
         viz.render(loss, "never.svg", params=params, collapse=None, max_steps=None)
@@ -296,7 +304,8 @@ def test_a_huge_expanded_picture_is_refused_before_dot_runs():
 
 
 @needs_dot
-def test_bad_input_to_the_page_is_named_and_nothing_is_written(tmp_path):
+def test_page_bad_input_is_named(tmp_path):
+    """Bad input to the page is named, and nothing is written."""
     loss, _, params = model_loss("rnn", steps=3)
     with pytest.raises(ValueError, match="snapshots is empty"):
         viz.to_html(loss, tmp_path / "a.html", snapshots=[])
@@ -338,7 +347,8 @@ def test_step_labels_in_the_page(tmp_path):
 
 
 @needs_dot
-def test_snapshots_can_be_losses_with_retained_gradients(tmp_path):
+def test_snapshots_can_be_losses(tmp_path):
+    """Snapshots can be losses with retained gradients."""
     losses = []
     for scale in (1.0, 2.0):
         loss, model, params = model_loss("rnn", steps=4)
@@ -389,7 +399,8 @@ def test_snapshots_of_a_real_flow_recorder(tmp_path):
     np.testing.assert_allclose(layer["cell"], measured.cell["lstm.l0"], rtol=1e-12)
 
 
-def test_a_recorder_with_no_snapshots_is_a_clear_error_and_nothing_is_written(tmp_path):
+def test_empty_recorder_is_an_error(tmp_path):
+    """A recorder with no snapshots is a clear error, and nothing is written."""
     model, recorder, inputs = train_with_recorder(steps=0, every=1)
     output, _ = model(inputs)
     with pytest.raises(ValueError, match=r"snapshots is empty; .*FlowRecorder"):
@@ -398,7 +409,8 @@ def test_a_recorder_with_no_snapshots_is_a_clear_error_and_nothing_is_written(tm
 
 
 @needs_dot
-def test_past_the_factor_budget_the_page_says_the_factors_were_not_computed(tmp_path, monkeypatch):
+def test_page_past_the_factor_budget(tmp_path, monkeypatch):
+    """Past the factor budget, the page says the factors were not computed."""
     from tinygrad_rnn.viz import factors
 
     loss, _, params = model_loss("lstm", steps=4)
