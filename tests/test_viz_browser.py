@@ -275,3 +275,28 @@ def test_charts_and_step_labels(browser, tmp_path):
                                  expand_steps=None)).as_uri())
     assert browser.find_element(By.ID, "loss-svg").get_attribute("data-scale") == "linear"  # within a decade
     assert browser.find_element(By.ID, "time-label").text == "t=7"  # no labels given: t alone
+
+
+def test_packed_page_says_where_sequences_end(browser, tmp_path):
+    """Hovering the step where a sequence of a packed batch ends names it and the gradient reaching its h_n."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    nn.manual_seed(0)
+    model = nn.GRU(2, 3, dtype=np.float64)
+    lengths = [5, 3, 4, 2]
+    sequences = [tg.Tensor(np.random.default_rng(k).standard_normal((n, 2))) for k, n in enumerate(lengths)]
+    _, h_n = model(nn.utils.rnn.pack_sequence(sequences, enforce_sorted=False))
+    path = viz.to_html((h_n ** 2).sum(), tmp_path / "packed.html",
+                       params={f"gru.{n}": p for n, p in model.named_parameters()})
+    browser.get(Path(path).as_uri())
+    info = browser.find_element(By.ID, "info")
+    steps = {int(g.get_attribute("data-t")): g for g in browser.find_elements(By.CSS_SELECTOR,
+                                                                                 "g.node[data-kind=step]")}
+    for sequence, length in enumerate(lengths):
+        ActionChains(browser).move_to_element(steps[length - 1]).perform()
+        assert f"ends: seq {sequence} (length {length})" in info.text
+        assert "dL/dh_n" in norms(info)
+        reaching = 2 * np.linalg.norm(h_n.data[0, sequence])  # d/dh_n of sum(h_n^2), this sequence's row
+        assert float(steps[length - 1].get_attribute("data-final-grad")) == pytest.approx(reaching, rel=1e-12)
+    assert [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"] == []  # no script error
