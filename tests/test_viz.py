@@ -154,6 +154,21 @@ def test_gru_weight_hh_edges_carry_each_steps_credit():
     np.testing.assert_allclose([drawn[f"t={t}"] for t in range(5)], expected, rtol=5e-3, atol=1e-12)
 
 
+@pytest.mark.parametrize("second", [slice(3, 4), slice(2, 4)])
+def test_only_disjoint_slices_of_a_transpose_fold(second):
+    """Slices of W^T made outside the steps are drawn as W when they share no element (their gradients are then
+    blocks of W's); an overlapping one stays an op of its own."""
+    weight = tg.Tensor(np.random.default_rng(0).standard_normal((4, 3)), requires_grad=True)
+    first_part, second_part = weight.T[:, 0:3], weight.T[:, second]
+    hidden = tg.Tensor(np.ones((1, 3)))
+    for t in range(2):
+        with tg.scope(f"cell/t={t}"):
+            hidden = ((hidden @ first_part).sum() * (hidden @ second_part).sum() * hidden).tanh()
+    nodes, _ = parse(expanded_dot(hidden.sum(), params={"weight": weight}))
+    slices = [label for label, _ in nodes.values() if label.startswith("getitem")]
+    assert len(slices) == (0 if second.start == 3 else 1)
+
+
 def _nn_loss(cell: str, steps: int, hidden: int = 3):
     nn.manual_seed(0)
     model = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](2, hidden, dtype=np.float64)

@@ -85,7 +85,8 @@ def collect_units(root: Node, params: Mapping[str, Node] | None, max_values: int
     units: list[Unit] = []
     unit_of: dict[int, int] = {}
     folded: dict[int, int] = {}
-    taken: dict[int, Any] = {}  # a folded W.T's unit -> the elements its folded slices read (a boolean mask)
+    transposes: dict[int, Any] = {}  # a folded W.T's unit -> its axes
+    taken: dict[int, Any] = {}  # a parameter -> the elements of it its folded slices read (a boolean mask)
     for node in nodes:
         if not node.is_context:
             name = names.get(id(node), node.name)
@@ -124,9 +125,10 @@ def collect_units(root: Node, params: Mapping[str, Node] | None, max_values: int
                 and node is not root:
             folded[len(units)] = folded[len(units) + 1] = op.parents[0]  # W.T drawn as W (the label says so)
             source.transposed = True
-            taken[len(units) + 1] = None
-        elif ctx.name == "getitem" and source is not None and op.parents[0] in taken and op.step is None \
-                and node is not root and _take(taken, op.parents[0], source.shape, ctx.saved_tensors[0]):
+            transposes[len(units) + 1] = ctx.axes
+        elif ctx.name == "getitem" and source is not None and op.parents[0] in transposes and op.step is None \
+                and node is not root and _take(taken, folded[op.parents[0]], source.shape,
+                                               transposes[op.parents[0]], ctx.saved_tensors[0]):
             parameter = folded[op.parents[0]]  # a slice of W.T made once outside the steps, drawn as W too:
             folded[len(units)] = folded[len(units) + 1] = parameter  # its gradient is a block of W's
             units[parameter].sliced = True
@@ -136,19 +138,20 @@ def collect_units(root: Node, params: Mapping[str, Node] | None, max_values: int
     return units, folded
 
 
-def _take(taken: dict[int, Any], transpose: int, shape: tuple[int, ...], index: Any) -> bool:
-    """Whether a basic slice `index` of the folded transpose `transpose` reads no element an earlier folded slice
-    reads (then it is noted): the slices' gradients are then disjoint blocks of W's, so their norms add in
-    quadrature as the picture adds those of different tensors."""
+def _take(taken: dict[int, Any], parameter: int, shape: tuple[int, ...], axes: Any, index: Any) -> bool:
+    """Whether a basic slice `index` of a transpose (`shape`, made with `axes`) of `parameter` reads no element
+    of it that an earlier folded slice reads (then it is noted): the slices' gradients are then disjoint blocks
+    of the parameter's, so their norms add in quadrature as the picture adds those of different tensors."""
     parts = index if isinstance(index, tuple) else (index,)
     if not all(part is Ellipsis or isinstance(part, slice) for part in parts):
         return False
     mask = np.zeros(shape, dtype=bool)
     mask[index] = True
-    previous = taken[transpose]
+    mask = mask.transpose(np.argsort([axis % len(shape) for axis in axes]))  # in the parameter's own layout
+    previous = taken.get(parameter)
     if previous is not None and np.any(previous & mask):
         return False
-    taken[transpose] = mask if previous is None else previous | mask
+    taken[parameter] = mask if previous is None else previous | mask
     return True
 
 
