@@ -108,15 +108,65 @@ def test_shared_parameter_is_one_node(steps):
         assert not line.startswith(" "), "a parameter belongs to no cluster"
 
 
+def steps_of_nodes(dot: str) -> dict[str, str]:
+    """Node id -> the label ("t=2") of the step cluster it is drawn in, read from the clusters' nesting."""
+    found, clusters = {}, []
+    for line in dot.splitlines():
+        if line.lstrip().startswith("subgraph cluster_"):
+            clusters.append(None)
+        elif line.strip() == "}" and clusters:
+            clusters.pop()
+        elif clusters and (match := re.match(r'\s*label="(t=\d+)" style', line)):
+            clusters[-1] = match.group(1)
+        elif match := NODE.match(line):
+            steps = [label for label in clusters if label is not None]
+            if steps:
+                found[match.group(1)] = steps[-1]
+    return found
+
+
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_nn_layers_draw_weight_hh_once(cell):
-    """nn layers draw weight_hh once, with an edge into every step."""
+    """nn layers draw weight_hh once, with one edge into every step (the GRU's steps read two slices of it)."""
     loss, params = _nn_loss(cell, steps=4)
-    nodes, edges = parse(expanded_dot(loss, params=params))
+    dot = expanded_dot(loss, params=params)
+    nodes, edges = parse(dot)
     ids = [node for node, (label, _) in nodes.items() if label.startswith(f"{cell}.weight_hh_l0")]
     assert len(ids) == 1
     assert nodes[ids[0]][0].startswith(f"{cell}.weight_hh_l0ᵀ")  # the layer uses the transpose, drawn as W
-    assert len({head for tail, head, _ in edges if tail == ids[0]}) == 4
+    steps = steps_of_nodes(dot)
+    reached = [steps.get(head) for tail, head, _ in edges if tail == ids[0]]
+    assert sorted(reached) == [f"t={t}" for t in range(4)]
+
+
+def test_gru_weight_hh_edges_carry_each_steps_credit():
+    """The GRU's weight_hh edge into step t carries what step t sends back through both slices of W_hh^T: its
+    norm is that of step t's term of dL/dW_hh (analysis.credit)."""
+    loss, params = _nn_loss("gru", steps=5)
+    dot = expanded_dot(loss, params=params, grad_labels=True)
+    nodes, edges = parse(dot)
+    weight = next(node for node, (label, _) in nodes.items() if label.startswith("gru.weight_hh_l0"))
+    steps = steps_of_nodes(dot)
+    drawn = {steps[head]: float(attribute(attrs, "label")) for tail, head, attrs in edges if tail == weight}
+    ledger = analysis.credit(loss, {"weight_hh": params["gru.weight_hh_l0"]}, retain_graph=True)
+    expected = ledger.norms("weight_hh")
+    assert list(ledger.steps) == list(range(5)) and expected[1:].min() > 1e-4
+    np.testing.assert_allclose([drawn[f"t={t}"] for t in range(5)], expected, rtol=5e-3, atol=1e-12)
+
+
+@pytest.mark.parametrize("second", [slice(3, 4), slice(2, 4)])
+def test_only_disjoint_slices_of_a_transpose_fold(second):
+    """Slices of W^T made outside the steps are drawn as W when they share no element (their gradients are then
+    blocks of W's); an overlapping one stays an op of its own."""
+    weight = tg.Tensor(np.random.default_rng(0).standard_normal((4, 3)), requires_grad=True)
+    first_part, second_part = weight.T[:, 0:3], weight.T[:, second]
+    hidden = tg.Tensor(np.ones((1, 3)))
+    for t in range(2):
+        with tg.scope(f"cell/t={t}"):
+            hidden = ((hidden @ first_part).sum() * (hidden @ second_part).sum() * hidden).tanh()
+    nodes, _ = parse(expanded_dot(hidden.sum(), params={"weight": weight}))
+    slices = [label for label, _ in nodes.values() if label.startswith("getitem")]
+    assert len(slices) == (0 if second.start == 3 else 1)
 
 
 def _nn_loss(cell: str, steps: int, hidden: int = 3):

@@ -219,6 +219,31 @@ def test_clicked_step_shows_its_cell(browser, tmp_path):
     assert "t=5's inside is not in this page" in note and "7 of 12 steps" in note and "expand_steps" in note
 
 
+def test_gru_cell_reads_weight_hh_twice(browser, tmp_path):
+    """A GRU step's cell draws W_hh^T once, with an edge into each of the two products that read its slices, every
+    number the engine's (the main picture folds both slices into one edge per step)."""
+    from selenium.webdriver.common.by import By
+
+    nn.manual_seed(0)
+    model = nn.GRU(2, 3, dtype=np.float64)
+    with tg.keep_values():
+        output, _ = model(tg.Tensor(np.random.default_rng(1).standard_normal((6, 1, 2))))
+        loss = (output[-1] ** 2).mean()
+    path = viz.to_html(loss, tmp_path / "gru.html", params={f"gru.{n}": p for n, p in model.named_parameters()})
+    loss.backward(retain_graph=True, retain_grads=True)
+    browser.get(Path(path).as_uri())
+    steps = {int(g.get_attribute("data-t")): g for g in browser.find_elements(By.CSS_SELECTOR,
+                                                                                 "g.node[data-kind=step]")}
+    browser.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", steps[2])
+    check_cell(browser, loss, "gru.l0", 2)
+    _, _, node_list, edge_list = browser.execute_script(VISIBLE_CELL)
+    nodes = {g["id"]: g for g in node_list}
+    weight = [g["id"] for g in node_list if g.get("data-label") == "gru.weight_hh_l0ᵀ"]
+    assert len(weight) == 1 and nodes[weight[0]]["data-shape"] == "(3, 9)"
+    heads = [nodes[edge["data-head"]]["data-op"] for edge in edge_list if edge["data-tail"] == weight[0]]
+    assert heads == ["addmm", "addmm"]
+
+
 def test_charts_and_step_labels(browser, tmp_path):
     """The charts keep one y-range across the training slider (the loss on a log scale past a decade); steps show
     their labels."""

@@ -8,8 +8,8 @@ Gate order and formulas are PyTorch's:
           c' = sigmoid(f) c + sigmoid(i) tanh(g);  h' = sigmoid(o) tanh(c')
     GRU:  r, z = sigmoid(chunks of x W_ih^T + b_ih + h W_hh^T + b_hh)[:2H]
           n = tanh(x W_in^T + b_in + r (h W_hn^T + b_hn));  h' = (1 - z) n + z h = n + z (h - n)
-The GRU's step adds its r, z input shares and b_hn to h W_hh^T in the same GEMM (addmm), and x W_in^T + b_in
-after r has multiplied h W_hn^T + b_hn.
+The GRU's step makes two products with h: one for r and z with their input share added in the same GEMM (addmm),
+one for n with b_hn added, since r multiplies h W_hn^T + b_hn but not x W_in^T + b_in.
 """
 
 from __future__ import annotations
@@ -51,17 +51,14 @@ def lstm_step(projected: Tensor, hidden: Tensor, cell: Tensor, weight_hh_t: Tens
     return output_gate * cell.tanh(), cell
 
 
-def gru_step(addend: Tensor, projected_n: Tensor, hidden: Tensor, weight_hh_t: Tensor,
+def gru_step(projected_rz: Tensor, projected_n: Tensor, hidden: Tensor, weight_rz_t: Tensor, weight_n_t: Tensor,
              bias_hn: Tensor | None) -> Tensor:
-    """h' of the GRU with one product h W_hh^T.  addend: (..., 3H), the r, z input shares (b_hr, b_hz folded in),
-    then zeros (see gru_inputs); projected_n: (..., H), weight_hh_t: (H, 3H)"""
+    """h' of the GRU.  projected_rz: (..., 2H) (r, z biases folded in), projected_n: (..., H),
+    weight_rz_t: (H, 2H) and weight_n_t: (H, H), the r, z and the n columns of W_hh^T (see gru_weights)"""
     size = hidden.shape[-1]
-    recurrent = addmm(addend, hidden, weight_hh_t)
-    reset_update = _columns(recurrent, 0, 2 * size).sigmoid()
+    reset_update = addmm(projected_rz, hidden, weight_rz_t).sigmoid()
     reset, update = _columns(reset_update, 0, size), _columns(reset_update, size, 2 * size)
-    recurrent_n = _columns(recurrent, 2 * size, 3 * size)
-    if bias_hn is not None:
-        recurrent_n = recurrent_n + bias_hn  # (a new array: the product saves it, not a view holding all 3H)
+    recurrent_n = hidden @ weight_n_t if bias_hn is None else addmm(bias_hn, hidden, weight_n_t)
     candidate = (projected_n + reset * recurrent_n).tanh()
     return Lerp.apply(candidate, hidden, update)  # n + z (h - n)
 
@@ -76,16 +73,21 @@ def project(input: Tensor, weight_ih: Tensor, bias: Tensor | None) -> Tensor:
 
 def gru_inputs(input: Tensor, weight_ih: Tensor, bias_ih: Tensor | None, bias_hh: Tensor | None,
                size: int) -> tuple[Tensor, Tensor]:
-    """What the GRU adds to h W_hh^T (..., 3H): x W_ir^T, x W_iz^T with b_ir + b_hr, b_iz + b_hz, then b_hn, which
-    r multiplies with h W_hn^T; and x W_in^T + b_in (..., H), added after that product."""
+    """The GRU's x W_ih^T + b_ih split into its r, z part (..., 2H), with b_hr, b_hz folded in, and its n part
+    (..., H); b_hn cannot be folded, as r multiplies it."""
     bias = bias_ih
     if bias_hh is not None:
         bias_rz = bias_hh[:2 * size] if bias is None else bias[:2 * size] + bias_hh[:2 * size]
         bias = cat([bias_rz, Tensor(np.zeros(size, dtype=bias_hh.dtype)) if bias is None else bias[2 * size:]])
     projected = project(input, weight_ih, bias)
-    projected_rz = _columns(projected, 0, 2 * size)
-    zeros = Tensor(np.zeros(projected_rz.shape[:-1] + (size,), dtype=weight_ih.dtype))
-    return cat([projected_rz, zeros], axis=-1), _columns(projected, 2 * size, 3 * size)
+    return _columns(projected, 0, 2 * size), _columns(projected, 2 * size, 3 * size)
+
+
+def gru_weights(weight_hh: Tensor, bias_hh: Tensor | None, size: int) -> tuple[Tensor, Tensor, Tensor | None]:
+    """The r, z columns (H, 2H) and the n columns (H, H) of W_hh^T, and b_hn: what every step reads."""
+    weight_hh_t = weight_hh.T
+    bias_hn = None if bias_hh is None else bias_hh[2 * size:]
+    return _columns(weight_hh_t, 0, 2 * size), _columns(weight_hh_t, 2 * size, 3 * size), bias_hn
 
 
 def check_nonlinearity(layer: str, nonlinearity: str) -> str:
@@ -214,6 +216,5 @@ class GRUCell(RNNCellBase):
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         hidden = self._state(hx, self._check_input(input), "hx")
         size = self.hidden_size
-        addend, projected_n = gru_inputs(input, self.weight_ih, self.bias_ih, self.bias_hh, size)
-        bias_hn = None if self.bias_hh is None else self.bias_hh[2 * size:]
-        return gru_step(addend, projected_n, hidden, self.weight_hh.T, bias_hn)
+        projected_rz, projected_n = gru_inputs(input, self.weight_ih, self.bias_ih, self.bias_hh, size)
+        return gru_step(projected_rz, projected_n, hidden, *gru_weights(self.weight_hh, self.bias_hh, size))

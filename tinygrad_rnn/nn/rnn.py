@@ -25,6 +25,7 @@ from .cells import (
     check_state,
     gru_inputs,
     gru_step,
+    gru_weights,
     lstm_step,
     project,
     recurrent_parameter,
@@ -396,23 +397,22 @@ class GRU(RNNBase):
         weight_ih, weight_hh, bias_ih, bias_hh = weights
         size = self.hidden_size
         with scope(layer_name):
-            projections = _projections(input, time_axis, steps, 4 * size,
+            projections = _projections(input, time_axis, steps, 3 * size,
                                        lambda chunk: gru_inputs(chunk, weight_ih, bias_ih, bias_hh, size), rows)
-            weight_hh_t = weight_hh.T
-            bias_hn = None if bias_hh is None else bias_hh[2 * size:]
+            weight_rz_t, weight_n_t, bias_hn = gru_weights(weight_hh, bias_hh, size)
         (hidden,) = start
         outputs = []
         with step_scopes(layer_name, steps) as timesteps:
             if rows is None:
                 for timestep in timesteps:
-                    addend, projected_n = projections.at(timestep)
-                    hidden = gru_step(addend, projected_n, hidden, weight_hh_t, bias_hn)
+                    projected_rz, projected_n = projections.at(timestep)
+                    hidden = gru_step(projected_rz, projected_n, hidden, weight_rz_t, weight_n_t, bias_hn)
                     outputs.append(hidden)
             else:
                 for timestep in timesteps:
-                    addend, projected_n = projections.at(timestep)
+                    projected_rz, projected_n = projections.at(timestep)
                     (hidden,) = rows.before(timestep, (hidden,))
-                    hidden = gru_step(addend, projected_n, hidden, weight_hh_t, bias_hn)
+                    hidden = gru_step(projected_rz, projected_n, hidden, weight_rz_t, weight_n_t, bias_hn)
                     rows.after(timestep, (hidden,))
                     outputs.append(hidden)
         return outputs, [hidden]

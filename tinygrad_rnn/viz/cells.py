@@ -260,11 +260,20 @@ def _port_in(units: list[Unit], parent: int, reader: Unit, position: int, step: 
         return node(key, lambda: CellNode(key, "input", label, attrs, False, source.shape), id(source.node))
     label = _first_line(group.label) or source.kind
     kind = "parameter" if group.kind == "parameter" else "input" if group.kind in ("input", "initial") else "outside"
+    if kind == "parameter":
+        shape = format_shape(_unsliced(units, parent).shape)  # W^T's, not that of the slice read first
     attrs = {"data-kind": kind, "data-label": label, "data-shape": shape}
     if group.norm is not None:
         attrs["data-grad"] = repr(float(group.norm))
     key = ("group", number)
     return node(key, lambda: CellNode(key, kind, label, attrs, False, source.shape), None)
+
+
+def _unsliced(units: list[Unit], index: int) -> Unit:
+    """The tensor a folded slice of a parameter's transpose was cut from (see units.collect_units), else itself."""
+    while units[index].kind == "intermediate" and units[index - 1].op == "getitem" and units[index - 1].step is None:
+        index = units[index - 1].parents[0]
+    return units[index]
 
 
 def _op_node(unit: Unit, made: Unit, state: str | None, step: tuple[str, int], number: int) -> CellNode:

@@ -136,6 +136,8 @@ def finish(picture: Picture, units: list[Unit], hidden: set[int], collapse: bool
                 group.signed = main.grad_value  # a scalar (a Value, a loss) shows its gradient with its sign
     if collapse:
         _join_layers(picture, units)
+    else:
+        _one_edge_per_step(picture, {group_of[index] for index, unit in enumerate(units) if unit.sliced})
     _fans(picture, collapse)
     _ranks(picture, collapse)
 
@@ -354,6 +356,27 @@ def _reach(groups: list[Group], links: dict[int, list[int]], count: int) -> list
                 found |= reach[n] or set()
             reach[number] = found
     return [r or set() for r in reach]
+
+
+def _one_edge_per_step(picture: Picture, sliced: set[int]) -> None:
+    """Expanded: a parameter whose slices several ops of one step read (the GRU's r, z and n columns of W_hh^T)
+    gets one edge into that step's cluster, carrying what the step sends back through all of them."""
+    groups = picture.groups
+    first: dict[tuple[int, Any], Edge] = {}
+    merged_away: set[int] = set()
+    for edge in picture.edges:
+        step = groups[edge.head].step
+        if edge.tail not in sliced or step is None or step[1] is None or groups[edge.head].kind == "elided":
+            continue
+        kept = first.setdefault((edge.tail, step), edge)
+        if kept is edge:
+            continue
+        for tensor, flow in edge.flows.items():
+            _add_flow(kept, tensor, flow, summed=True)
+        kept.highlighted = kept.highlighted or edge.highlighted
+        kept.into_cluster = f"{step[0]}/t={step[1]}" if step[0] else f"t={step[1]}"
+        merged_away.add(id(edge))
+    picture.edges = [edge for edge in picture.edges if id(edge) not in merged_away]
 
 
 def _fans(picture: Picture, collapse: bool) -> None:

@@ -23,7 +23,7 @@ class Unit:
     gradient reaches it), `grad_value` its gradient when it has one element (drawn with its sign)."""
 
     __slots__ = ("kind", "node", "scope", "_label", "name", "grad_norm", "grad_value", "step", "role", "parents",
-                 "positions", "_values", "readers", "_described", "transposed")
+                 "positions", "_values", "readers", "_described", "transposed", "sliced")
 
     def __init__(self, kind: str, node: Node, scope: str | None, label: str | None) -> None:
         self.kind, self.node, self.scope, self._label = kind, node, scope, label
@@ -38,6 +38,7 @@ class Unit:
         self.readers: list[str | None] = []  # a leaf's readers' scopes, in order
         self._described: tuple[Any, int, bool] | None = None
         self.transposed = False  # a parameter drawn for its transpose too (W.T folded into W)
+        self.sliced = False  # and for slices of that transpose (W.T[:, a:b] folded into W)
 
     def describe(self, value: Any, name: str | None, max_values: int, shape_only: bool = False) -> None:
         """Say what the box shows (computed when first asked: most units of a long graph are never drawn)."""
@@ -71,8 +72,8 @@ class Unit:
 def collect_units(root: Node, params: Mapping[str, Node] | None, max_values: int,
                   order: list[Node] | None = None) -> tuple[list[Unit], dict[int, int]]:
     """Tensor and op units in topological order (`order`: the root's toposort with every input, when in hand),
-    and units folded into another (a transposed parameter is drawn as the parameter). One-element constants
-    without grad appear inside their op's label."""
+    and units folded into another (a transposed parameter, and slices of it that share no element, are drawn as
+    the parameter). One-element constants without grad appear inside their op's label."""
     names = {id(tensor): name for name, tensor in (params or {}).items()}
     held, root = root, vertex(root)  # the root itself is in hand: its name and values can be shown
     nodes = toposort(root, all_inputs=True) if order is None else order
@@ -84,6 +85,8 @@ def collect_units(root: Node, params: Mapping[str, Node] | None, max_values: int
     units: list[Unit] = []
     unit_of: dict[int, int] = {}
     folded: dict[int, int] = {}
+    transposes: dict[int, Any] = {}  # a folded W.T's unit -> its axes
+    taken: dict[int, Any] = {}  # a parameter -> the elements of it its folded slices read (a boolean mask)
     for node in nodes:
         if not node.is_context:
             name = names.get(id(node), node.name)
@@ -122,10 +125,34 @@ def collect_units(root: Node, params: Mapping[str, Node] | None, max_values: int
                 and node is not root:
             folded[len(units)] = folded[len(units) + 1] = op.parents[0]  # W.T drawn as W (the label says so)
             source.transposed = True
+            transposes[len(units) + 1] = ctx.axes
+        elif ctx.name == "getitem" and source is not None and op.parents[0] in transposes and op.step is None \
+                and node is not root and _take(taken, folded[op.parents[0]], source.shape,
+                                               transposes[op.parents[0]], ctx.saved_tensors[0]):
+            parameter = folded[op.parents[0]]  # a slice of W.T made once outside the steps, drawn as W too:
+            folded[len(units)] = folded[len(units) + 1] = parameter  # its gradient is a block of W's
+            units[parameter].sliced = True
         units += [op, tensor]
         unit_of[id(node)] = len(units) - 1
     _assign_roles(units)
     return units, folded
+
+
+def _take(taken: dict[int, Any], parameter: int, shape: tuple[int, ...], axes: Any, index: Any) -> bool:
+    """Whether a basic slice `index` of a transpose (`shape`, made with `axes`) of `parameter` reads no element
+    of it that an earlier folded slice reads (then it is noted): the slices' gradients are then disjoint blocks
+    of the parameter's, so their norms add in quadrature as the picture adds those of different tensors."""
+    parts = index if isinstance(index, tuple) else (index,)
+    if not all(part is Ellipsis or isinstance(part, slice) for part in parts):
+        return False
+    mask = np.zeros(shape, dtype=bool)
+    mask[index] = True
+    mask = mask.transpose(np.argsort([axis % len(shape) for axis in axes]))  # in the parameter's own layout
+    previous = taken.get(parameter)
+    if previous is not None and np.any(previous & mask):
+        return False
+    taken[parameter] = mask if previous is None else previous | mask
+    return True
 
 
 def attach(units: list[Unit], flow: Flow) -> None:
