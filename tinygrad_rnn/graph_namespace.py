@@ -59,6 +59,10 @@ def matmul(x: Node, y: Node) -> Node:
     return ops.MatMul.apply(x, y)
 
 
+matmul_matrix = matmul
+"""x @ y for a matrix y (numpy's namespace calls np.dot there)."""
+
+
 def broadcast_to(x: Node, shape: tuple[int, ...]) -> Node:
     return ops.Expand.apply(x, shape=tuple(shape))
 

@@ -83,11 +83,11 @@ class AddMM(Function):
     def backward(ctx, grad):
         x, w = ctx.saved_tensors
         _, needs_x, needs_w = ctx.needs_input_grad
-        grad_x = ctx.xp.matmul(grad, w.T) if needs_x else None
-        if not needs_w:
-            return grad, grad_x, None
         rows, grad_rows = (x, grad) if x.ndim == 2 else (x.reshape(-1, w.shape[0]), grad.reshape(-1, w.shape[1]))
-        return grad, grad_x, ProductGrad(rows, grad_rows)
+        grad_x = ctx.xp.matmul_matrix(grad_rows, w.T) if needs_x else None
+        if needs_x and x.ndim != 2:
+            grad_x = grad_x.reshape(x.shape)  # leading axes (or a vector) went in as rows of one matrix
+        return grad, grad_x, ProductGrad(rows, grad_rows) if needs_w else None
 
     @staticmethod
     def jvp(ctx, c_tangent, x_tangent, w_tangent):
