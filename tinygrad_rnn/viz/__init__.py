@@ -31,8 +31,10 @@ from ..graph import Node, toposort, vertex
 from .cells import choose_steps, plan, step_numbers
 from .dot import COLOURS, MAX_WIDTH, MIN_WIDTH, Scale, statements
 from .flow import FREED, GradientsUnavailableError, compute_flow, is_freed
-from .layout import FINAL, MAX_FAN, Picture, arrange, finish
+from .layout import arrange, finish
+from .merge import MAX_FAN
 from .packed import label_ends, sequence_ends
+from .picture import FINAL, Picture
 from .units import Unit, attach, collect_units, format_number, hidden_path
 
 __all__ = ["AUTO_MAX_STEPS", "COLOURS", "MAX_FAN", "MAX_NODES", "MAX_WIDTH", "MIN_WIDTH", "SIZE_BUDGET_PX",

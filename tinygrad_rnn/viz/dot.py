@@ -9,7 +9,7 @@ import math
 import unicodedata
 from typing import Any
 
-from .layout import JOIN_SCOPE, Edge, Group, Picture
+from .picture import JOIN_SCOPE, Edge, Group, Picture
 from .units import STEP_SCOPE, format_number
 
 COLOURS = {
