@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +24,15 @@ import numpy as np
 
 from ..errors import GraphError
 from ..graph import Node, toposort, vertex
-from .assets import PAGE_CSS, PAGE_JS
 from .dot import html_text
 from .factors import step_factors
 from .units import format_number, norm
+
+
+@cache
+def _asset(name: str) -> str:
+    """The text of `page.css` or `page.js` beside this module (inlined into every page: no network)."""
+    return files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
 def page(root: Node, target: Path, snapshots: Any, options: dict[str, Any], expand_steps: Any = "auto",
@@ -67,7 +74,7 @@ def page(root: Node, target: Path, snapshots: Any, options: dict[str, Any], expa
     title = html_text(prepared.settings["title"] or "tinygrad-rnn: gradient flow through time")
     return "".join([
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
-        f"<title>{title}</title>\n<style>\n{PAGE_CSS}</style>\n</head>\n<body>\n",
+        f"<title>{title}</title>\n<style>\n{_asset('page.css')}</style>\n</head>\n<body>\n",
         f"<header><h1>{title}</h1><p>Backpropagation through time, read from the recorded graph: each edge's "
         "width and colour is the norm of the gradient it carries back. Hover a node or an edge for its numbers; "
         "click a hidden state to see every path from it to the loss and the factor each step multiplies the "
@@ -77,7 +84,7 @@ def page(root: Node, target: Path, snapshots: Any, options: dict[str, Any], expa
         "</p></aside>\n</main>\n", cells_html,
         "<section id=\"below\"><div id=\"timeline\"></div><div id=\"chart\"></div></section>\n",
         "<script type=\"application/json\" id=\"tg-data\">", _json(payload).replace("</", "<\\/"), "</script>\n",
-        f"<script>\n{PAGE_JS}</script>\n</body>\n</html>\n"])
+        f"<script>\n{_asset('page.js')}</script>\n</body>\n</html>\n"])
 
 
 def _controls(data: list[dict[str, Any]], recorded: list[dict[str, Any]]) -> str:

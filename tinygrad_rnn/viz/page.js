@@ -1,39 +1,6 @@
-# ruff: noqa: E501  (the JavaScript below is one string; its lines are not Python)
-"""The page's inline CSS and JavaScript (no library, no network): hover, click-a-hidden-state, the time and the
-training sliders, the timeline strip and the chart. The numbers come from the SVG's data attributes and the
-JSON block `tg-data` (see `html.py`)."""
-
-PAGE_CSS = """\
-body { font: 14px/1.45 Helvetica, Arial, sans-serif; margin: 0 1.5em 2em; color: #222; }
-header h1 { font-size: 1.25em; margin: 0.8em 0 0.2em; }
-header p { margin: 0 0 0.6em; color: #555; max-width: 70em; }
-#controls { display: flex; gap: 1.5em; align-items: center; flex-wrap: wrap; padding: 0.4em 0; }
-#controls input[type=range] { width: 22em; vertical-align: middle; }
-main { display: flex; gap: 1em; align-items: flex-start; }
-#graph { flex: 1 1 auto; overflow: auto; max-height: 75vh; border: 1px solid #ddd; border-radius: 6px; }
-#graph svg { display: block; width: 100%; height: auto; }
-#info { flex: 0 0 23em; font-size: 13px; border: 1px solid #ddd; border-radius: 6px; padding: 0.6em 0.8em;
-        max-height: 75vh; overflow: auto; white-space: pre-wrap; }
-#info h2 { font-size: 1.05em; margin: 0 0 0.3em; }
-#info .hint { color: #888; }
-#info ul { margin: 0.3em 0; padding-left: 1.2em; }
-#below { display: flex; gap: 1.5em; flex-wrap: wrap; margin-top: 0.8em; }
-#timeline svg, #chart svg { border: 1px solid #ddd; border-radius: 6px; background: #fff; }
-g.node, g.edge { cursor: pointer; }
-g.edge.on-path path { stroke: #e6550d !important; stroke-opacity: 1; }
-g.edge.on-path polygon { fill: #e6550d !important; stroke: #e6550d !important; }
-g.edge.off-path, g.node.off-path { opacity: 0.25; }
-g.node.selected > path, g.node.selected > polygon { stroke: #3182bd !important; stroke-width: 3px; }
-g.node.clicked > path, g.node.clicked > polygon { stroke: #e6550d !important; stroke-width: 3.5px; }
-.strip-cell.selected { stroke: #3182bd; stroke-width: 2px; }
-#cell { margin-top: 0.8em; border: 1px solid #ddd; border-radius: 6px; padding: 0.4em 0.8em; overflow: auto; }
-.norm { border-left: 3px double currentColor; border-right: 3px double currentColor; padding: 0 2px; margin: 0 1px; }
-#cell h2 { font-size: 1.05em; margin: 0.2em 0; }
-#cell .hint { color: #888; margin: 0 0 0.3em; }
-#cell svg { display: block; max-width: 100%; height: auto; }
-"""
-
-PAGE_JS = r"""
+// The page's script (no library, no network): hover, click a hidden state, the time and the training sliders,
+// the timeline strip and the chart. Its numbers come from the SVG's data attributes and the JSON block
+// `tg-data` that viz/html.py writes; html.py inlines this file into every page.
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("tg-data").textContent);
@@ -417,4 +384,3 @@ PAGE_JS = r"""
   showTime();
   drawChart();
 })();
-"""
