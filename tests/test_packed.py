@@ -324,30 +324,3 @@ def test_final_state_is_where_each_sequence_ends():
     assert "rnn.l0_reverse/t=2/start" not in scopes
     end = next(node for node in tg.toposort(h_n, all_inputs=True) if node.is_context and node.scope == "rnn.l0/t=0/end")
     assert end.saved_tensors[0] == slice(2, 3)  # the row of the sequence of length 1
-
-
-@pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
-def test_chunked_projection_changes_nothing(mode, monkeypatch):
-    """Projecting a packed input a chunk of steps at a time gives what one projection gives."""
-    from tinygrad_rnn.nn import rnn as rnn_module
-
-    layer = getattr(nn, mode)(3, 4, num_layers=2, bidirectional=True, dtype=np.float64)
-    inputs = leaf(np.random.default_rng(5).standard_normal((7, 3, 3)))
-
-    def run():
-        output, _ = layer(rnn.pack_padded_sequence(inputs, [3, 7, 5], enforce_sorted=False))
-        (output.data * tg.Tensor(np.random.default_rng(6).standard_normal(output.data.shape))).sum().backward()
-        values = [output.data.data, inputs.grad] + [parameter.grad for parameter in layer.parameters()]
-        for tensor in [inputs, *layer.parameters()]:
-            tensor.grad = None
-        return values, output.data
-
-    whole, _ = run()
-    outputs = {"RNN": 4, "LSTM": 16, "GRU": 16}[mode]  # per row of a step: the RNN's H, the LSTM's 4H, the GRU's 3H + H
-    monkeypatch.setattr(rnn_module, "PROJECTION_CHUNK_BYTES", 2 * 3 * outputs * 8)  # two steps of 3 rows, float64
-    chunked, output = run()
-    for got, expected in zip(chunked, whole):
-        np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-15)
-    scopes = ops_by_scope(output.sum())
-    kind = mode.lower()
-    assert f"{kind}.l0/t=2/input" in scopes and f"{kind}.l1_reverse/t=4/input" in scopes

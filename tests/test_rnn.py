@@ -224,37 +224,6 @@ def test_unbatched_cell():
     np.testing.assert_allclose(single.data, batch.data[0], atol=1e-15)
 
 
-@pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
-@pytest.mark.parametrize("steps_per_chunk", [1, 3])
-def test_chunked_projection_changes_nothing(mode, steps_per_chunk, monkeypatch):
-    """Projecting the input a chunk of steps at a time changes no output or gradient."""
-    from tinygrad_rnn.nn import rnn as rnn_module
-
-    layer = getattr(nn, mode)(3, 4, num_layers=2, bidirectional=True, batch_first=True, dtype=np.float64)
-    inputs = leaf(np.random.default_rng(5).standard_normal((2, 7, 3)))
-    projection = np.random.default_rng(6).standard_normal((2, 7, 8))
-
-    def run():
-        output, _ = layer(inputs)
-        projected_loss([output], [projection]).backward()
-        values = [output.data, inputs.grad] + [parameter.grad for parameter in layer.parameters()]
-        for tensor in [inputs, *layer.parameters()]:
-            tensor.grad = None
-        return values, output
-
-    whole, _ = run()
-    outputs = {"RNN": 4, "LSTM": 16, "GRU": 12}[mode]  # per row of a step: the RNN's H, the LSTM's 4H, the GRU's 3H
-    monkeypatch.setattr(rnn_module, "PROJECTION_CHUNK_BYTES", steps_per_chunk * 2 * outputs * 8)  # batch 2, float64
-    chunked, output = run()
-    for got, expected in zip(chunked, whole):
-        np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-15)
-    scopes = set(scopes_of(output.sum()))
-    kind = mode.lower()
-    assert f"{kind}.l0/t={steps_per_chunk}/input" in scopes  # made when the forward direction got there
-    assert f"{kind}.l1_reverse/t={6 - steps_per_chunk}/input" in scopes  # the reverse direction runs from t=6
-    assert f"{kind}.l0/t=0/input" not in scopes  # the first chunk is made in the layer's scope
-
-
 # ---- BPTT emerges from the graph: equal to a hand-written numpy BPTT -----------------------------------------
 
 def numpy_bptt(inputs, hidden0, weight_ih, weight_hh, bias, projections):
