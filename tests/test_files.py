@@ -34,3 +34,26 @@ def test_bad_targets(tmp_path):
         write_atomically(tmp_path / "missing" / "a.png", lambda temporary: None, "plot")
     with pytest.raises(IsADirectoryError, match="it is a folder"):
         write_atomically(tmp_path, lambda temporary: None)
+    with pytest.raises(FileNotFoundError, match="the folder .*a.txt' is a file, not a folder"):
+        (tmp_path / "a.txt").write_text("x")
+        write_atomically(tmp_path / "a.txt" / "b.png", lambda temporary: None)
+
+
+def test_unwritable_folder_names_the_target(tmp_path, monkeypatch):
+    """A folder we may not write in (simulated: the tests may run as root) is named, not our temporary file."""
+    def refuse(**kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".a-x.png"))
+
+    monkeypatch.setattr("tempfile.mkstemp", refuse)
+    with pytest.raises(PermissionError, match=r"page: cannot write '.*a.png': no file can be made in the folder "
+                                              r"'.*' \(Permission denied\)$"):
+        write_atomically(tmp_path / "a.png", lambda temporary: None, "page")
+
+
+def test_failed_write_names_the_target(tmp_path):
+    def disk_full(temporary):
+        raise OSError(28, "No space left on device", temporary)
+
+    with pytest.raises(OSError, match=r"cannot write '.*a.png': No space left on device$"):
+        write_atomically(tmp_path / "a.png", disk_full)
+    assert os.listdir(tmp_path) == []

@@ -316,8 +316,12 @@ def test_page_bad_input_is_named(tmp_path):
     stranger = tg.Tensor(np.ones(2), requires_grad=True)
     with pytest.raises(ValueError, match=r"params names 1 tensor\(s\) that are not in this graph: 'stranger'"):
         viz.to_html(loss, tmp_path / "a.html", params={**params, "stranger": stranger})
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(FileNotFoundError, match="to_html: cannot write .* does not exist"):
         viz.to_html(loss, tmp_path / "missing" / "a.html")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FileNotFoundError, match="the folder .*file' is a file, not a folder"):
+        viz.to_html(loss, tmp_path / "file" / "a.html")
+    (tmp_path / "file").unlink()
     (tmp_path / "folder.html").mkdir()
     with pytest.raises(IsADirectoryError, match="is a folder"):
         viz.to_html(loss, tmp_path / "folder.html")

@@ -23,18 +23,25 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None],
     what was at `path`. The file gets the permissions `open()` would give it. `who` names the caller in errors."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
+    cannot = f"{who}: cannot write {str(target)!r}"
     if not folder.is_dir():
-        raise FileNotFoundError(f"{who}: cannot write {str(target)!r}: the folder {str(folder)!r} does not exist")
+        why = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise FileNotFoundError(f"{cannot}: the folder {str(folder)!r} {why}")
     if target.is_dir():
-        raise IsADirectoryError(f"{who}: cannot write {str(target)!r}: it is a folder")
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{target.stem}-", suffix=target.suffix)
+        raise IsADirectoryError(f"{cannot}: it is a folder")
+    try:
+        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{target.stem}-", suffix=target.suffix)
+    except OSError as error:
+        raise type(error)(f"{cannot}: no file can be made in the folder {str(folder)!r} ({error.strerror})") from None
     os.close(descriptor)
     try:
         write(temporary)
         os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp's file is private (0600)
         os.replace(temporary, target)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(temporary):
             os.remove(temporary)
+        if isinstance(error, OSError) and temporary in (error.filename, error.filename2):
+            raise type(error)(f"{cannot}: {error.strerror}") from None  # name the target, not our temporary file
         raise
     return target

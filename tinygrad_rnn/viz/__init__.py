@@ -108,9 +108,9 @@ def render(root: Node, path: str | Path, format: str | None = None, **options: A
     fmt = (format or target.suffix.lstrip(".") or "svg").lower()
     text = _dot_text(_statements("render", root, options))
     if fmt in ("dot", "gv"):
-        write_atomically(target, text.encode("utf-8"))
+        write_atomically(target, text.encode("utf-8"), "render")
         return str(target)
-    write_atomically(target, run_dot(text, fmt, target))
+    write_atomically(target, run_dot(text, fmt, target), "render")
     return str(target)
 
 
@@ -127,7 +127,8 @@ def to_html(root: Node, path: str | Path, *, snapshots: Any = None, expand_steps
 
     _check_options("to_html", options)
     target = Path(path)
-    write_atomically(target, page(root, target, snapshots, options, expand_steps, step_labels).encode("utf-8"))
+    text = page(root, target, snapshots, options, expand_steps, step_labels)
+    write_atomically(target, text.encode("utf-8"), "to_html")
     return str(target)
 
 
@@ -351,9 +352,9 @@ def _cluster_labels(prepared: Prepared) -> dict[str, str]:
     return labels
 
 
-def write_atomically(target: Path, data: bytes) -> None:
-    """Write `data` to `target` whole or not at all (see files.py)."""
-    files.write_atomically(target, lambda temporary: Path(temporary).write_bytes(data), "viz")
+def write_atomically(target: Path, data: bytes, who: str) -> None:
+    """Write `data` to `target` whole or not at all (see files.py); `who` names the public function in errors."""
+    files.write_atomically(target, lambda temporary: Path(temporary).write_bytes(data), who)
 
 
 def run_dot(text: str, fmt: str, target: Path | str) -> bytes:
