@@ -10,7 +10,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from tinygrad_rnn.cli.arguments import Parser, output_folder
+from tinygrad_rnn.cli.arguments import Parser, make_output_folder, output_folder
 from tinygrad_rnn.files import write_atomically
 
 
@@ -32,7 +32,7 @@ def outputs(parser: Parser, args: Any, names: Sequence[str]) -> list[Path]:
     if existing and not args.overwrite:
         parser.error(f"{existing[0]} exists (from an earlier run?); pass --overwrite to replace it, or choose "
                      "another --out")
-    folder.mkdir(parents=True, exist_ok=True)
+    make_output_folder(parser, args.out)
     return paths
 
 

@@ -27,7 +27,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from _lab import report, sibling  # noqa: E402
 
-from tinygrad_rnn.cli.arguments import Parser, output_folder  # noqa: E402
+from tinygrad_rnn.cli.arguments import Parser, make_output_folder, output_folder  # noqa: E402
 
 WHAT_TO_LOOK_AT = {
     "char_rnn.html": "open in a browser: the trained char-RNN on a held-out sentence; hover a step for "
@@ -109,6 +109,7 @@ def look_at(name: str) -> tuple[int, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    make_output_folder(build_parser(), args.out)  # made only when the demo runs
     smoke, out = (["--smoke"] if args.smoke else []), Path(args.out)
     started, before = time.perf_counter(), files_in(out)
     print("== 1/4 char-RNN on the docstrings of the Python standard library ==")

@@ -25,7 +25,15 @@ import numpy as np
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import analysis, nn, optim, viz
-from tinygrad_rnn.cli.arguments import Parser, comma_list, file_name, nonnegative, output_folder, positive
+from tinygrad_rnn.cli.arguments import (
+    Parser,
+    comma_list,
+    file_name,
+    make_output_folder,
+    nonnegative,
+    output_folder,
+    positive,
+)
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -62,7 +70,6 @@ def train(model: nn.Module, inputs: tg.Tensor, steps: int, every: int) -> analys
 def render_all(args: argparse.Namespace) -> list[str]:
     """Render one picture per cell and format (and a page per cell with --page); returns the paths written."""
     folder = Path(args.out)
-    folder.mkdir(parents=True, exist_ok=True)
     written = []
     options = {"collapse": None if args.expand else "timestep", "intermediates": args.all_tensors}
     for cell in args.cells:
@@ -151,6 +158,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    make_output_folder(build_parser(), args.out)  # made only when the demo runs
     try:
         for path in render_all(args):
             print(f"wrote {path}")

@@ -31,7 +31,16 @@ import numpy as np  # noqa: E402
 
 import tinygrad_rnn as tg  # noqa: E402
 from tinygrad_rnn import analysis, nn, viz  # noqa: E402
-from tinygrad_rnn.cli.arguments import Parser, comma_list, finite, nonnegative, output_folder, positive, refuse_larger  # noqa: E402
+from tinygrad_rnn.cli.arguments import (  # noqa: E402
+    Parser,
+    comma_list,
+    finite,
+    make_output_folder,
+    nonnegative,
+    output_folder,
+    positive,
+    refuse_larger,
+)
 
 SMOKE = {"steps": 20, "hidden_size": 16, "batch_size": 4, "graph_steps": 4}
 
@@ -193,8 +202,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    make_output_folder(build_parser(), args.out)  # made only when the demo runs
     folder = Path(args.out)
-    folder.mkdir(parents=True, exist_ok=True)
     results = measure(args)
     print(f"||dL/dh_t|| with the loss on step T-1 = {args.steps - 1}; hidden {args.hidden_size}, float64")
     print(f"{'model':<26} {'measured factor/step':>21} {'bound s':>8} {'||dL/dh_0|| / ||dL/dh_T-1||':>28}")

@@ -355,6 +355,8 @@ def test_defaults_are_within_bounds():
     ("vanishing_gradients", ["--radii", "0.5,nan"], "argument --radii: expected a positive number up to 100"),
     ("render_graph", ["--steps", "100000000"], "argument --steps: expected a whole number from 1 to 50"),
     ("main", ["--out", __file__], "is a file; expected a folder"),
+    ("main", ["--out", "/sys/tinygrad-rnn"], "argument --out: '/sys/tinygrad-rnn'"),  # no one may write in /sys
+    ("carousel", ["--smoke", "--out", "/sys/tinygrad-rnn"], "argument --out: '/sys/tinygrad-rnn'"),
 ])
 def test_scripts_refuse_in_one_line(name, args, phrase):
     """Each script, run for real, refuses a bad argument in one line with exit code 2."""

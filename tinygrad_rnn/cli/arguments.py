@@ -7,7 +7,9 @@ import argparse
 import math
 import os
 import re
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -124,6 +126,18 @@ def output_folder(text: str) -> str:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise argparse.ArgumentTypeError(f"{shown(text)}: the folder {shown(existing)} is not writable")
     return text
+
+
+def make_output_folder(parser: argparse.ArgumentParser, text: str) -> Path:
+    """Make the --out folder and check that a file can be written in it, before any work is done; a failure
+    exits through `parser.error` with the system's reason (root passes `output_folder`'s access check)."""
+    folder = Path(text)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        parser.error(f"argument --out: {shown(text)}: cannot write in this folder ({error.strerror})")
+    return folder
 
 
 class CommandError(Exception):
