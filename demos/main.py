@@ -27,7 +27,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from _lab import report, sibling  # noqa: E402
 
-from tinygrad_rnn.cli.arguments import Parser, make_output_folder, output_folder  # noqa: E402
+from tinygrad_rnn.cli.arguments import Parser, file_name, make_output_folder, output_folder  # noqa: E402
 
 WHAT_TO_LOOK_AT = {
     "char_rnn.html": "open in a browser: the trained char-RNN on a held-out sentence; hover a step for "
@@ -51,6 +51,8 @@ def build_parser() -> Parser:
     parser = Parser(prog="main.py", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=output_folder, default="out", help="folder for everything written")
     parser.add_argument("--smoke", action="store_true", help="each demo in its small test mode")
+    parser.add_argument("--screenshot", type=file_name(("png",)),
+                        help="also save a PNG of the page in headless Chromium here (the README's picture)")
     return parser
 
 
@@ -129,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         char_rnn_page(out / "char_rnn.npz", out / "char_rnn.html")
+        if args.screenshot:
+            print("screenshot:", sibling("render_graph").screenshot(str(out / "char_rnn.html"), Path(args.screenshot)))
     except viz.GraphvizNotFoundError as error:
         print(f"main.py: error: {error}", file=sys.stderr)
         return 1

@@ -280,6 +280,22 @@ def test_main_smoke_writes_everything(tmp_path):
     assert data["step_labels"] == list(sentence[:-1])  # step t is labelled with the character it reads
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_DOT or not shutil.which("chromium") or not shutil.which("chromedriver"),
+                    reason="the screenshot needs Graphviz 'dot', chromium and chromedriver (make tools)")
+def test_main_screenshot_is_the_page(tmp_path):
+    """--screenshot saves what Chromium shows of the char-RNN's page (the README's picture)."""
+    import matplotlib.pyplot as plt
+
+    shot = tmp_path / "page.png"
+    result = subprocess.run([sys.executable, str(DEMOS / "main.py"), "--smoke", "--out", str(tmp_path / "out"),
+                             "--screenshot", str(shot)], capture_output=True, text=True, env=ENV)
+    assert result.returncode == 0, result.stderr
+    assert f"screenshot: {shot}" in result.stdout
+    image = plt.imread(shot)
+    assert image.shape[1] == 1700 and image.shape[0] > 800 and image[..., :3].std() > 0.05  # not a blank window
+
+
 # ---- every argument of every demo, given hostile values: one line, exit 2, no traceback -------------------------
 DEMO_NAMES = sorted(path.stem for path in DEMOS.glob("*.py") if not path.name.startswith("_"))
 UNBOUNDED = {"--max-chars": "a cap: more than the corpus holds reads all of it",

@@ -126,6 +126,53 @@ def test_the_page_works_in_chromium(browser, tmp_path):
     assert steps[0].find_element(By.CSS_SELECTOR, "path, polygon").get_attribute("fill") == before
 
 
+def test_offline_hover_and_zoom(browser, tmp_path):
+    """With the network off the page loads nothing; hovering shows a node's fields and an edge's number; zoom
+    sizes the picture."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    nn.manual_seed(0)
+    model = nn.GRU(2, 3, dtype=np.float64)
+    with tg.keep_values():
+        output, _ = model(tg.Tensor(np.random.default_rng(1).standard_normal((4, 1, 2))))
+        with tg.scope("loss"):
+            loss = (output[-1] ** 2).mean()
+    path = viz.to_html(loss, tmp_path / "page.html", params={f"gru.{n}": p for n, p in model.named_parameters()})
+    browser.set_network_conditions(offline=True, latency=0, download_throughput=0, upload_throughput=0)
+    try:
+        browser.get(Path(path).as_uri())
+        assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
+    finally:
+        browser.delete_network_conditions()
+    info = browser.find_element(By.ID, "info")
+
+    op = browser.find_element(By.CSS_SELECTOR, "#graph g.node[data-op=getitem]")  # output[-1]
+    assert op.get_attribute("data-scope") and op.get_attribute("data-formula")
+    ActionChains(browser).move_to_element(op).perform()
+    for shown in ("op getitem: " + op.get_attribute("data-formula"), "scope " + op.get_attribute("data-scope"),
+                  "shape " + op.get_attribute("data-shape"), "values " + op.get_attribute("data-values")):
+        assert shown in info.text
+    assert norms(info) == ["grad"]
+    assert float(info.text.rsplit("grad ", 1)[1]) == pytest.approx(float(op.get_attribute("data-grad")), rel=5e-3)
+
+    edge = max(browser.find_elements(By.CSS_SELECTOR, "#graph g.edge[data-grad]"),
+               key=lambda e: float(e.get_attribute("data-grad") or 0))
+    ActionChains(browser).move_to_element(edge.find_element(By.CSS_SELECTOR, "path")).perform()
+    assert info.text.startswith("edge\ngradient sent back along it:")
+    assert float(info.text.rsplit("= ", 1)[1]) == pytest.approx(float(edge.get_attribute("data-grad")), rel=5e-3)
+
+    natural = browser.execute_script("return document.querySelector('#graph svg').width.baseVal.value")
+    pane = browser.execute_script("return document.getElementById('graph').clientWidth")
+    zoom = browser.find_element(By.ID, "zoom")
+    for value, expected in (("1.5", 1.5 * natural), ("0.5", 0.5 * natural), ("fit", pane)):
+        browser.execute_script("arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('change'))",
+                               zoom, value)
+        width = browser.execute_script("return document.querySelector('#graph svg').getBoundingClientRect().width")
+        assert width == pytest.approx(expected, abs=2), value
+    browser.save_screenshot(str(tmp_path / "zoomed.png"))
+
+
 def step_contexts(loss, layer, t):
     """The ops step t of `layer` ran, in the order they ran."""
     return [ctx for ctx in tg.toposort(loss) if ctx.is_context and ctx.scope == f"{layer}/t={t}"]

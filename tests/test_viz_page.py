@@ -421,3 +421,13 @@ def test_page_past_the_factor_budget(tmp_path, monkeypatch):
     monkeypatch.setattr(factors, "MAX_OP_BACKWARDS", 10)
     text = open(viz.to_html(loss, tmp_path / "page.html", params=params), encoding="utf-8").read()
     assert Page(text).data["layers"][0]["factors"] is None and "MAX_OP_BACKWARDS" in text
+
+
+def test_formula_is_the_docstring_paragraph():
+    """A tooltip's formula is the op's whole first docstring paragraph, not its first line."""
+    from tinygrad_rnn.function import OPS
+    from tinygrad_rnn.viz.units import formula
+
+    assert formula(OPS["addmm"]).endswith("x_t W_ih^T + b, a Linear layer);  dL/dC = G,  dL/dX = G @ W^T,  "
+                                          "dL/dW = sum over leading axes of X^T G")
+    assert formula(OPS["tanh"]) == "z = tanh x;  dz/dx = 1 - z^2"

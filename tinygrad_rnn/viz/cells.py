@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from functools import cache
 from typing import Any
 
 import numpy as np
 
 from .flow import NormSink, Route
-from .units import Unit, format_number, format_shape
+from .units import Unit, format_number, format_shape, formula
 
 MAX_EXPANDED_STEPS = 1000
 """At most this many (layer, step) pairs of a page are expanded: every step of a single layer of 1,000 steps
@@ -290,16 +289,9 @@ def _op_node(unit: Unit, made: Unit, state: str | None, step: tuple[str, int], n
     layer, t = step
     suffix = scope[len(f"{layer}/t={t}"):] if scope.startswith(f"{layer}/t={t}") else ""
     attrs = {"data-kind": "op", "data-label": _first_line(label), "data-op": ctx.name,
-             "data-formula": _formula(ctx.function), "data-shape": format_shape(made.shape),
+             "data-formula": formula(ctx.function), "data-shape": format_shape(made.shape),
              "data-step-op": str(number), "data-scope-suffix": suffix}
     return CellNode(("op", unit.role), "op", label, attrs, state is not None, made.shape)
-
-
-@cache
-def _formula(function: Any) -> str:
-    """The first line of an op's docstring (its formula)."""
-    doc = (function.__doc__ or "").strip().splitlines()
-    return doc[0] if doc else ""
 
 
 def format_index(index: Any, timestep: int | None = None) -> str | None:

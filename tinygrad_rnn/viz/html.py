@@ -26,7 +26,7 @@ from ..errors import GraphError
 from ..graph import Node, toposort, vertex
 from .dot import html_text
 from .factors import step_factors
-from .units import format_number, norm
+from .units import format_number, formula, norm
 
 
 @cache
@@ -96,6 +96,9 @@ def _controls(data: list[dict[str, Any]], recorded: list[dict[str, Any]]) -> str
     if recorded:
         parts.append(f"<label>training <input type=\"range\" id=\"snapshot\" min=\"0\" max=\"{len(recorded)}\" "
                      f"value=\"{len(recorded)}\"></label> <output id=\"snapshot-label\">the graph as drawn</output>")
+    zooms = "".join(f"<option value=\"{value}\">{value * 100:.0f}%</option>" for value in (0.5, 0.75, 1, 1.5, 2))
+    parts.append(f"<label>zoom <select id=\"zoom\"><option value=\"fit\" selected>fit the width</option>{zooms}"
+                 "</select></label>")
     parts.append("</nav>\n")
     return " ".join(parts)
 
@@ -163,9 +166,8 @@ def _node_attributes(number: int, group: Any, units: list[Any], hidden: set[int]
     if main is not None and group.kind not in ("step", "elided", "pre", "post", "join"):
         op_unit = next((units[i] for i in group.members if units[i].kind == "op"), None)
         if op_unit is not None:
-            doc = (op_unit.node.function.__doc__ or "").strip().splitlines()
             attrs["data-op"] = op_unit.node.name
-            attrs["data-formula"] = doc[0] if doc else ""
+            attrs["data-formula"] = formula(op_unit.node.function)
             lines.append(f"op {op_unit.node.name}: {attrs['data-formula']}")
         tensor = next((units[i] for i in group.members if units[i].kind != "op"), main)
         attrs["data-shape"] = "(" + ", ".join(str(n) for n in tensor.shape) + ")"

@@ -1,5 +1,5 @@
-// The page's script (no library, no network): hover, click a hidden state, the time and the training sliders,
-// the timeline strip and the chart. Its numbers come from the SVG's data attributes and the JSON block
+// The page's script (no library, no network): hover, click a hidden state, zoom, the time and the training
+// sliders, the timeline strip and the chart. Its numbers come from the SVG's data attributes and the JSON block
 // `tg-data` that viz/html.py writes; html.py inlines this file into every page.
 (function () {
   "use strict";
@@ -120,6 +120,12 @@
     });
   });
   svg.addEventListener("click", function () { clearPath(); info.innerHTML = '<p class="hint">Hover a node or an edge.</p>'; });
+
+  // ---- zoom: the picture fits the pane's width, or is shown at a chosen share of its own size (scrolling) ----
+  var zoom = document.getElementById("zoom"), naturalWidth = svg.width.baseVal.value;
+  zoom.addEventListener("change", function () {
+    svg.style.width = zoom.value === "fit" ? "" : Math.round(naturalWidth * Number(zoom.value)) + "px";
+  });
 
   // ---- the time slider ------------------------------------------------------------------------------------
   var time = document.getElementById("time");

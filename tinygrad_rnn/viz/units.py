@@ -3,8 +3,10 @@ steps and roles, the gradient along each edge, and the hidden-state path through
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -331,3 +333,9 @@ def first_reader_layers(units: list[Unit]) -> dict[int, str]:
             for parent in unit.parents:
                 found.setdefault(parent, unit.step[0])
     return found
+
+
+@cache
+def formula(function: Any) -> str:
+    """An op's formula for its tooltip: the first paragraph of its docstring, on one line."""
+    return " ".join(line.strip() for line in (inspect.getdoc(function) or "").split("\n\n")[0].splitlines())
