@@ -256,3 +256,23 @@ def test_number_types_accept_boundaries():
     assert nonnegative(int)("9" * 100) == int("9" * 100) and finite()("-1e300") == -1e300
     assert comma_list(positive(int), at_most=3)("1, 2,3") == [1, 2, 3]
     assert cli.graph.max_steps("0") == 0 and cli.graph.max_steps("2") == 2
+
+
+def test_written_name_cannot_drive_the_terminal(tmp_path, capsys):
+    """A file name with a control character is printed escaped."""
+    out = tmp_path / "a\x1b[2Jb.dot"
+    assert cli.main(["graph", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "\x1b" not in printed and "\\x1b[2Jb.dot" in printed and out.exists()
+
+
+@needs_dot
+def test_graph_writes_the_page(tmp_path, capsys):
+    """graph --format html writes the self-contained page, its numbers on the nodes."""
+    out = tmp_path / "gru.html"
+    assert cli.main(["graph", "--cell", "gru", "--steps", "40", "--format", "html", "--out", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "<svg" in page and 'id="tg-data"' in page
+    assert 'data-label="gru.weight_hh_l0ᵀ"' in page and page.count('data-kind="step"') == viz.AUTO_MAX_STEPS
+    assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page  # nothing fetched
+    assert f"wrote {out}" in capsys.readouterr().out

@@ -57,3 +57,22 @@ def test_failed_write_names_the_target(tmp_path):
     with pytest.raises(OSError, match=r"cannot write '.*a.png': No space left on device$"):
         write_atomically(tmp_path / "a.png", disk_full)
     assert os.listdir(tmp_path) == []
+
+
+def test_writes_through_a_symlink(tmp_path):
+    """A picture saved through a link replaces the link's target and keeps the link (as checkpoints do)."""
+    (tmp_path / "real.svg").write_text("old")
+    (tmp_path / "latest.svg").symlink_to("real.svg")
+    assert write_atomically(tmp_path / "latest.svg", lambda temporary: open(temporary, "w").write("new")).name == \
+        "latest.svg"
+    assert (tmp_path / "latest.svg").is_symlink() and (tmp_path / "real.svg").read_text() == "new"
+    assert sorted(os.listdir(tmp_path)) == ["latest.svg", "real.svg"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="temporary files are cleaned only where flock exists")
+def test_removes_what_a_killed_write_left(tmp_path):
+    """Our temporary file that no write holds (its writer was killed) is removed by the next write there."""
+    orphan = tmp_path / ".graph.png.tinygrad-rnn-save-abcd1234.tmp"
+    orphan.write_bytes(b"half a picture")
+    write_atomically(tmp_path / "other.png", lambda temporary: open(temporary, "wb").write(b"png"))
+    assert os.listdir(tmp_path) == ["other.png"]

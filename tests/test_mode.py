@@ -1,5 +1,5 @@
 """The switches ops read (mode.py): no_grad, enable_grad, scope, step_scopes, keep_values, detect_anomaly; each
-thread and each asyncio task holds its own."""
+thread holds its own (asyncio tasks on one thread share them, as in PyTorch)."""
 
 import asyncio
 import threading

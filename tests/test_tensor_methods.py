@@ -305,3 +305,13 @@ def test_gather_cross_entropy():
     targets = tg.tensor(table.INPUTS["targets"])
     by_gather = -logits.log_softmax(-1).gather(1, targets.unsqueeze(1)).mean()
     np.testing.assert_allclose(by_gather.item(), nn.functional.cross_entropy(logits, targets).item(), rtol=1e-6)
+
+
+def test_numpy_spellings_of_arg_and_squeeze():
+    """argmax/argmin and squeeze take numpy's axis/keepdims too; giving both names is refused."""
+    x = tg.tensor(np.random.default_rng(0).standard_normal((1, 3, 4)))
+    np.testing.assert_array_equal(x.argmax(axis=2).data, x.argmax(2).data)
+    assert x.argmin(axis=1, keepdims=True).shape == x.argmin(1, keepdim=True).shape == (1, 1, 4)
+    assert x.squeeze(axis=0).shape == x.squeeze(0).shape == (3, 4)
+    with pytest.raises(TypeError, match="argmax: got both axis=1 and dim=1"):
+        x.argmax(1, axis=1)

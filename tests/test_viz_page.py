@@ -283,6 +283,20 @@ def test_dot_parses_whatever_the_names(name, scope, title):
     assert b"\x00" not in text.encode("utf-8")
 
 
+@needs_dot
+@pytest.mark.parametrize("char", ["n", "\x00", "&"])
+def test_dot_parses_names_past_its_limit(char):
+    """Names, scopes and titles longer than dot's 16,384-byte strings are cut, saying how much."""
+    weight = tg.Tensor(np.ones((2, 2)), requires_grad=True)
+    hidden = tg.Tensor(np.ones((1, 2)))
+    with tg.scope(char * 20_000 + "/t=0"):
+        hidden = (hidden @ weight).tanh()
+    text = viz.to_dot(hidden.sum(), title=char * 20_000, params={char * 20_000: weight})
+    result = subprocess.run(["dot", "-Tcanon"], input=text.encode("utf-8"), capture_output=True)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    assert f"({20_000 - viz.dot.MAX_TEXT:,} more characters)" in text
+
+
 def test_unknown_keyword_names_function():
     """An unknown keyword names the public function."""
     loss, _, _ = model_loss("rnn", steps=2)

@@ -61,18 +61,32 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
 
 def zeros(*shape: int, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros (float32 unless dtype says otherwise)."""
-    return Tensor(np.zeros(_shape(shape), dtype=dtype or DEFAULT_DTYPE), requires_grad=requires_grad)
+    return Tensor(np.zeros(_sizes("zeros", shape), dtype=dtype or DEFAULT_DTYPE), requires_grad=requires_grad)
 
 
 def ones(*shape: int, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones (float32 unless dtype says otherwise)."""
-    return Tensor(np.ones(_shape(shape), dtype=dtype or DEFAULT_DTYPE), requires_grad=requires_grad)
+    return Tensor(np.ones(_sizes("ones", shape), dtype=dtype or DEFAULT_DTYPE), requires_grad=requires_grad)
 
 
 def randn(*shape: int, generator: Generator = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Standard-normal samples; `generator` is a numpy Generator or a seed, for reproducibility."""
     rng = as_generator(generator, "randn")
-    return Tensor(rng.standard_normal(_shape(shape)).astype(dtype or DEFAULT_DTYPE), requires_grad=requires_grad)
+    samples = rng.standard_normal(_sizes("randn", shape)).astype(dtype or DEFAULT_DTYPE)
+    return Tensor(samples, requires_grad=requires_grad)
+
+
+def _sizes(function: str, shape: tuple[Any, ...]) -> tuple[int, ...]:
+    """The sizes of a new tensor (one by one or as one sequence), each a whole number >= 0, or an error naming
+    `function`."""
+    try:
+        sizes = _shape(shape)
+    except TypeError:
+        sizes = shape
+    if not all(isinstance(size, Integral) and not isinstance(size, bool) and size >= 0 for size in sizes):
+        raise (TypeError if any(not isinstance(size, Integral) for size in sizes) else ValueError)(
+            f"{function}: sizes must be whole numbers >= 0, got {_shown(tuple(shape))}")
+    return sizes
 
 
 def check_seed(seed: Any, function: str) -> int:
@@ -112,19 +126,27 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
     return Tensor(np.arange(start, stop, step, dtype=dtype))
 
 
+def _like(function: str, tensor: Any) -> None:
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"{function}: expected a Tensor, got {type(tensor).__name__} (tg.tensor(data) makes one)")
+
+
 def zeros_like(tensor: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Zeros of `tensor`'s shape and dtype (or `dtype`), as torch.zeros_like."""
+    _like("zeros_like", tensor)
     return Tensor(np.zeros(tensor.shape, dtype=dtype or tensor.dtype), requires_grad=requires_grad)
 
 
 def ones_like(tensor: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Ones of `tensor`'s shape and dtype (or `dtype`), as torch.ones_like."""
+    _like("ones_like", tensor)
     return Tensor(np.ones(tensor.shape, dtype=dtype or tensor.dtype), requires_grad=requires_grad)
 
 
 def randn_like(tensor: Tensor, generator: Generator = None, dtype: Any = None,
                requires_grad: bool = False) -> Tensor:
     """Standard-normal samples of `tensor`'s shape and floating dtype (or `dtype`), drawn as `randn` draws."""
+    _like("randn_like", tensor)
     dtype = np.dtype(dtype or tensor.dtype)
     if dtype.kind != "f":
         raise TypeError(f"randn_like: normal samples need a floating dtype, got {dtype} (pass dtype=)")

@@ -3,29 +3,23 @@
 The file is an ordinary npz: one `.npy` member per array, named by its path in the object (`model/weight_hh_l0`),
 plus a JSON manifest (`__tinygrad_rnn__`, stored as a uint8 array) that records the structure, the Python
 numbers and strings, and which member holds which array. Nothing is ever pickled, in either direction.
-Writes are atomic: a temporary file in the same folder is filled, fsynced and renamed over the target, so a
-crash or Ctrl-C mid-save leaves the previous checkpoint as it was. Reads trust no byte: every member's size is
-checked against its header before anything is allocated, and every member is read to its end, so its CRC is.
+Writes are atomic (see files.py): a temporary file in the same folder is filled, fsynced and renamed over the
+target, so a crash or Ctrl-C mid-save leaves the previous checkpoint as it was. Reads trust no byte: every
+member's size is checked against its header before anything is allocated, and every member is read to its end,
+so its CRC is.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import stat
-import tempfile
 import zipfile
 from typing import Any
 
 import numpy as np
 
+from .files import write_atomically
 from .tensor import Tensor
-
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks, so stale temporary files are not cleaned (see save)
-    fcntl = None
 
 MANIFEST = "__tinygrad_rnn__"
 FORMAT = "tinygrad_rnn.checkpoint"
@@ -37,9 +31,6 @@ MAX_DEPTH = 100
 BIT_GENERATORS = ("MT19937", "PCG64", "PCG64DXSM", "Philox", "SFC64")
 ARRAY_KINDS = "biufcSU"
 """Array dtypes a checkpoint holds: bool, integers, floats, complex, bytes and str (nothing that needs pickling)."""
-TEMPORARY_MARK = ".tinygrad-rnn-save-"
-"""Our temporary files are `.<name>.tinygrad-rnn-save-<8 random characters>.tmp`, beside the target."""
-_TEMPORARY_NAME = re.compile(rf"\..+{re.escape(TEMPORARY_MARK)}[a-z0-9_]{{8}}\.tmp", re.DOTALL)
 
 
 class CheckpointError(ValueError):
@@ -105,11 +96,8 @@ def _write_npz(file: Any, arrays: dict[str, np.ndarray]) -> None:
 def save(obj: Any, path: str | os.PathLike[str]) -> None:
     """Write `obj` (nested dicts, lists, tuples of arrays, Tensors, numbers, strings, Generators) to `path`.
 
-    Tensors are saved as their arrays. The file appears under `path` only when complete: it is written to a
-    temporary file in the same folder, flushed, fsynced, then renamed over `path` with `os.replace`. A symbolic
-    link is written through (its target gets the new checkpoint; the link stays). A temporary file left by a
-    save that was killed is removed by the next save into that folder; one that a running save holds (it keeps
-    an advisory lock on it) is left alone, so two processes may save at once (not on Windows: no cleaning there).
+    Tensors are saved as their arrays. The file appears under `path` only when complete, through a symbolic
+    link to its target, and a temporary file a killed save left is removed by the next (see files.py).
     """
     arrays: dict[str, np.ndarray] = {}
     root = _encode(obj, (), arrays)
@@ -118,101 +106,12 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
     except ValueError as error:  # e.g. an int past Python's int-to-text limit
         raise ValueError(f"save: cannot write the manifest: {error}") from None
     arrays[MANIFEST] = np.frombuffer(manifest.encode("utf-8"), dtype=np.uint8)
-    path = os.fspath(path)
-    target = os.path.realpath(path)  # through symbolic links, as editors write: the link stays a link
-    if os.path.isdir(target):
-        raise IsADirectoryError(f"save: '{path}' is a folder; give the name of the file to write")
-    if os.path.islink(target):
-        raise OSError(f"save: '{path}' is a loop of symbolic links")
-    folder = os.path.dirname(target)
-    _remove_stale_temporaries(folder)
-    descriptor, temporary = _claim_temporary(path, target)
-    try:
-        with os.fdopen(descriptor, "wb", closefd=False) as file:
-            _write_npz(file, arrays)
-            file.flush()
-            os.fsync(descriptor)
-        os.chmod(temporary, _mode_for(target))
-        os.replace(temporary, target)  # still locked: a cleaning save elsewhere must not take it before this
-    except BaseException:  # Ctrl-C too: never leave a half-written temporary file behind
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
-    finally:
-        os.close(descriptor)
-    _fsync_folder(folder)
+    write_atomically(path, lambda temporary: _write_npz_file(temporary, arrays), "save")
 
 
-def _claim_temporary(path: str, target: str) -> tuple[int, str]:
-    """A new temporary file beside `target`, open and locked (so that no other save removes it as stale)."""
-    for _ in range(10):
-        try:
-            descriptor, temporary = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".tmp",
-                                                     prefix=f".{os.path.basename(target)}{TEMPORARY_MARK}")
-        except OSError as error:  # name the file asked for, not the temporary one
-            raise type(error)(error.errno, f"save: cannot write '{path}': {error.strerror}") from None
-        if fcntl is None:
-            return descriptor, temporary
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        if os.fstat(descriptor).st_nlink > 0:
-            return descriptor, temporary
-        os.close(descriptor)  # another save took it for stale in the instant before the lock: take a new one
-    raise OSError(f"save: cannot write '{path}': every temporary file was removed at once by another process")
-
-
-def _remove_stale_temporaries(folder: str) -> None:
-    """Remove our temporary files in `folder` that no running save holds (their save was killed).
-
-    A save holds an advisory lock on its temporary file until it is renamed; the kernel drops the lock when
-    the process dies, however it dies. So a file of our naming whose lock we can take is an orphan.
-    """
-    if fcntl is None:
-        return
-    try:
-        names = [entry.name for entry in os.scandir(folder) if _TEMPORARY_NAME.fullmatch(entry.name)]
-    except OSError:
-        return
-    for name in names:
-        candidate = os.path.join(folder, name)
-        try:
-            descriptor = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except OSError:  # gone already, or not ours to read
-            continue
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            status = os.fstat(descriptor)
-            if stat.S_ISREG(status.st_mode) and os.path.samestat(status, os.lstat(candidate)):
-                os.unlink(candidate)  # while locked, so its save (if it just began) sees it gone and starts over
-        except OSError:  # a running save holds it, or it vanished
-            pass
-        finally:
-            os.close(descriptor)
-
-
-def _mode_for(path: str) -> int:
-    """The permissions the new file gets: the old file's, or what the umask allows for a fresh one."""
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def _fsync_folder(folder: str) -> None:
-    """Make the rename itself durable (not possible on every platform, e.g. Windows: then skipped)."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
+def _write_npz_file(path: str, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as file:
+        _write_npz(file, arrays)
 
 
 def load(path: str | os.PathLike[str]) -> Any:

@@ -121,9 +121,10 @@ class Shaping:
         dim = _dim(dim, self.ndim + 1, "unsqueeze", self.shape)
         return ops.Reshape.apply(self, shape=self.shape[:dim] + (1,) + self.shape[dim:])
 
-    def squeeze(self, dim: int | Sequence[int] | None = None) -> Tensor:
-        """Axes of size 1 removed: all of them, or those among `dim` (an axis of another size stays, as in
-        torch.squeeze)."""
+    def squeeze(self, dim: int | Sequence[int] | None = None, *, axis: int | Sequence[int] | None = None) -> Tensor:
+        """Axes of size 1 removed: all of them, or those among `dim` (numpy's `axis`; an axis of another size
+        stays, as in torch.squeeze)."""
+        dim = _either("squeeze", axis, dim)
         if dim is None:
             dims = range(self.ndim)
         else:
@@ -204,7 +205,7 @@ def _dim(dim: int, ndim: int, op: str, shape: tuple[int, ...], word: str = "dim"
     if not -ndim <= dim < ndim:
         allowed = f"[{-ndim}, {ndim - 1}]" if ndim else "none (no axes)"
         raise np.exceptions.AxisError(f"{op}: {word} {dim!r} is out of range for a tensor of shape {shape} "
-                                      f"(expected a {word} in {allowed})")
+                                      f"(expected {'an' if word[0] in 'aeiou' else 'a'} {word} in {allowed})")
     return int(dim) % ndim
 
 

@@ -284,14 +284,18 @@ class Tensor(Shaping, InPlace, Arithmetic):
             values, indices = values.reshape(values.shape[:dim] + values.shape[dim + 1:]), indices.squeeze(dim)
         return MaxResult(values, self._from_op(np.asarray(indices)))
 
-    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    def argmax(self, dim: int | None = None, keepdim: bool | None = None, *, axis: int | None = None,
+               keepdims: bool | None = None) -> Tensor:
         """Indices (int64) of the largest values along `dim` (the first of ties), or into the flattened tensor
-        when `dim` is None, as torch.argmax. Indices carry no gradient."""
-        return self._arg_extreme("argmax", dim, keepdim)
+        when `dim` is None, as torch.argmax (numpy's axis/keepdims too). Indices carry no gradient."""
+        return self._arg_extreme("argmax", _either("argmax", axis, dim), _either("argmax", keepdims, keepdim, False,
+                                                                                 "keepdims", "keepdim"))
 
-    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    def argmin(self, dim: int | None = None, keepdim: bool | None = None, *, axis: int | None = None,
+               keepdims: bool | None = None) -> Tensor:
         """Indices (int64) of the smallest values along `dim` (the first of ties), as torch.argmin."""
-        return self._arg_extreme("argmin", dim, keepdim)
+        return self._arg_extreme("argmin", _either("argmin", axis, dim), _either("argmin", keepdims, keepdim, False,
+                                                                                 "keepdims", "keepdim"))
 
     def _arg_extreme(self, op: str, dim: int | None, keepdim: bool) -> Tensor:
         find = self.data.argmax if op == "argmax" else self.data.argmin

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .arguments import CommandError, comma_list, file_name, finite, nonnegative, positive
+from .arguments import CommandError, comma_list, file_name, finite, nonnegative, positive, printable
 from .graph import set_recurrent_radius
 
 ANALYSES = ("ledger", "credit", "truncation", "connectivity", "gates", "flow")
@@ -58,7 +58,7 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the analysis `args` ask for; print its numbers and the picture written."""
-    print(f"wrote {analyze_command(args)}")
+    print(f"wrote {printable(analyze_command(args))}")
     return 0
 
 
@@ -237,7 +237,7 @@ def draw_flow(args, model, params, rng, plots):
             recorder.save(args.save_flow)
         except OSError as error:
             raise CommandError(f"could not write {args.save_flow!r}: {error.strerror or error}") from None
-        print(f"wrote {args.save_flow}")
+        print(f"wrote {printable(args.save_flow)}")
     first, last = snapshots[0], snapshots[-1]
     layer = next(iter(last.hidden))
     print(f"adding problem, {_describe(args)}: loss {first.loss:.4f} -> {last.loss:.4f} over {args.train_steps} "

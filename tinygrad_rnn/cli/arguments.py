@@ -28,6 +28,13 @@ def shown(text: str) -> str:
     return repr(text) if len(text) <= 40 else repr(text[:30]) + f"... ({len(text)} characters)"
 
 
+def printable(text: object) -> str:
+    """`text` as it is when every character prints, else quoted with escapes, so that a file name cannot send
+    control characters to the terminal."""
+    text = str(text)
+    return text if text.isprintable() else repr(text)
+
+
 def positive(kind: type, at_most: float | None = None) -> Callable[[str], Any]:
     """An argparse type: a positive number of `kind` (int or float; floats must be finite), at most `at_most`."""
     return _number(kind, 0, False, at_most)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .arguments import CommandError, file_name, nonnegative, positive, shown
+from .arguments import CommandError, file_name, nonnegative, positive, printable, shown
 
 CELLS = ("rnn", "lstm", "gru")
 FORMATS = ("svg", "png", "pdf", "dot", "gv", "jpg", "jpeg", "html")
@@ -69,7 +69,7 @@ def viz_auto() -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Draw the picture `args` describe."""
-    print(f"wrote {graph_command(args)}")
+    print(f"wrote {printable(graph_command(args))}")
     return 0
 
 

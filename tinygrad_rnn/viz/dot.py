@@ -66,10 +66,17 @@ def mix(ramp: tuple[str, str], position: float) -> str:
 _BIDI = {0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
 
 
+MAX_TEXT = 500
+"""Characters of one name, scope or title a picture shows (dot refuses a string past 16,384 bytes)."""
+
+
 def visible(text: str) -> str:
     """`text` with every character Graphviz (or a reader) cannot take at face value replaced by a visible
     stand-in: C0 controls but newline as the control pictures (NUL as ␀), DEL and C1 controls, bidirectional
-    marks and overrides, lone surrogates and other unassigned or private code points as <U+XXXX>."""
+    marks and overrides, lone surrogates and other unassigned or private code points as <U+XXXX>; past
+    MAX_TEXT characters, cut with how many more there were."""
+    if len(text) > MAX_TEXT:
+        text = f"{text[:MAX_TEXT]}… ({len(text) - MAX_TEXT:,} more characters)"
     out = []
     for char in text:
         code = ord(char)
