@@ -92,6 +92,100 @@ def test_page_equals_engine_gradients(tmp_path):
     np.testing.assert_allclose(sent, per_step, rtol=1e-12)
 
 
+def _numbers(text):
+    return [float(x) for x in text.split()] if text else []
+
+
+def _value(vertex):
+    """The array a vertex stands for: a leaf's data, or an op's output (kept under keep_values)."""
+    return np.asarray((vertex.output if vertex.is_context else vertex).data)
+
+
+def _vertices_of(page, loss):
+    """Each drawn node's vertex in the engine's graph, found by what it shows (scope, shape, values; an op's
+    output drawn apart stands for the op): id -> the matching vertices."""
+    import re
+
+    engine = [vertex for vertex in tg.toposort(loss, all_inputs=True)]
+    found = {}
+    for node_id, attrs in page.nodes.items():
+        if "data-values" not in attrs:
+            continue
+        shape = tuple(int(size) for size in re.findall(r"\d+", attrs["data-shape"]))
+        shown = _numbers(attrs["data-values"])
+        found[node_id] = [vertex for vertex in engine if (vertex.scope or "") == attrs["data-scope"]
+                          and _value(vertex).shape == shape
+                          and np.allclose(shown, _value(vertex).reshape(-1)[:len(shown)], rtol=6e-3, atol=1e-12)]
+        assert found[node_id], f"no vertex shows {attrs}"
+        if attrs["data-kind"] == "parameter" and "data-op" in attrs:  # W and the W^T (or its gate blocks) the
+            for vertex in engine:                                         # layer reads before its steps: one node
+                if (vertex.is_context and vertex.name in ("permute", "getitem") and "/t=" not in (vertex.scope or "")
+                        and vertex.parents[0] in found[node_id]):
+                    found[node_id].append(vertex)
+    for edge in page.edges.values():  # an op whose output is drawn as its own node: the same vertex
+        tail, head = edge["data-tail"], edge["data-head"]
+        if tail not in found and page.nodes[head]["data-kind"] in ("intermediate", "output"):
+            found[tail] = found[head]
+    return found
+
+
+@needs_dot
+@pytest.mark.parametrize("cell,layers,bidirectional", [("lstm", 1, False), ("gru", 1, False), ("rnn", 2, True)])
+def test_every_node_and_edge_number(cell, layers, bidirectional, tmp_path):
+    """Every node's data-grad is ||grad|| of its vertex; every edge's, the norm of what its head sends its tail."""
+    loss, _, params = model_loss(cell, steps=3, layers=layers, bidirectional=bidirectional)
+    path = viz.to_html(loss, tmp_path / "page.html", params=params, collapse=None, max_steps=None)
+    loss.backward(retain_graph=True, retain_grads=True)
+    page = Page(open(path, encoding="utf-8").read())
+    vertices, engine = _vertices_of(page, loss), tg.toposort(loss, all_inputs=True)
+    assert set(vertices) == set(page.nodes)  # every node found
+
+    def norm_of(gradient):
+        return None if gradient is None else float(np.linalg.norm(gradient))
+
+    def same(shown, value):
+        return shown is value is None or None not in (shown, value) and shown == pytest.approx(value, rel=1e-12,
+                                                                                                abs=1e-300)
+
+    for node_id, attrs in page.nodes.items():
+        expected = {norm_of(vertex.grad) for vertex in vertices[node_id]}
+        if "data-values" not in attrs:  # an op whose output is drawn apart: the number is on the output's node
+            expected = {None}
+        shown = float(attrs["data-grad"]) if attrs["data-grad"] else None
+        assert any(same(shown, value) for value in expected), (attrs, expected)
+    for edge_id, attrs in page.edges.items():
+        heads, tails = vertices[attrs["data-head"]], vertices[attrs["data-tail"]]
+        sent = set()
+        for head in heads:
+            if head in tails:  # an op and its output drawn apart: the output's gradient
+                sent.add(norm_of(head.grad))
+            elif head.is_context:
+                sent.update(norm_of(gradient) for parent, gradient in
+                            zip(head.parents, tg.analysis.input_gradients(head)) if parent in tails)
+        step = page.nodes[attrs["data-head"]]["data-scope"]
+        if page.nodes[attrs["data-tail"]]["data-kind"] == "parameter" and "/t=" in step:
+            # one edge per step from a parameter whose disjoint slices (the GRU's gate blocks) several ops read
+            parts = [norm_of(gradient) for head in engine if head.is_context and head.scope == step
+                     for parent, gradient in zip(head.parents, tg.analysis.input_gradients(head)) if parent in tails]
+            sent.add(math.hypot(*parts))
+        shown = float(attrs["data-grad"]) if attrs["data-grad"] else None
+        assert any(same(shown, value) for value in sent), (edge_id, attrs, sent)
+
+
+@needs_dot
+def test_static_picture_has_tooltips(tmp_path):
+    """Without JavaScript the SVG still explains each node in its tooltip (its <title>)."""
+    import re
+
+    loss, _, params = model_loss("lstm", steps=3)
+    text = open(viz.to_html(loss, tmp_path / "page.html", params=params), encoding="utf-8").read()
+    graph = text[text.index('<div id="graph">'):text.index("</div>", text.index('<div id="graph">'))]
+    titles = re.findall(r'<g id="n\d+" class="node"[^>]*>\s*<title>(.*?)</title>', graph, flags=re.S)
+    assert len(titles) == graph.count('class="node"') and len(titles) >= 8
+    weight = next(title for title in titles if title.startswith("lstm.weight_hh_l0"))
+    assert "op permute: z = x with its axes reordered" in weight and "shape (12, 3)" in weight and "||grad||" in weight
+
+
 @needs_dot
 def test_default_page_norms_and_snapshots(tmp_path):
     """The default page's step norms and snapshots hold what was recorded."""
