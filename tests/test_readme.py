@@ -53,3 +53,47 @@ def test_engine_line_counts_are_true():
     assert len(doors) >= 4
     for name, claimed in doors:
         assert lines(name, package) == int(claimed), name
+
+
+COMMANDS = [line.split("#")[0].strip() for block in re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)
+            for line in block.splitlines() if line.split("#")[0].strip()]
+SLOW_COMMANDS = {"python demos/main.py"}  # make demo's training run
+
+
+def test_readme_make_targets_exist():
+    """The README's two commands are targets of the Makefile (CI runs `make test` itself)."""
+    makefile = (README.parent / "Makefile").read_text()
+    targets = [command.split()[1] for command in COMMANDS if command.startswith("make ")]
+    assert targets == ["demo", "test"]
+    assert all(re.search(rf"^{target}:", makefile, flags=re.M) for target in targets)
+
+
+@pytest.mark.parametrize("command", [
+    pytest.param(command, marks=pytest.mark.slow) if any(command.startswith(s) for s in SLOW_COMMANDS) else command
+    for command in COMMANDS if not command.startswith("make ")])
+def test_readme_command_runs(command, tmp_path):
+    """Each README command that remakes a picture runs as written (in a scratch folder) and writes its PNG."""
+    import shlex
+    import shutil
+    import subprocess
+    import sys
+
+    import matplotlib.pyplot as plt
+
+    words = shlex.split(command)
+    if words[0] == ".venv/bin/tinygrad-rnn":
+        words = [sys.executable, "-m", "tinygrad_rnn", *words[1:]]
+    elif words[:2] == ["python", words[1]] and words[1].startswith("demos/"):
+        words = [sys.executable, str(README.parent / words[1]), *words[2:]]
+    needs = ["dot"] + (["chromium", "chromedriver"] if "--screenshot" in words else [])
+    missing = [tool for tool in needs if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"the README command needs {', '.join(missing)} (make tools)")
+    (tmp_path / "docs").mkdir()
+    result = subprocess.run(words, cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    pictures = [words[i + 1] for i, word in enumerate(words) if word in ("--out", "--screenshot")]
+    assert pictures
+    for picture in pictures:
+        image = plt.imread(tmp_path / picture)
+        assert image.shape[0] > 100 and image.shape[1] > 100 and image[..., :3].std() > 0.01, picture
