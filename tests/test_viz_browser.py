@@ -3,6 +3,7 @@ hidden state, both sliders, and a screenshot. Skips, naming what is missing, wit
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -314,6 +315,12 @@ def test_charts_and_step_labels(browser, tmp_path):
         browser.execute_script(f"arguments[0].value = {value}; arguments[0].dispatchEvent(new Event('input'))",
                                slider)
 
+    steps = browser.find_elements(By.CSS_SELECTOR, "#graph g.node[data-kind=step]")
+    assert {g.find_element(By.CSS_SELECTOR, "text").get_attribute("textContent") for g in steps} == \
+        {f"t={t} {json.dumps(labels[t])}" for t in (0, 1, 2, 5, 6, 7)}  # each drawn step names what it reads
+    move(training, 1)
+    move(training, 3)  # back to the graph as drawn: the labels stay
+    assert sum('"' in g.find_element(By.CSS_SELECTOR, "text").get_attribute("textContent") for g in steps) == 6
     move(time_slider, 4)
     assert browser.find_element(By.ID, "time-label").text == 't=4 "o"'
     assert browser.find_element(By.ID, "cell-title").text == 'inside rnn.l0 at t=4 "o"'

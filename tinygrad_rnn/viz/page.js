@@ -157,6 +157,12 @@
   }
   if (time) time.addEventListener("input", function () { clearPath(); showTime(); });
 
+  // each drawn step's first line says what the step reads (t=3 "e"), before the training slider keeps the texts
+  nodes.forEach(function (g) {
+    var first = g.dataset.kind === "step" ? g.querySelector("text") : null;
+    if (first) first.textContent += stepLabel(Number(g.dataset.t));
+  });
+
   // ---- the training slider --------------------------------------------------------------------------------
   var snapshot = document.getElementById("snapshot");
   var original = nodes.map(function (g) {
