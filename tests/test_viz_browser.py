@@ -163,6 +163,15 @@ def test_offline_hover_and_zoom(browser, tmp_path):
     assert info.text.startswith("edge\ngradient sent back along it:")
     assert float(info.text.rsplit("= ", 1)[1]) == pytest.approx(float(edge.get_attribute("data-grad")), rel=5e-3)
 
+    expanded = viz.to_html(loss, tmp_path / "expanded.html", collapse=None, max_steps=None)
+    browser.get(Path(expanded).as_uri())
+    info = browser.find_element(By.ID, "info")
+    apart = [g for g in browser.find_elements(By.CSS_SELECTOR, "#graph g.node[data-kind=op]")
+             if g.get_attribute("data-grad") == "" and g.get_attribute("data-values") is None]
+    assert apart  # an op whose output is its own node (a hidden state): its tooltip points there, no "none"
+    ActionChains(browser).move_to_element(apart[0]).perform()
+    assert "its output is drawn as the next node" in info.text and "none" not in info.text
+
     natural = browser.execute_script("return document.querySelector('#graph svg').width.baseVal.value")
     pane = browser.execute_script("return document.getElementById('graph').clientWidth")
     zoom = browser.find_element(By.ID, "zoom")

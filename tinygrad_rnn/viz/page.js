@@ -61,8 +61,10 @@
       if (g.dataset.values) lines.push("values " + esc(g.dataset.values));
       if (g.dataset.ops) lines.push("ops " + esc(g.dataset.ops));
       var shown = g.dataset.shownGrad !== undefined ? g.dataset.shownGrad : g.dataset.grad;
-      lines.push((g.dataset.layer ? N("dL/dh_t") + " " : N("grad") + " ") + fmt(shown) +
-                 (selection >= 0 && g.dataset.shownGrad !== undefined ? " (training step " + data.snapshots[selection].step + ")" : ""));
+      if (g.dataset.kind === "op" && shown === "" && g.dataset.values === undefined)
+        lines.push('<span class="hint">its output is drawn as the next node, with its ' + N("grad") + "</span>");
+      else lines.push((g.dataset.layer ? N("dL/dh_t") + " " : N("grad") + " ") + fmt(shown) +
+                      (selection >= 0 && g.dataset.shownGrad !== undefined ? " (training step " + data.snapshots[selection].step + ")" : ""));
       if (g.dataset.cellGrad) lines.push(N("dL/dc_t") + " " + fmt(g.dataset.cellGrad));
       if (g.dataset.ends) lines.push(esc(g.dataset.ends) + (g.dataset.finalGrad ? ": " + N("dL/dh_n") + " " + fmt(g.dataset.finalGrad) : ""));
       if (g.dataset.hidden) lines.push('<span class="hint">click: the paths from here to the loss</span>');
