@@ -57,7 +57,7 @@ def test_engine_line_counts_are_true():
 
 COMMANDS = [line.split("#")[0].strip() for block in re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)
             for line in block.splitlines() if line.split("#")[0].strip()]
-SLOW_COMMANDS = {"python demos/main.py"}  # make demo's training run
+SLOW_COMMANDS = {"python demos/main.py", "python demos/render_graph.py"}  # training runs and a browser
 
 
 def test_readme_make_targets_exist():
