@@ -37,8 +37,9 @@ torch: $(STAMP)
 demo: $(STAMP) tools
 	$(BIN)/python demos/main.py
 
+# The fast suite in two worker processes (pytest-xdist), one per core of the 2-core machines it is sized for.
 test: $(STAMP) tools
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n 2 -m "not slow"
 
 test-slow: $(STAMP) tools
 	$(BIN)/python -m pytest -q -m slow
