@@ -29,6 +29,7 @@ import rnn_step
 import tinygrad_rnn as tg
 from tinygrad_rnn import nn
 from tinygrad_rnn.nn.functional import cross_entropy
+from tinygrad_rnn.ops.linalg import transposed_product_pays
 
 GRADIENT_TOLERANCE = 1e-10
 LEARNING_RATE = 1e-3
@@ -254,9 +255,10 @@ class TorchCellLoop(TorchContender):
         return self.torch.stack(outputs)
 
 
-def gemm_floor(workload: Workload, cell: str, torch: Any = None) -> Callable[[], None]:
+def gemm_floor(workload: Workload, cell: str, torch: Any = None, as_ours: bool = False) -> Callable[[], None]:
     """The matrix products of one numpy_gated training step alone, same shapes and layouts (np.dot), or the same
-    products through torch's BLAS: how much of a step any implementation spends in GEMMs."""
+    products through torch's BLAS: how much of a step any implementation spends in GEMMs. `as_ours` lays the
+    recurrent product h W_hh^T out as our addmm does (as (W_hh h^T)^T where `transposed_product_pays`)."""
     gates, batch, size = numpy_gated.CELLS[cell], workload.batch, workload.hidden_size
     rows, later = workload.length * batch, (workload.length - 1) * batch
     rng = np.random.default_rng(0)
@@ -274,10 +276,15 @@ def gemm_floor(workload: Workload, cell: str, torch: Any = None) -> Callable[[],
     grad_logits_t, flat_grad_t, later_grad_t = grad_logits.T, flat_grad.T, flat_grad[batch:].T
     earlier_hidden = flat_hidden[:later]
 
+    swapped = as_ours and transposed_product_pays(hidden, weight_hh_t)
+
     def run() -> None:
         product(inputs, weight_ih_t)
         for _ in range(workload.length - 1):
-            product(hidden, weight_hh_t)
+            if swapped:
+                product(weight_hh, hidden.T)
+            else:
+                product(hidden, weight_hh_t)
         product(flat_hidden, weight_decoder_t)
         product(grad_logits_t, flat_hidden)
         product(grad_logits, weight_decoder)
@@ -327,16 +334,19 @@ def check_gradients(classes: list[type[Contender]], cells: list[str],
 
 
 GEMMS_NUMPY = "numpy: the step's GEMMs alone"
+GEMMS_OURS = "numpy: those GEMMs as our addmm lays them out"
 GEMMS_TORCH = "torch: the same GEMMs alone"
 
 
 def time_workload(workload: Workload, cell: str, classes: list[type[Contender]], rounds: int | None,
                   clock: str, torch: Any = None) -> dict[str, float]:
     """Print the float32 timing table of one workload and cell; return each contender's ratio to numpy. The
-    GEMMs of the numpy BPTT alone (and through torch's BLAS, given torch) are timed in the same rounds."""
+    GEMMs of the numpy BPTT alone (also as our addmm lays them out, and through torch's BLAS, given torch) are
+    timed in the same rounds."""
     parameters, ids, targets = workload.data(cell)
     runs: dict[str, Callable[[], None]] = {c.label(cell): c(cell, parameters, ids, targets).step for c in classes}
     runs[GEMMS_NUMPY] = gemm_floor(workload, cell)
+    runs[GEMMS_OURS] = gemm_floor(workload, cell, as_ours=True)
     if torch is not None:
         runs[GEMMS_TORCH] = gemm_floor(workload, cell, torch)
     count = rounds or workload.rounds
@@ -452,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [[c.title.format(layer="LSTM/GRU")] + [f"{ratios[key][c.label(key[1])]:.2f}x" for key in columns]
             for c in classes]
     rows += [[label] + [f"{ratios[key][label]:.2f}x" for key in columns]
-             for label in (GEMMS_NUMPY, GEMMS_TORCH) if label in ratios[columns[0]]]
+             for label in (GEMMS_NUMPY, GEMMS_OURS, GEMMS_TORCH) if label in ratios[columns[0]]]
     print(harness.format_table(["contender"] + [f"{LAYERS[cell]} {name}" for name, cell in columns], rows,
                                markdown=args.markdown))
 

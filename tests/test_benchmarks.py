@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -48,6 +49,13 @@ def test_op_overhead_smoke():
     assert "MISMATCH" not in output
     assert "ours: forward + record + backward" in output
     assert "import tinygrad_rnn in a fresh interpreter" in output
+
+
+def test_gemm_layout_smoke():
+    """gemm_layout.py --smoke runs and prints the chosen layout's ratio for each shape."""
+    output = run_script("gemm_layout.py")
+    assert "the chosen layout's time / the other's" in output
+    assert re.search(r"^32 +\d\.\d\d\*", output, re.MULTILINE), output  # 32 rows x W^T (64, 128): swapped
 
 
 @pytest.mark.slow

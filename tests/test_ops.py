@@ -141,6 +141,25 @@ def test_split_chunk():
     np.testing.assert_array_equal(x.grad, [[1, 1, 10, 10, 100]] * 2)
 
 
+@pytest.mark.parametrize("bias_shape", [(1024,), (32, 1024)])
+def test_addmm_transposed_layout(bias_shape):
+    """A recurrent step's float32 h @ W^T + c, which addmm computes as (W h^T)^T, has the plain product's values
+    and comes out row-major, as every other op's output; the rule picks that layout only where it applies."""
+    from tinygrad_rnn.ops.linalg import transposed_product_pays
+    rng = np.random.default_rng(0)
+    hidden = rng.standard_normal((32, 256)).astype(np.float32)
+    weight, c = rng.standard_normal((1024, 256)).astype(np.float32), rng.standard_normal(bias_shape).astype(np.float32)
+    assert transposed_product_pays(hidden, weight.T)
+    out = tg.addmm(tg.Tensor(c), tg.Tensor(hidden), tg.Tensor(weight).T)
+    assert out.dtype == np.float32 and out.data.flags.c_contiguous and out.shape == (32, 1024)
+    reference = c.astype(np.float64) + hidden.astype(np.float64) @ weight.T.astype(np.float64)
+    np.testing.assert_allclose(out.data, reference, rtol=1e-5, atol=1e-4)
+    assert not transposed_product_pays(hidden[:1], weight.T)  # one row: a matrix-vector product
+    assert not transposed_product_pays(hidden, np.ascontiguousarray(weight.T))  # not a transposed view
+    assert not transposed_product_pays(hidden.astype(np.float64), weight.T.astype(np.float64))  # dgemm: never
+    assert not transposed_product_pays(hidden, weight.T.astype(np.float64))  # mixed: a float64 product
+
+
 binary_ops = st.sampled_from(["add", "sub", "mul", "div"])
 
 

@@ -58,6 +58,19 @@ class MatMul(Function):
         return total(from_x, from_y)
 
 
+def transposed_product_pays(x: np.ndarray, w: np.ndarray) -> bool:
+    """Whether float32 x @ w, for x (n, k) with few rows and w a transposed weight (W^T, column-major), is faster
+    computed as (W x^T)^T: OpenBLAS's sgemm runs a recurrent step's h W_hh^T up to 2x slower as it is written.
+    Where it pays was measured with `benchmarks/gemm_layout.py` (see benchmarks/README.md); float64 never."""
+    rows, depth = x.shape
+    columns = w.shape[1]
+    if rows <= 32:
+        pays = rows > 1 and columns >= 128 and rows * columns >= 2048
+    else:
+        pays = rows <= 64 and depth >= 128 and columns >= 128
+    return pays and x.dtype == np.float32 and w.dtype == np.float32 and w.flags.f_contiguous
+
+
 @register("addmm", sample=cases(((normal(3, 2), normal(3, 4), normal(4, 2)), {}),
                                ((normal(2,), normal(4,), normal(4, 2)), {}),
                                ((normal(5,), normal(2, 3, 4), normal(4, 5)), {})))
@@ -75,6 +88,9 @@ class AddMM(Function):
             raise OpError(f"op 'addmm': expected x (..., k) and a matrix w (k, m), got shapes {x.shape} and "
                           f"{w.shape}")
         ctx.save_for_backward(x, w)
+        if rank == 2 and x.shape[0] > 1 and transposed_product_pays(x, w):  # (one row: a matrix-vector product)
+            product = np.dot(w.T, x.T).T  # column-major: adding c writes it row-major again
+            return np.add(product, c, out=np.empty(product.shape, product.dtype))
         out = np.dot(x, w) if rank <= 2 else x @ w  # (np.dot: straight to BLAS, see namespace.matmul)
         out += c  # the product is ours: add the (broadcast) c in place
         return out
