@@ -16,6 +16,7 @@ import numpy as np
 
 from ..factories import cat, stack
 from ..mode import scope, step_scopes
+from ..ops import Expand
 from ..tensor import Tensor
 from . import functional
 from .cells import (
@@ -302,6 +303,9 @@ class GRU(RNNBase):
                                          lambda chunk: gru_inputs(chunk, weight_ih, bias_ih, bias_hh, size), rows)
             weight_rz_t, weight_n_t, bias_hn = gru_weights(weight_hh, bias_hh, size)
         (hidden,) = start
+        if bias_hn is not None and rows is None and hidden.ndim == 2:
+            with scope(layer_name):  # b_hn's gradient then sums over the batch once, not at every step
+                bias_hn = Expand.apply(bias_hn, shape=hidden.shape)
         outputs = []
         with step_scopes(layer_name, steps) as timesteps:
             if rows is None:
