@@ -60,7 +60,7 @@ class MatMul(Function):
 
 def transposed_product_pays(x: np.ndarray, w: np.ndarray) -> bool:
     """Whether float32 x @ w, for x (n, k) with few rows and w a transposed weight (W^T, column-major), is faster
-    computed as (W x^T)^T: OpenBLAS's sgemm runs a recurrent step's h W_hh^T up to 2x slower as it is written.
+    computed as (W x^T)^T: OpenBLAS's sgemm runs a recurrent step's h W_hh^T up to 2.7x slower as written.
     Where it pays was measured with `benchmarks/gemm_layout.py` (see benchmarks/README.md); float64 never."""
     rows, depth = x.shape
     columns = w.shape[1]
