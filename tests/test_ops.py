@@ -158,6 +158,8 @@ def test_addmm_transposed_layout(bias_shape):
     assert not transposed_product_pays(hidden, np.ascontiguousarray(weight.T))  # not a transposed view
     assert not transposed_product_pays(hidden.astype(np.float64), weight.T.astype(np.float64))  # dgemm: never
     assert not transposed_product_pays(hidden, weight.T.astype(np.float64))  # mixed: a float64 product
+    with pytest.raises(tg.OpError, match=r"addmm.*\(3, 1024\) and \(32, 256\) and \(256, 1024\)"):
+        tg.addmm(tg.Tensor(np.ones((3, 1024), np.float32)), tg.Tensor(hidden), tg.Tensor(weight).T)
 
 
 binary_ops = st.sampled_from(["add", "sub", "mul", "div"])
