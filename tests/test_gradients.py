@@ -39,6 +39,22 @@ def test_indexed_evaluate(index, values, expected):
     np.testing.assert_array_equal(IndexedGrad(index, np.array(values)).evaluate((4,)), expected)
 
 
+@pytest.mark.parametrize("index, values, expected", [
+    ((Ellipsis, slice(1, 3)), [[1.0, 2.0], [3.0, 4.0]], [[0, 2, 4, 0], [0, 6, 8, 0]]),
+    ((1, slice(None)), [1.0, 2.0, 3.0, 4.0], [[0, 0, 0, 0], [2, 4, 6, 8]]),
+    ((0, 3), 5.0, [[0, 0, 0, 10], [0, 0, 0, 0]]),
+    ((np.array([1, 1]), 0), [1.0, 2.0], [[0, 0, 0, 0], [6, 0, 0, 0]]),
+], ids=["gate columns", "a row", "one element", "repeated rows"])
+def test_indexed_tuple_scatters_twice(index, values, expected):
+    """A tuple index adds through the buffer's view when it is one (a step's gate columns), and where it is not
+    (one element, an integer array) still adds; scattered twice, the values add up."""
+    buffer = np.zeros((2, 4))
+    gradient = IndexedGrad(index, np.array(values))
+    gradient.scatter_into(buffer)
+    gradient.scatter_into(buffer)
+    np.testing.assert_array_equal(buffer, expected)
+
+
 def test_accumulator_owns_its_buffer():
     """The sum is a buffer of the Accumulator's own: the arrays ops returned are never written."""
     first, second, third = np.ones(3), np.full(3, 2.0), np.full(3, 4.0)

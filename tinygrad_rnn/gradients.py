@@ -31,6 +31,10 @@ class LazyGrad:
         raise NotImplementedError
 
 
+BASIC_INDEX = {int, slice, type(Ellipsis), type(None)}
+"""Index parts that make a view of the buffer (numpy's basic indexing)."""
+
+
 class IndexedGrad(LazyGrad):
     """Zero except at `index` (ints, slices, integer or boolean arrays), where it is `values` (repeats summed)."""
 
@@ -59,6 +63,13 @@ class IndexedGrad(LazyGrad):
             target += self.values  # basic indexing gave a view of the buffer: add through it
             return
         parts = index if kind is tuple else (index,)
+        if kind is tuple and type(target) is np.ndarray:  # x[..., a:b] (a step's gate): a view too, unless
+            for part in parts:                            # an array in the index made a copy
+                if type(part) not in BASIC_INDEX:
+                    break
+            else:
+                target += self.values
+                return
         if any(isinstance(part, np.ndarray) and part.dtype != bool for part in parts):
             np.add.at(buffer, index, self.values)  # an integer array may repeat an element: sum, not overwrite
         else:
