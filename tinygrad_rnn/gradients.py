@@ -32,7 +32,15 @@ class LazyGrad:
 
 
 BASIC_INDEX = {int, slice, type(Ellipsis), type(None)}
-"""Index parts that make a view of the buffer (numpy's basic indexing)."""
+"""Index parts of numpy's basic indexing, which gives a view of the array (or, all ints, one element)."""
+
+
+def _basic(parts: tuple[Any, ...]) -> bool:
+    """Whether every part of a tuple index is basic (a step's gate columns x[..., a:b] are)."""
+    for part in parts:  # a loop, not all(...): this runs for every gate of every step
+        if type(part) not in BASIC_INDEX:
+            return False
+    return True
 
 
 class IndexedGrad(LazyGrad):
@@ -59,17 +67,10 @@ class IndexedGrad(LazyGrad):
             raise GraphError(f"op '{getattr(self.op, 'name', '?')}': backward returned values of shape "
                              f"{self.values.shape} for an indexed gradient whose slice has shape {target.shape}")
         kind = type(index)
-        if kind is slice or (kind is int and buffer.ndim > 1):
+        if type(target) is np.ndarray and (kind in BASIC_INDEX or (kind is tuple and _basic(index))):
             target += self.values  # basic indexing gave a view of the buffer: add through it
             return
         parts = index if kind is tuple else (index,)
-        if kind is tuple and type(target) is np.ndarray:  # x[..., a:b] (a step's gate): a view too, unless
-            for part in parts:                            # an array in the index made a copy
-                if type(part) not in BASIC_INDEX:
-                    break
-            else:
-                target += self.values
-                return
         if any(isinstance(part, np.ndarray) and part.dtype != bool for part in parts):
             np.add.at(buffer, index, self.values)  # an integer array may repeat an element: sum, not overwrite
         else:
