@@ -124,6 +124,26 @@ def test_softmax_huge_logits():
     assert np.all(np.isfinite(logits.grad))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_tails(dtype):
+    """sigmoid keeps its tails to the float's precision where they are normal numbers (no rounding to 0 at
+    x = -20), goes below the smallest normal float past that, and neither overflows nor warns at any x."""
+    x = np.concatenate([np.linspace(-1000, 1000, 4001), [-np.inf, np.inf]]).astype(dtype)
+    exact = np.where(x >= 0, 1 / (1 + np.exp(-np.abs(x.astype(np.float64)))),
+                     np.exp(-np.abs(x.astype(np.float64))) / (1 + np.exp(-np.abs(x.astype(np.float64)))))
+    inputs = leaf(x, dtype)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        out = inputs.sigmoid()
+        out.sum().backward()
+    assert out.data.dtype == dtype
+    info = np.finfo(dtype)
+    normal = exact >= info.tiny
+    np.testing.assert_allclose(out.data[normal], exact[normal], rtol=4 * info.eps, atol=0)
+    assert np.all((out.data[~normal] >= 0) & (out.data[~normal] < info.tiny))
+    np.testing.assert_allclose(inputs.grad, out.data * (1 - out.data), rtol=4 * info.eps, atol=0)
+    assert np.isnan(leaf([np.nan], dtype).sigmoid().data[0])
+
+
 def test_getitem_repeats():
     """getitem sums the gradients of repeated indices."""
     x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)

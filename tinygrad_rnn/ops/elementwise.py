@@ -9,6 +9,8 @@ from .samples import BINARY, UNARY, cases, normal, positive
 from .tangents import scaled, total
 
 BROADCAST = "shapes that broadcast together (numpy rules)"
+EXPONENT_LIMITS = {np.dtype(np.float16): 11.0, np.dtype(np.float32): 88.0}
+"""t below log(largest float) of each type, so that e^t is finite; float64 (and integers, which become it) take 709."""
 
 
 # ---- elementwise binary -------------------------------------------------------------------------------------
@@ -268,12 +270,17 @@ class Tanh(Function):
 
 @register("sigmoid", sample=UNARY)
 class Sigmoid(Function):
-    """z = 1 / (1 + e^-x), computed as (1 + tanh(x/2)) / 2 so it never overflows;  dz/dx = z (1 - z)"""
+    """z = 1 / (1 + e^-x), x clipped below so that e^-x stays finite (what it cuts is subnormal);  dz/dx = z (1 - z)
+
+    Not (1 + tanh(x/2)) / 2: that rounds the tail to 0 (below x = -17 in float32), and numpy's tanh costs about
+    twice its exp."""
     saves = ("output",)
 
     @staticmethod
     def forward(ctx, x):
-        out = np.tanh(x * 0.5) * 0.5 + 0.5
+        denominator = np.exp(-np.maximum(x, -EXPONENT_LIMITS.get(x.dtype, 709.0)))
+        denominator += 1
+        out = 1 / denominator
         ctx.save_for_backward(out)
         return out
 
