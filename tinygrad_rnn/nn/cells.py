@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..factories import addmm, cat
+from ..factories import addmm
 from ..ops import GetItem, Lerp
 from ..tensor import Tensor
 from . import init
@@ -73,14 +73,17 @@ def project(input: Tensor, weight_ih: Tensor, bias: Tensor | None) -> Tensor:
 
 def gru_inputs(input: Tensor, weight_ih: Tensor, bias_ih: Tensor | None, bias_hh: Tensor | None,
                size: int) -> tuple[Tensor, Tensor]:
-    """The GRU's x W_ih^T + b_ih split into its r, z part (..., 2H), with b_hr, b_hz folded in, and its n part
-    (..., H); b_hn cannot be folded, as r multiplies it."""
-    bias = bias_ih
+    """The GRU's x W_ih^T + b_ih as its r, z part (..., 2H), with b_hr, b_hz folded in, and its n part (..., H);
+    b_hn cannot be folded, as r multiplies it. Two products, not one cut in two: a step's share of each is then
+    whole rows, and their gradients are summed without a strided scatter into a joint buffer."""
+    bias_rz = bias_n = None
+    if bias_ih is not None:
+        bias_rz, bias_n = bias_ih[:2 * size], bias_ih[2 * size:]
     if bias_hh is not None:
-        bias_rz = bias_hh[:2 * size] if bias is None else bias[:2 * size] + bias_hh[:2 * size]
-        bias = cat([bias_rz, Tensor(np.zeros(size, dtype=bias_hh.dtype)) if bias is None else bias[2 * size:]])
-    projected = project(input, weight_ih, bias)
-    return _columns(projected, 0, 2 * size), _columns(projected, 2 * size, 3 * size)
+        bias_rz = bias_hh[:2 * size] if bias_rz is None else bias_rz + bias_hh[:2 * size]
+    rows = input if input.ndim <= 2 else input.reshape(-1, input.shape[-1])  # once: the picture shows one input
+    parts = project(rows, weight_ih[:2 * size], bias_rz), project(rows, weight_ih[2 * size:], bias_n)
+    return parts if input.ndim <= 2 else tuple(part.reshape(input.shape[:-1] + part.shape[-1:]) for part in parts)
 
 
 def gru_weights(weight_hh: Tensor, bias_hh: Tensor | None, size: int) -> tuple[Tensor, Tensor, Tensor | None]:
