@@ -43,12 +43,17 @@ def make_batch(rng: np.random.Generator, length: int, batch: int, vocab_size: in
     return text[:-1], text[1:]
 
 
+_EXPONENT_LIMITS = {np.dtype(np.float32): 88.0}
+"""Below log(largest float): e^t stays finite (709 for float64)."""
+
+
 def _sigmoid_(x: np.ndarray) -> None:
-    """x = 1 / (1 + e^-x) in place, as (1 + tanh(x/2)) / 2 (no overflow; the same arithmetic as our op)."""
-    x *= 0.5
-    np.tanh(x, out=x)
-    x *= 0.5
-    x += 0.5
+    """x = 1 / (1 + e^-x) in place, x clipped below first so that e^-x stays finite (our op's arithmetic)."""
+    np.maximum(x, -_EXPONENT_LIMITS.get(x.dtype, 709.0), out=x)
+    np.negative(x, out=x)
+    np.exp(x, out=x)
+    x += 1
+    np.reciprocal(x, out=x)
 
 
 def _readout(parameters: dict[str, np.ndarray], flat_hidden: np.ndarray, flat_targets: np.ndarray,
