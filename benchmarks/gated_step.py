@@ -6,9 +6,10 @@ over all T*B predictions, full backward, SGD update (`numpy_gated.py` states the
 our ops), the hand-written numpy BPTT, and PyTorch eager (`nn.LSTM`/`nn.GRU`, whose loop is C++, and a Python
 loop of `nn.LSTMCell`/`nn.GRUCell`) when torch is importable. First every contender's float64 gradients must
 equal the numpy BPTT's to 1e-10 relative (else exit 1); then float32 is timed with one BLAS thread, round-robin,
-and each contender's time is divided by the numpy baseline's from the same round (median over rounds).
+and each contender's time is divided by the numpy baseline's from the same round (median over rounds). With
+--lone, each round runs every contender alone in a fresh process instead, as a user's training loop runs.
 
-    python benchmarks/gated_step.py [--workloads G1,G2,G3] [--cells lstm,gru] [--repeats N] [--smoke]
+    python benchmarks/gated_step.py [--workloads G1,G2,G3] [--cells lstm,gru] [--repeats N] [--lone] [--smoke]
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ WORKLOADS = {
     "G2": Workload("G2", 1, 32, 32, 100, 65, rounds=15, target_seconds=0.1),
     "G3": Workload("G3", 64, 32, 512, 100, 65, rounds=5, target_seconds=0.0),
 }
+LONE_ROUNDS = 5
+LONE_SECONDS = 1.0
+"""--lone: rounds by default, and the steps each process times after its warm-up (at least five)."""
 SMOKE_WORKLOADS = {"G0": Workload("G0", 2, 3, 4, 5, 7, rounds=1, target_seconds=0.0)}
 CHECK_SHAPES = ((1, 32, 32, 100, 65), (3, 5, 6, 7, 11))
 """(B, X, H, T, V) of the float64 gradient checks: G2's shape and a small batch."""
@@ -338,24 +342,39 @@ GEMMS_OURS = "numpy: those GEMMs as our addmm lays them out"
 GEMMS_TORCH = "torch: the same GEMMs alone"
 
 
+def lone_sample(workload: Workload, cell: str, label: str, clock: str) -> tuple[float, float]:
+    """Seconds and page faults per float32 step of the contender named `label`, run in a fresh process (--lone);
+    torch is imported only for its own contenders."""
+    harness.limit_blas_threads()
+    classes, _ = contenders(harness.import_torch() if label.startswith("torch") else None)
+    contender = next(c for c in classes if c.label(cell) == label)
+    return harness.time_steady(contender(cell, *workload.data(cell)).step, LONE_SECONDS, clock)
+
+
 def time_workload(workload: Workload, cell: str, classes: list[type[Contender]], rounds: int | None,
-                  clock: str, torch: Any = None) -> dict[str, float]:
+                  clock: str, torch: Any = None, lone: bool = False) -> dict[str, float]:
     """Print the float32 timing table of one workload and cell; return each contender's ratio to numpy. The
     GEMMs of the numpy BPTT alone (also as our addmm lays them out, and through torch's BLAS, given torch) are
-    timed in the same rounds."""
-    parameters, ids, targets = workload.data(cell)
-    runs: dict[str, Callable[[], None]] = {c.label(cell): c(cell, parameters, ids, targets).step for c in classes}
-    runs[GEMMS_NUMPY] = gemm_floor(workload, cell)
-    runs[GEMMS_OURS] = gemm_floor(workload, cell, as_ours=True)
-    if torch is not None:
-        runs[GEMMS_TORCH] = gemm_floor(workload, cell, torch)
-    count = rounds or workload.rounds
+    timed in the same rounds; with `lone`, each contender instead runs in a fresh process per round, GEMMs not."""
+    count = rounds or (LONE_ROUNDS if lone else workload.rounds)
     started = time.perf_counter()
-    timings = harness.time_round_robin(runs, count, workload.target_seconds, clock)
+    if lone:
+        timings = harness.time_in_processes({c.label(cell): (lone_sample, (workload, cell, c.label(cell), clock))
+                                             for c in classes}, count)
+    else:
+        parameters, ids, targets = workload.data(cell)
+        runs: dict[str, Callable[[], None]] = {c.label(cell): c(cell, parameters, ids, targets).step
+                                               for c in classes}
+        runs[GEMMS_NUMPY] = gemm_floor(workload, cell)
+        runs[GEMMS_OURS] = gemm_floor(workload, cell, as_ours=True)
+        if torch is not None:
+            runs[GEMMS_TORCH] = gemm_floor(workload, cell, torch)
+        timings = harness.time_round_robin(runs, count, workload.target_seconds, clock)
     ratios = {timing.name: harness.paired_ratio(timing, timings[0]) for timing in timings}
     rows = [[timing.name, f"{timing.median * 1e3:.3f}", f"{min(timing.seconds) * 1e3:.3f}", f"{timing.spread:.0%}",
              f"{timing.page_faults:.0f}", f"{ratios[timing.name]:.2f}x"] for timing in timings]
-    print(f"\n{LAYERS[cell]} {workload.describe()}, float32, {count} rounds, {clock} clock "
+    where = ", each contender alone in a fresh process per round" if lone else ""
+    print(f"\n{LAYERS[cell]} {workload.describe()}, float32, {count} rounds{where}, {clock} clock "
           f"({time.perf_counter() - started:.0f} s)")
     print(harness.format_table(["contender", "median ms/step", "min ms/step", "spread", "faults/step",
                                 "ratio to numpy"], rows))
@@ -422,6 +441,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contenders", default="", metavar="NAMES",
                         help="comma-separated parts of contender names to keep, e.g. 'ours,Cell' (the numpy "
                              "baseline is always kept)")
+    parser.add_argument("--lone", action="store_true",
+                        help="time each contender alone in a fresh process per round (its own heap and caches, "
+                             "steps back to back as a training loop makes them) instead of interleaved in this "
+                             "one; the GEMM rows are left out")
     parser.add_argument("--markdown", action="store_true", help="print the summary table as Markdown")
     parser.add_argument("--profile", metavar="NAME", default=None,
                         help="instead of timing, cProfile the contender whose name contains NAME (e.g. 'ours') "
@@ -455,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         return profile_contender(table[names[0]], cells[0], classes, args.profile)
 
     rounds = 1 if args.smoke else args.repeats
-    ratios = {(name, cell): time_workload(table[name], cell, classes, rounds, args.clock, torch)
+    ratios = {(name, cell): time_workload(table[name], cell, classes, rounds, args.clock, torch, args.lone)
               for name in names for cell in cells}
     print("\nsummary: median time per training step / numpy BPTT's, float32, 1 BLAS thread")
     columns = [(name, cell) for name in names for cell in cells]

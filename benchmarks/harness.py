@@ -168,6 +168,39 @@ def time_round_robin(contenders: dict[str, Callable[[], object]], rounds: int,
     return [Timing(name, seconds, statistics.median(faults[name])) for name, seconds in samples.items()]
 
 
+def time_steady(run: Callable[[], object], target_seconds: float, clock: str = "wall") -> tuple[float, float]:
+    """Seconds (median) and minor page faults per call of `run` once warmed up, over the calls that fill
+    `target_seconds` (at least five) back to back, as a training loop makes them."""
+    timer = CLOCKS[clock]
+    count = max(5, calibrate(run, target_seconds))
+    seconds = []
+    faults_before = minor_page_faults()
+    for _ in range(count):
+        start = timer()
+        run()
+        seconds.append(timer() - start)
+    return statistics.median(seconds), (minor_page_faults() - faults_before) / count
+
+
+def time_in_processes(jobs: dict[str, tuple[Callable[..., tuple[float, float]], tuple[Any, ...]]],
+                      rounds: int) -> list[Timing]:
+    """Run each job, `function(*args)` -> (seconds, faults) per call, in a fresh process of its own every round,
+    contenders alternating round by round: each then runs alone with its own heap and caches, as a user's
+    training loop does, where interleaved in one process the others' memory and cache traffic sit between its
+    calls."""
+    import multiprocessing
+
+    samples: dict[str, list[float]] = {name: [] for name in jobs}
+    faults: dict[str, list[float]] = {name: [] for name in jobs}
+    with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
+        for _ in range(rounds):
+            for name, (function, args) in jobs.items():
+                seconds, page_faults = pool.apply(function, args)
+                samples[name].append(seconds)
+                faults[name].append(page_faults)
+    return [Timing(name, seconds, statistics.median(faults[name])) for name, seconds in samples.items()]
+
+
 def minor_page_faults() -> float:
     """This process's minor page faults so far (NaN where the resource module is missing)."""
     try:

@@ -261,6 +261,19 @@ def test_gated_step_smoke(benchmark_modules, capsys):
     assert "summary:" in output and "peak memory of one float32 GRU step" in output
 
 
+@pytest.mark.slow
+def test_gated_step_lone_smoke(benchmark_modules, capsys):
+    """--lone times every contender in processes of its own and still reports ratios to numpy."""
+    import gated_step
+
+    assert gated_step.main(["--smoke", "--lone", "--cells", "gru"]) == 0
+    output = capsys.readouterr().out
+    assert "each contender alone in a fresh process per round" in output
+    assert "ours: nn.GRU" in output and "numpy: the step's GEMMs alone" not in output
+    numpy_row = next(line for line in output.splitlines() if line.startswith("numpy BPTT (hand-written)"))
+    assert numpy_row.split()[-1] == "1.00x" and float(numpy_row.split()[3]) > 0
+
+
 def test_gated_step_check_exits_on_wrong_grad(benchmark_modules, capsys):
     import gated_step
 
