@@ -1,12 +1,14 @@
 """tinygrad-rnn: a small autograd framework for seeing how recurrent networks learn.
 
-`import tinygrad_rnn` loads only the engine; `tinygrad_rnn.nn`, `.optim`, `.analysis`, `.viz`, `save`/`load` and
-`manual_seed` are imported on first use, so the import stays fast and never pulls in graphviz or matplotlib.
+`import tinygrad_rnn` loads only the engine, and asks malloc to keep freed memory for the next training step
+(`allocator`); `tinygrad_rnn.nn`, `.optim`, `.analysis`, `.viz`, `save`/`load` and `manual_seed` are imported on
+first use, so the import stays fast and never pulls in graphviz or matplotlib.
 """
 
 from importlib import import_module
 from typing import Any
 
+from . import allocator  # noqa: F401  (on import: malloc keeps freed memory for the next step; see its docstring)
 from .errors import GraphError, OpError
 from .factories import addmm, arange, cat, ones, ones_like, randn, randn_like, stack, tensor, where, zeros, zeros_like
 from .forward_mode import forward_mode, jvp
