@@ -1,12 +1,13 @@
 """Keep freed memory for the next training step (glibc's malloc, set once on import).
 
 A training step makes and frees the same arrays every step. By default glibc hands the freed top of its heap
-back to the kernel, so the next step maps and zeroes it afresh: at the char-RNN demo's size ~5,000 page faults
-and 10-20% of a step. On import we ask malloc to keep 64 MiB free at the heap's top (memory the process then
-holds on to) and to serve arrays below 32 MiB from the heap (setting the first alone fixes glibc's mmap threshold
-at 128 KiB, so larger arrays would be mapped afresh every time). Like numpy's hugepage advice, it is on by
-default: `TINYGRAD_RNN_MALLOC=default` in the environment leaves malloc as the machine sets it, and so do malloc
-settings of one's own (`MALLOC_TOP_PAD_`, `MALLOC_MMAP_THRESHOLD_`, `glibc.malloc` in `GLIBC_TUNABLES`).
+back to the kernel, so the next step maps and zeroes it afresh: a char-RNN-sized LSTM step from a fresh state,
+~5,000 page faults and 10-20% of its time. On import we ask malloc to keep 64 MiB free at the heap's top (memory
+the process then holds on to) and to serve arrays below 32 MiB from the heap (setting the first alone fixes
+glibc's mmap threshold at 128 KiB, so larger arrays would be mapped afresh every time). Like numpy's hugepage
+advice, it is on by default: `TINYGRAD_RNN_MALLOC=default` in the environment leaves malloc as the machine sets
+it, and so do malloc settings of one's own (`MALLOC_TOP_PAD_`, `MALLOC_MMAP_THRESHOLD_`, `glibc.malloc` in
+`GLIBC_TUNABLES`).
 """
 
 from __future__ import annotations
