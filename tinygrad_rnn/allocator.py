@@ -27,7 +27,7 @@ def keep_freed_memory(top_pad: int = TOP_PAD_BYTES, mmap_threshold: int = MMAP_T
     `mmap_threshold` bytes or more; True if it agreed, False where the C library is not glibc."""
     try:
         libc = ctypes.CDLL(None)
-    except OSError:
+    except (OSError, TypeError):  # TypeError: Windows loads no library by the name None
         return False
     if not hasattr(libc, "gnu_get_libc_version"):  # not glibc (musl's mallopt does nothing)
         return False
