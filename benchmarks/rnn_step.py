@@ -6,9 +6,10 @@ our RNN as a plain loop of Tensor ops (input projection hoisted into one matmul,
 (`numpy_bptt.py`), the smallest pure-Python autograd (`floor.py`), and PyTorch eager (a manual loop, and
 `nn.RNN`) when torch is importable. First every contender's float64 gradients must equal the numpy BPTT's to
 1e-10 relative (else exit 1); then float32 is timed with one BLAS thread, round-robin, and each contender's time
-is divided by the numpy baseline's from the same round (median over rounds).
+is divided by the numpy baseline's from the same round (median over rounds). With --lone, each round runs every
+contender alone in a fresh process instead, as a user's training loop runs.
 
-    python benchmarks/rnn_step.py [--workloads W1,W2] [--repeats N] [--memory-lengths 250,1000] [--smoke]
+    python benchmarks/rnn_step.py [--workloads W1,W2] [--repeats N] [--memory-lengths 250,1000] [--lone] [--smoke]
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ class Workload:
         return (f"{self.name}: B={self.batch} I={self.input_size} H={self.hidden_size} T={self.length} "
                 f"(O={self.input_size})")
 
+    def data(self) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """(parameters, inputs, targets) in float32, drawn from a fixed seed."""
+        rng = np.random.default_rng(0)
+        parameters = numpy_bptt.init_parameters(rng, self.input_size, self.hidden_size, self.input_size)
+        return (parameters, *numpy_bptt.make_batch(rng, self.length, self.batch, self.input_size, self.input_size))
+
 
 WORKLOADS = {
     "W1": Workload("W1", 1, 16, 32, 25, rounds=21, target_seconds=0.05),
@@ -56,6 +63,9 @@ WORKLOADS = {
     "W3": Workload("W3", 64, 256, 512, 100, rounds=5, target_seconds=0.0),
     "W4": Workload("W4", 8, 32, 64, 1000, rounds=7, target_seconds=0.0),
 }
+LONE_ROUNDS = 5
+LONE_SECONDS = 1.0
+"""--lone: rounds by default, and the steps each process times after its warm-up (at least five)."""
 SMOKE_WORKLOADS = {"W1": Workload("W1", 2, 4, 6, 5, rounds=2, target_seconds=0.0)}
 CHECK_SHAPES = ((1, 16, 32, 25), (3, 5, 6, 7))
 """(B, I, H, T) of the float64 gradient checks: W1's shape and a small batch."""
@@ -343,23 +353,33 @@ def check_gradients(classes: list[type[Contender]]) -> None:
     print("gradient check passed")
 
 
+def lone_sample(workload: Workload, name: str, clock: str) -> tuple[float, float]:
+    """Seconds and page faults per float32 step of the contender `name`, run in a fresh process (--lone)."""
+    harness.limit_blas_threads()
+    classes, _ = contenders(harness.import_torch() if name.startswith("torch") else None)
+    contender = next(c for c in classes if c.name == name)
+    return harness.time_steady(contender(*workload.data()).step, LONE_SECONDS, clock)
+
+
 def time_workload(workload: Workload, classes: list[type[Contender]], rounds: int | None,
-                  clock: str) -> dict[str, float]:
-    """Print the float32 timing table of one workload; return each contender's ratio to the numpy baseline."""
-    rng = np.random.default_rng(0)
-    parameters = numpy_bptt.init_parameters(rng, workload.input_size, workload.hidden_size, workload.input_size)
-    inputs, targets = numpy_bptt.make_batch(rng, workload.length, workload.batch, workload.input_size,
-                                            workload.input_size)
-    runs: dict[str, Callable[[], None]] = {}
-    for contender_class in classes:
-        runs[contender_class.name] = contender_class(parameters, inputs, targets).step
-    count = rounds or workload.rounds
+                  clock: str, lone: bool = False) -> dict[str, float]:
+    """Print the float32 timing table of one workload; return each contender's ratio to the numpy baseline. With
+    `lone`, each contender runs alone in a fresh process per round instead of interleaved in this one."""
+    count = rounds or (LONE_ROUNDS if lone else workload.rounds)
     started = time.perf_counter()
-    timings = harness.time_round_robin(runs, count, workload.target_seconds, clock)
+    if lone:
+        timings = harness.time_in_processes({c.name: (lone_sample, (workload, c.name, clock)) for c in classes},
+                                            count)
+    else:
+        parameters, inputs, targets = workload.data()
+        runs: dict[str, Callable[[], None]] = {c.name: c(parameters, inputs, targets).step for c in classes}
+        timings = harness.time_round_robin(runs, count, workload.target_seconds, clock)
     ratios = {timing.name: harness.paired_ratio(timing, timings[0]) for timing in timings}
     rows = [[timing.name, f"{timing.median * 1e3:.3f}", f"{min(timing.seconds) * 1e3:.3f}", f"{timing.spread:.0%}",
              f"{timing.page_faults:.0f}", f"{ratios[timing.name]:.2f}x"] for timing in timings]
-    print(f"\n{workload.describe()}, float32, {count} rounds, {clock} clock ({time.perf_counter() - started:.0f} s)")
+    where = ", each contender alone in a fresh process per round" if lone else ""
+    print(f"\n{workload.describe()}, float32, {count} rounds{where}, {clock} clock "
+          f"({time.perf_counter() - started:.0f} s)")
     print(harness.format_table(["contender", "median ms/step", "min ms/step", "spread", "faults/step",
                                 "ratio to numpy"], rows))
     return ratios
@@ -371,11 +391,7 @@ def profile_contender(workload: Workload, classes: list[type[Contender]], name: 
     if len(matches) != 1:
         print(f"--profile {name!r} must match exactly one of: {', '.join(c.name for c in classes)}", file=sys.stderr)
         return 2
-    rng = np.random.default_rng(0)
-    parameters = numpy_bptt.init_parameters(rng, workload.input_size, workload.hidden_size, workload.input_size)
-    inputs, targets = numpy_bptt.make_batch(rng, workload.length, workload.batch, workload.input_size,
-                                            workload.input_size)
-    step = matches[0](parameters, inputs, targets).step
+    step = matches[0](*workload.data()).step
     calls = harness.calibrate(step, 2.0)
     print(f"\ncProfile of {calls} float32 training steps of '{matches[0].name}', {workload.describe()}")
     harness.print_profile(step, calls)
@@ -475,6 +491,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contenders", default="", metavar="NAMES",
                         help="comma-separated parts of contender names to keep, e.g. 'nn.RNN,torch' (the numpy "
                              "baseline is always kept)")
+    parser.add_argument("--lone", action="store_true",
+                        help="time each contender alone in a fresh process per round (its own heap and caches, "
+                             "steps back to back as a training loop makes them) instead of interleaved in this one")
     parser.add_argument("--markdown", action="store_true", help="print the summary table as Markdown")
     parser.add_argument("--profile", metavar="NAME", default=None,
                         help="instead of timing, cProfile the contender whose name contains NAME (e.g. 'nn.RNN') "
@@ -503,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile is not None:
         return profile_contender(table[names[0]], classes, args.profile)
     rounds = 1 if args.smoke else args.repeats
-    ratios = {name: time_workload(table[name], classes, rounds, args.clock) for name in names}
+    ratios = {name: time_workload(table[name], classes, rounds, args.clock, args.lone) for name in names}
 
     print("\nsummary: median time per training step / numpy BPTT's, float32, 1 BLAS thread")
     rows = [[c.name] + [f"{ratios[name][c.name]:.2f}x" for name in names] for c in classes]

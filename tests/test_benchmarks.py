@@ -42,6 +42,18 @@ def test_rnn_step_smoke():
     assert "summary:" in output and "peak memory" in output
 
 
+@pytest.mark.slow
+def test_rnn_step_lone_smoke(benchmark_modules, capsys):
+    """--lone times every contender in processes of its own and still reports ratios to numpy."""
+    import rnn_step
+
+    assert rnn_step.main(["--smoke", "--lone", "--contenders", "nn.RNN", "--memory-lengths", ""]) == 0
+    output = capsys.readouterr().out
+    assert "each contender alone in a fresh process per round" in output and "ours: nn.RNN" in output
+    numpy_row = next(line for line in output.splitlines() if line.startswith("numpy BPTT (hand-written)"))
+    assert numpy_row.split()[-1] == "1.00x" and float(numpy_row.split()[3]) > 0
+
+
 def test_op_overhead_smoke():
     """op_overhead.py --smoke runs and its float64 gradient check passes."""
     output = run_script("op_overhead.py")
