@@ -67,9 +67,6 @@ WORKLOADS = {
     "G2": Workload("G2", 1, 32, 32, 100, 65, rounds=15, target_seconds=0.1),
     "G3": Workload("G3", 64, 32, 512, 100, 65, rounds=5, target_seconds=0.0),
 }
-LONE_ROUNDS = 5
-LONE_SECONDS = 1.0
-"""--lone: rounds by default, and the steps each process times after its warm-up (at least five)."""
 SMOKE_WORKLOADS = {"G0": Workload("G0", 2, 3, 4, 5, 7, rounds=1, target_seconds=0.0)}
 CHECK_SHAPES = ((1, 32, 32, 100, 65), (3, 5, 6, 7, 11))
 """(B, X, H, T, V) of the float64 gradient checks: G2's shape and a small batch."""
@@ -348,7 +345,7 @@ def lone_sample(workload: Workload, cell: str, label: str, clock: str) -> tuple[
     harness.limit_blas_threads()
     classes, _ = contenders(harness.import_torch() if label.startswith("torch") else None)
     contender = next(c for c in classes if c.label(cell) == label)
-    return harness.time_steady(contender(cell, *workload.data(cell)).step, LONE_SECONDS, clock)
+    return harness.time_steady(contender(cell, *workload.data(cell)).step, harness.LONE_SECONDS, clock)
 
 
 def time_workload(workload: Workload, cell: str, classes: list[type[Contender]], rounds: int | None,
@@ -356,7 +353,7 @@ def time_workload(workload: Workload, cell: str, classes: list[type[Contender]],
     """Print the float32 timing table of one workload and cell; return each contender's ratio to numpy. The
     GEMMs of the numpy BPTT alone (also as our addmm lays them out, and through torch's BLAS, given torch) are
     timed in the same rounds; with `lone`, each contender instead runs in a fresh process per round, GEMMs not."""
-    count = rounds or (LONE_ROUNDS if lone else workload.rounds)
+    count = rounds or (harness.LONE_ROUNDS if lone else workload.rounds)
     started = time.perf_counter()
     if lone:
         timings = harness.time_in_processes({c.label(cell): (lone_sample, (workload, cell, c.label(cell), clock))
@@ -373,8 +370,8 @@ def time_workload(workload: Workload, cell: str, classes: list[type[Contender]],
     ratios = {timing.name: harness.paired_ratio(timing, timings[0]) for timing in timings}
     rows = [[timing.name, f"{timing.median * 1e3:.3f}", f"{min(timing.seconds) * 1e3:.3f}", f"{timing.spread:.0%}",
              f"{timing.page_faults:.0f}", f"{ratios[timing.name]:.2f}x"] for timing in timings]
-    where = ", each contender alone in a fresh process per round" if lone else ""
-    print(f"\n{LAYERS[cell]} {workload.describe()}, float32, {count} rounds{where}, {clock} clock "
+    mode = harness.LONE if lone else ""
+    print(f"\n{LAYERS[cell]} {workload.describe()}, float32, {count} rounds{mode}, {clock} clock "
           f"({time.perf_counter() - started:.0f} s)")
     print(harness.format_table(["contender", "median ms/step", "min ms/step", "spread", "faults/step",
                                 "ratio to numpy"], rows))
@@ -462,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
 
     blas = harness.limit_blas_threads()
     torch = harness.import_torch()
-    for line in harness.machine_lines(blas):
+    for line in harness.machine_lines(blas, args.lone):
         print(line)
     if torch is not None:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} thread")

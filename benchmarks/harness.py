@@ -84,8 +84,15 @@ def code_version() -> str:
     return commit + (" with uncommitted changes in tinygrad_rnn/" if changed else "")
 
 
-def machine_lines(blas: str) -> list[str]:
-    """Lines describing the machine, Python, numpy, BLAS and the environment variables that affect BLAS."""
+LONE_ROUNDS = 5
+LONE_SECONDS = 1.0
+"""--lone: rounds by default, and the steps each process times after its warm-up (at least five)."""
+LONE = ", each contender alone in a fresh process per round"
+
+
+def machine_lines(blas: str, lone: bool = False) -> list[str]:
+    """Lines describing the machine, Python, numpy, BLAS, malloc, the environment variables that affect BLAS,
+    and how the contenders are timed (`lone`: each in processes of its own, see time_in_processes)."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as info:
@@ -97,9 +104,23 @@ def machine_lines(blas: str) -> list[str]:
             f"python {platform.python_version()}, numpy {np.__version__}; BLAS: {blas}",
             f"left as the machine sets them: {variables}",
             f"code: {code_version()}",
-            "timing: contenders interleaved round by round; median over rounds reported, min = least disturbed "
-            "round, spread = (max - min) / median; a ratio is the median over rounds of the two times in one round; "
-            "faults = minor page faults per call (fresh memory the kernel maps and zeroes: allocation churn)"]
+            f"malloc: {malloc_line()}",
+            ("timing: each round runs every contender alone in a fresh process, its steps back to back after a "
+             "warm-up (the median step is its sample)" if lone else
+             "timing: contenders interleaved round by round") +
+            "; median over rounds reported, min = least disturbed round, spread = (max - min) / median; a ratio is "
+            "the median over rounds of the two times in one round; faults = minor page faults per call (fresh "
+            "memory the kernel maps and zeroes: allocation churn)"]
+
+
+def malloc_line() -> str:
+    """Whether importing tinygrad_rnn tuned malloc (it changes every contender's page faults)."""
+    allocator = sys.modules.get("tinygrad_rnn.allocator")
+    if allocator is None:
+        return "as the machine sets it (tinygrad_rnn not imported)"
+    if allocator.TUNED:
+        return "tuned by tinygrad_rnn.allocator for every contender (TINYGRAD_RNN_MALLOC=default opts out)"
+    return "as the machine sets it (tinygrad_rnn.allocator opted out, or not glibc)"
 
 
 def add_clock_argument(parser: Any) -> None:

@@ -63,9 +63,6 @@ WORKLOADS = {
     "W3": Workload("W3", 64, 256, 512, 100, rounds=5, target_seconds=0.0),
     "W4": Workload("W4", 8, 32, 64, 1000, rounds=7, target_seconds=0.0),
 }
-LONE_ROUNDS = 5
-LONE_SECONDS = 1.0
-"""--lone: rounds by default, and the steps each process times after its warm-up (at least five)."""
 SMOKE_WORKLOADS = {"W1": Workload("W1", 2, 4, 6, 5, rounds=2, target_seconds=0.0)}
 CHECK_SHAPES = ((1, 16, 32, 25), (3, 5, 6, 7))
 """(B, I, H, T) of the float64 gradient checks: W1's shape and a small batch."""
@@ -358,14 +355,14 @@ def lone_sample(workload: Workload, name: str, clock: str) -> tuple[float, float
     harness.limit_blas_threads()
     classes, _ = contenders(harness.import_torch() if name.startswith("torch") else None)
     contender = next(c for c in classes if c.name == name)
-    return harness.time_steady(contender(*workload.data()).step, LONE_SECONDS, clock)
+    return harness.time_steady(contender(*workload.data()).step, harness.LONE_SECONDS, clock)
 
 
 def time_workload(workload: Workload, classes: list[type[Contender]], rounds: int | None,
                   clock: str, lone: bool = False) -> dict[str, float]:
     """Print the float32 timing table of one workload; return each contender's ratio to the numpy baseline. With
     `lone`, each contender runs alone in a fresh process per round instead of interleaved in this one."""
-    count = rounds or (LONE_ROUNDS if lone else workload.rounds)
+    count = rounds or (harness.LONE_ROUNDS if lone else workload.rounds)
     started = time.perf_counter()
     if lone:
         timings = harness.time_in_processes({c.name: (lone_sample, (workload, c.name, clock)) for c in classes},
@@ -377,8 +374,8 @@ def time_workload(workload: Workload, classes: list[type[Contender]], rounds: in
     ratios = {timing.name: harness.paired_ratio(timing, timings[0]) for timing in timings}
     rows = [[timing.name, f"{timing.median * 1e3:.3f}", f"{min(timing.seconds) * 1e3:.3f}", f"{timing.spread:.0%}",
              f"{timing.page_faults:.0f}", f"{ratios[timing.name]:.2f}x"] for timing in timings]
-    where = ", each contender alone in a fresh process per round" if lone else ""
-    print(f"\n{workload.describe()}, float32, {count} rounds{where}, {clock} clock "
+    mode = harness.LONE if lone else ""
+    print(f"\n{workload.describe()}, float32, {count} rounds{mode}, {clock} clock "
           f"({time.perf_counter() - started:.0f} s)")
     print(harness.format_table(["contender", "median ms/step", "min ms/step", "spread", "faults/step",
                                 "ratio to numpy"], rows))
@@ -502,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
 
     blas = harness.limit_blas_threads()
     torch = harness.import_torch()
-    for line in harness.machine_lines(blas):
+    for line in harness.machine_lines(blas, args.lone):
         print(line)
     if torch is not None:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} thread")
